@@ -1,0 +1,179 @@
+//! Cluster facts: read before the claims run, never asserted, written into every report.
+//! Claims choose their expected values from these (encapsulation, MTU, blocks), never from a
+//! hard-coded mode.
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+
+/// How an IP pool carries traffic between nodes (Calico's `ipipMode`/`vxlanMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Encapsulation {
+    /// No encapsulation: plain pod IPs on the underlay.
+    None,
+    /// IP-in-IP (`ipipMode: Always`).
+    #[serde(rename = "IPIP")]
+    Ipip,
+    /// IP-in-IP only between nodes of different subnets.
+    #[serde(rename = "IPIPCrossSubnet")]
+    IpipCrossSubnet,
+    /// VXLAN (`vxlanMode: Always`).
+    #[serde(rename = "VXLAN")]
+    Vxlan,
+    /// VXLAN only between nodes of different subnets.
+    #[serde(rename = "VXLANCrossSubnet")]
+    VxlanCrossSubnet,
+}
+
+impl Encapsulation {
+    /// Calico's pod MTU for this encapsulation over an underlay of `underlay_mtu`
+    /// (IPIP: 20 bytes of overhead, VXLAN: 50, none: 0).
+    pub fn pod_mtu(self, underlay_mtu: u32) -> u32 {
+        underlay_mtu.saturating_sub(self.overhead())
+    }
+
+    /// Bytes of encapsulation overhead per packet.
+    pub fn overhead(self) -> u32 {
+        match self {
+            Encapsulation::None => 0,
+            Encapsulation::Ipip | Encapsulation::IpipCrossSubnet => 20,
+            Encapsulation::Vxlan | Encapsulation::VxlanCrossSubnet => 50,
+        }
+    }
+
+    /// The encapsulation actually used between two nodes, given whether they share a subnet.
+    pub fn between(self, same_subnet: bool) -> Encapsulation {
+        match (self, same_subnet) {
+            (Encapsulation::IpipCrossSubnet | Encapsulation::VxlanCrossSubnet, true) => {
+                Encapsulation::None
+            }
+            (Encapsulation::IpipCrossSubnet, false) => Encapsulation::Ipip,
+            (Encapsulation::VxlanCrossSubnet, false) => Encapsulation::Vxlan,
+            (m, _) => m,
+        }
+    }
+
+    /// The name used in topology files and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encapsulation::None => "None",
+            Encapsulation::Ipip => "IPIP",
+            Encapsulation::IpipCrossSubnet => "IPIPCrossSubnet",
+            Encapsulation::Vxlan => "VXLAN",
+            Encapsulation::VxlanCrossSubnet => "VXLANCrossSubnet",
+        }
+    }
+}
+
+/// One IP pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pool {
+    pub cidr: Ipv4Net,
+    #[serde(rename = "blockSize")]
+    pub block_size: u8,
+    pub encapsulation: Encapsulation,
+}
+
+/// One node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeFacts {
+    pub name: String,
+    /// The node's underlay address (Kubernetes InternalIP).
+    pub address: Ipv4Addr,
+    /// The underlay interface, when known (`ens192`, `eth0`).
+    pub underlay: Option<String>,
+    /// The prefix length of the underlay subnet, when known (decides CrossSubnet).
+    pub underlay_prefix: Option<u8>,
+    /// IPAM blocks affine to this node.
+    pub blocks: Vec<Ipv4Net>,
+    /// The node's VXLAN tunnel address, when VXLAN is in use.
+    pub vxlan_tunnel_address: Option<Ipv4Addr>,
+    /// The node's IPIP tunnel address, when IPIP is in use.
+    pub ipip_tunnel_address: Option<Ipv4Addr>,
+}
+
+/// One pod the suite deployed (or the topology file names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PodFacts {
+    pub namespace: String,
+    pub name: String,
+    pub node: String,
+    pub ip: Ipv4Addr,
+    /// Container names, where the target knows them.
+    pub containers: Vec<String>,
+}
+
+/// Everything read about the cluster before the claims.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Facts {
+    /// `lab (None)`, `topology /path`, `kube kind-calico`.
+    pub target: String,
+    /// `ClusterInformation.spec.calicoVersion`; `None` off a real cluster.
+    pub calico_version: Option<String>,
+    /// `ClusterInformation.spec.clusterType`.
+    pub cluster_type: Option<String>,
+    /// `Installation.spec.calicoNetwork.linuxDataplane`, when the operator installed Calico.
+    pub dataplane: Option<String>,
+    /// The MTU Calico was configured with, when the cluster says so.
+    pub configured_mtu: Option<u32>,
+    /// Whether the node kernel has the ipip module (decides whether `tunl0` exists).
+    pub ipip_module: Option<bool>,
+    pub pools: Vec<Pool>,
+    pub nodes: Vec<NodeFacts>,
+    pub pods: Vec<PodFacts>,
+}
+
+impl Facts {
+    /// A pod by name.
+    pub fn pod(&self, name: &str) -> Option<&PodFacts> {
+        self.pods.iter().find(|p| p.name == name)
+    }
+
+    /// A node by name.
+    pub fn node(&self, name: &str) -> Option<&NodeFacts> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The pool that holds `ip`.
+    pub fn pool_of(&self, ip: Ipv4Addr) -> Option<&Pool> {
+        self.pools.iter().find(|p| p.cidr.contains(&ip))
+    }
+
+    /// Pods on `node`.
+    pub fn pods_on<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a PodFacts> + 'a {
+        self.pods.iter().filter(move |p| p.node == node)
+    }
+
+    /// A short multi-line summary for reports.
+    pub fn summary(&self) -> String {
+        let mut s = format!("target: {}\n", self.target);
+        s += &format!(
+            "calico: {} ({}), dataplane: {}\n",
+            self.calico_version.as_deref().unwrap_or("not a Calico cluster: no version"),
+            self.cluster_type.as_deref().unwrap_or("-"),
+            self.dataplane.as_deref().unwrap_or("-"),
+        );
+        for p in &self.pools {
+            s += &format!(
+                "pool {} /{} blocks, encapsulation {}\n",
+                p.cidr,
+                p.block_size,
+                p.encapsulation.as_str()
+            );
+        }
+        for n in &self.nodes {
+            let blocks: Vec<String> = n.blocks.iter().map(|b| b.to_string()).collect();
+            s += &format!(
+                "node {} {} underlay {} blocks [{}]\n",
+                n.name,
+                n.address,
+                n.underlay.as_deref().unwrap_or("?"),
+                blocks.join(", ")
+            );
+        }
+        for p in &self.pods {
+            s += &format!("pod {}/{} {} on {}\n", p.namespace, p.name, p.ip, p.node);
+        }
+        s
+    }
+}

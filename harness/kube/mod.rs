@@ -1,0 +1,3 @@
+//! The kube target: the claims against a real cluster running Calico.
+
+pub mod place;

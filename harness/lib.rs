@@ -1,0 +1,28 @@
+//! calico-conformance: the harness behind the claim suites.
+//!
+//! A claim never knows which target it runs on. It asks a [`target::Target`] for
+//! [`place::Place`]s (a network namespace plus a way to run a command in it), runs
+//! observations there ([`observe`]: `ip -j` output, sysctls, packet captures) and compares
+//! them with what `claims.md` expects, chosen from the target's [`facts::Facts`].
+//!
+//! Targets: the [`lab`] (Calico's dataplane rebuilt in network namespaces on this machine),
+//! a [`topology`] file (namespaces someone else built) and [`kube`] (a real cluster).
+
+pub mod calico;
+pub mod capture;
+pub mod error;
+pub mod evidence;
+pub mod facts;
+pub mod fixtures;
+pub mod kube;
+pub mod lab;
+pub mod netns;
+pub mod observe;
+pub mod place;
+pub mod preflight;
+pub mod run;
+pub mod target;
+pub mod topology;
+pub mod traffic;
+
+pub use error::{Error, Result};

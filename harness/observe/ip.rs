@@ -1,0 +1,1 @@
+//! `ip -j` output (iproute2 JSON) as typed values.
