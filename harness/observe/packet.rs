@@ -1,15 +1,24 @@
 //! Frames parsed from pcap data: Ethernet, ARP, IPv4, TCP, UDP, ICMP, and the inner packet of
 //! VXLAN (UDP 4789) and IPIP (IP protocol 4).
 
-use std::net::Ipv4Addr;
+use crate::error::{Error, Result};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
-/// pcap link types the parser understands.
+/// pcap link type: Ethernet (a veth, an underlay NIC).
 pub const LINKTYPE_ETHERNET: u32 = 1;
+/// pcap link type: raw IP, version read from the first nibble.
 pub const LINKTYPE_RAW: u32 = 101;
+/// pcap link type: Linux cooked capture v1 (`tcpdump -i any`, `tunl0`).
 pub const LINKTYPE_LINUX_SLL: u32 = 113;
+/// pcap link type: raw IPv4.
 pub const LINKTYPE_IPV4: u32 = 228;
+/// pcap link type: Linux cooked capture v2 (`tcpdump -i any` since libpcap 1.10).
 pub const LINKTYPE_LINUX_SLL2: u32 = 276;
+/// The UDP port of VXLAN (IANA; Calico's default).
+pub const VXLAN_PORT: u16 = 4789;
+/// The snapshot length [`write_pcap`] records in its header.
+pub const SNAPLEN: u32 = 262_144;
 
 /// A MAC address.
 pub type Mac = [u8; 6];
@@ -29,20 +38,25 @@ pub struct Frame {
     pub ts: Duration,
     /// Link-layer addresses, when the link type has them.
     pub eth: Option<EthHeader>,
+    /// The network layer.
     pub l3: L3,
 }
 
 /// Ethernet source and destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EthHeader {
+    /// Source MAC.
     pub src: Mac,
+    /// Destination MAC.
     pub dst: Mac,
 }
 
 /// The network layer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum L3 {
+    /// ARP (Ethernet/IPv4).
     Arp(Arp),
+    /// IPv4 with its transport layer.
     Ipv4(Ipv4),
     /// IPv6 is recognised but not decoded further.
     Ipv6,
@@ -53,29 +67,41 @@ pub enum L3 {
 /// ARP operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArpOp {
+    /// `who-has` (1).
     Request,
+    /// `is-at` (2).
     Reply,
+    /// Any other operation code.
     Other(u16),
 }
 
 /// An ARP packet (Ethernet/IPv4).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arp {
+    /// Request or reply.
     pub op: ArpOp,
+    /// Sender hardware address (in a reply: the answer).
     pub sender_mac: Mac,
+    /// Sender protocol address.
     pub sender_ip: Ipv4Addr,
+    /// Target hardware address (zero in a request).
     pub target_mac: Mac,
+    /// Target protocol address (in a request: the address asked for).
     pub target_ip: Ipv4Addr,
 }
 
 /// An IPv4 packet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ipv4 {
+    /// Source address.
     pub src: Ipv4Addr,
+    /// Destination address.
     pub dst: Ipv4Addr,
+    /// Time to live as captured.
     pub ttl: u8,
     /// IP protocol number.
     pub protocol: u8,
+    /// The transport layer.
     pub l4: L4,
     /// The decapsulated inner packet (VXLAN or IPIP), when this packet carries one.
     pub inner: Option<Box<Encapsulated>>,
@@ -84,6 +110,7 @@ pub struct Ipv4 {
 /// What an encapsulating packet carries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Encapsulated {
+    /// VXLAN (with its VNI) or IPIP.
     pub kind: EncapKind,
     /// The inner frame (for VXLAN with its inner Ethernet header; for IPIP without).
     pub frame: Frame,
@@ -92,7 +119,12 @@ pub struct Encapsulated {
 /// The encapsulation seen on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EncapKind {
-    Vxlan { vni: u32 },
+    /// VXLAN over UDP 4789, with its VNI (Calico: 4096).
+    Vxlan {
+        /// The VXLAN network identifier.
+        vni: u32,
+    },
+    /// IP-in-IP (IP protocol 4).
     Ipip,
 }
 
@@ -100,20 +132,543 @@ pub enum EncapKind {
 #[derive(Debug, Clone, PartialEq)]
 pub enum L4 {
     Tcp(Tcp),
-    Udp { src_port: u16, dst_port: u16, payload_len: usize },
-    Icmp { icmp_type: u8, code: u8, id: u16, seq: u16 },
+    Udp {
+        src_port: u16,
+        dst_port: u16,
+        payload_len: usize,
+    },
+    Icmp {
+        icmp_type: u8,
+        code: u8,
+        id: u16,
+        seq: u16,
+    },
     Other,
 }
 
 /// A TCP segment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tcp {
+    /// Source port.
     pub src_port: u16,
+    /// Destination port.
     pub dst_port: u16,
+    /// SYN flag.
     pub syn: bool,
+    /// ACK flag.
     pub ack: bool,
+    /// FIN flag.
     pub fin: bool,
+    /// RST flag.
     pub rst: bool,
+    /// PSH flag.
     pub psh: bool,
+    /// The segment's payload.
     pub payload: Vec<u8>,
+}
+
+/// How deep encapsulations are unwrapped (VXLAN in IPIP in ...); deeper frames stay opaque.
+const MAX_DEPTH: usize = 4;
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_ARP: u16 = 0x0806;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+const ETHERTYPE_TEB: u16 = 0x6558;
+const ETHERTYPES_VLAN: [u16; 3] = [0x8100, 0x88a8, 0x9100];
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_IPIP: u8 = 4;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+
+impl Frame {
+    /// The IPv4 packet of this frame (the outer one when encapsulated).
+    pub fn ipv4(&self) -> Option<&Ipv4> {
+        match &self.l3 {
+            L3::Ipv4(ip) => Some(ip),
+            _ => None,
+        }
+    }
+
+    /// The IPv4 packet and TCP segment, when this frame carries TCP.
+    pub fn tcp(&self) -> Option<(&Ipv4, &Tcp)> {
+        let ip = self.ipv4()?;
+        match &ip.l4 {
+            L4::Tcp(tcp) => Some((ip, tcp)),
+            _ => None,
+        }
+    }
+
+    /// The ARP packet, when this frame is one.
+    pub fn arp(&self) -> Option<&Arp> {
+        match &self.l3 {
+            L3::Arp(arp) => Some(arp),
+            _ => None,
+        }
+    }
+
+    /// The encapsulation of this frame, when it is a VXLAN or IPIP packet.
+    pub fn encapsulated(&self) -> Option<&Encapsulated> {
+        self.ipv4()?.inner.as_deref()
+    }
+
+    /// The innermost frame: the payload of every VXLAN/IPIP layer unwrapped, or `self`.
+    pub fn innermost(&self) -> &Frame {
+        let mut frame = self;
+        while let Some(inner) = frame.encapsulated() {
+            frame = &inner.frame;
+        }
+        frame
+    }
+
+    /// True when this frame (not its inner packet) is TCP between `a` and `b`, either direction.
+    pub fn is_tcp_between(&self, a: SocketAddrV4, b: SocketAddrV4) -> bool {
+        let Some((ip, tcp)) = self.tcp() else {
+            return false;
+        };
+        let src = SocketAddrV4::new(ip.src, tcp.src_port);
+        let dst = SocketAddrV4::new(ip.dst, tcp.dst_port);
+        (src == a && dst == b) || (src == b && dst == a)
+    }
+
+    /// True when this frame (not its inner packet) is ICMP between `a` and `b`, either direction.
+    pub fn is_icmp_between(&self, a: Ipv4Addr, b: Ipv4Addr) -> bool {
+        match self.ipv4() {
+            Some(ip) if matches!(ip.l4, L4::Icmp { .. }) => {
+                (ip.src == a && ip.dst == b) || (ip.src == b && ip.dst == a)
+            }
+            _ => false,
+        }
+    }
+
+    /// True when this frame's IPv4 packet, or any packet it encapsulates, is between `a` and `b`
+    /// (either direction).
+    pub fn carries_ipv4_between(&self, a: Ipv4Addr, b: Ipv4Addr) -> bool {
+        let mut frame = self;
+        loop {
+            if let Some(ip) = frame.ipv4()
+                && ((ip.src == a && ip.dst == b) || (ip.src == b && ip.dst == a))
+            {
+                return true;
+            }
+            match frame.encapsulated() {
+                Some(inner) => frame = &inner.frame,
+                None => return false,
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Frame {
+    /// One line in the spirit of `tcpdump`: `ee:ee:ee:ee:ee:ee > 42:0b:.. ARP reply ...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(eth) = &self.eth {
+            write!(f, "{} > {} ", mac_str(&eth.src), mac_str(&eth.dst))?;
+        }
+        match &self.l3 {
+            L3::Arp(arp) => match arp.op {
+                ArpOp::Request => write!(f, "ARP who-has {} tell {}", arp.target_ip, arp.sender_ip),
+                ArpOp::Reply => write!(
+                    f,
+                    "ARP reply {} is-at {}",
+                    arp.sender_ip,
+                    mac_str(&arp.sender_mac)
+                ),
+                ArpOp::Other(op) => write!(f, "ARP op {op}"),
+            },
+            L3::Ipv6 => f.write_str("IPv6"),
+            L3::Other(t) => write!(f, "ethertype 0x{t:04x}"),
+            L3::Ipv4(ip) => {
+                let (sp, dp) = match &ip.l4 {
+                    L4::Tcp(t) => (format!(".{}", t.src_port), format!(".{}", t.dst_port)),
+                    L4::Udp {
+                        src_port, dst_port, ..
+                    } => (format!(".{src_port}"), format!(".{dst_port}")),
+                    _ => (String::new(), String::new()),
+                };
+                write!(f, "IP {}{sp} > {}{dp} ttl {}", ip.src, ip.dst, ip.ttl)?;
+                match &ip.l4 {
+                    L4::Tcp(t) => {
+                        let flags: String = [
+                            (t.syn, 'S'),
+                            (t.fin, 'F'),
+                            (t.rst, 'R'),
+                            (t.psh, 'P'),
+                            (t.ack, '.'),
+                        ]
+                        .iter()
+                        .filter(|(on, _)| *on)
+                        .map(|(_, c)| *c)
+                        .collect();
+                        write!(f, " tcp [{flags}] len {}", t.payload.len())?;
+                    }
+                    L4::Udp { payload_len, .. } => write!(f, " udp len {payload_len}")?,
+                    L4::Icmp {
+                        icmp_type, id, seq, ..
+                    } => write!(f, " icmp type {icmp_type} id {id} seq {seq}")?,
+                    L4::Other => write!(f, " proto {}", ip.protocol)?,
+                }
+                if let Some(inner) = &ip.inner {
+                    match inner.kind {
+                        EncapKind::Vxlan { vni } => write!(f, " VXLAN vni {vni}: ")?,
+                        EncapKind::Ipip => f.write_str(" IPIP: ")?,
+                    }
+                    write!(f, "{}", inner.frame)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The byte order and timestamp unit of a classic pcap file.
+#[derive(Debug, Clone, Copy)]
+struct PcapFormat {
+    big_endian: bool,
+    nanos: bool,
+}
+
+impl PcapFormat {
+    fn u32_at(&self, b: &[u8], at: usize) -> Option<u32> {
+        let bytes: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
+        Some(if self.big_endian {
+            u32::from_be_bytes(bytes)
+        } else {
+            u32::from_le_bytes(bytes)
+        })
+    }
+}
+
+/// The link type and records of a classic pcap file, frames not yet decoded.
+pub fn parse_pcap_records(
+    source_name: &str,
+    bytes: &[u8],
+) -> Result<(u32, Vec<(Duration, Vec<u8>)>)> {
+    let err = |problem: String| Error::parse(source_name, problem);
+    if bytes.is_empty() {
+        return Err(err(
+            "empty: no pcap header (the capture wrote nothing)".into()
+        ));
+    }
+    let magic: [u8; 4] = bytes
+        .get(0..4)
+        .and_then(|m| m.try_into().ok())
+        .ok_or_else(|| {
+            err(format!(
+                "truncated pcap header: {} of 24 bytes",
+                bytes.len()
+            ))
+        })?;
+    let format = match magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] => PcapFormat {
+            big_endian: false,
+            nanos: false,
+        },
+        [0xa1, 0xb2, 0xc3, 0xd4] => PcapFormat {
+            big_endian: true,
+            nanos: false,
+        },
+        [0x4d, 0x3c, 0xb2, 0xa1] => PcapFormat {
+            big_endian: false,
+            nanos: true,
+        },
+        [0xa1, 0xb2, 0x3c, 0x4d] => PcapFormat {
+            big_endian: true,
+            nanos: true,
+        },
+        [0x0a, 0x0d, 0x0d, 0x0a] => {
+            return Err(err(
+                "pcapng is not supported: capture with `tcpdump -w` (classic pcap)".into(),
+            ));
+        }
+        m => {
+            return Err(err(format!(
+                "not a pcap file: magic {:02x}{:02x}{:02x}{:02x}",
+                m[0], m[1], m[2], m[3]
+            )));
+        }
+    };
+    if bytes.len() < 24 {
+        return Err(err(format!(
+            "truncated pcap header: {} of 24 bytes",
+            bytes.len()
+        )));
+    }
+    // The upper bits of the link-type field carry FCS information (pcap spec); mask them.
+    let linktype = format.u32_at(bytes, 20).unwrap_or(0) & 0x0fff_ffff;
+    let mut records = Vec::new();
+    let mut at = 24usize;
+    while at < bytes.len() {
+        let n = records.len();
+        let header = bytes.get(at..at + 16).ok_or_else(|| {
+            err(format!(
+                "record {n} at byte {at}: truncated header ({} of 16 bytes)",
+                bytes.len() - at
+            ))
+        })?;
+        let sec = format.u32_at(header, 0).unwrap_or(0);
+        let frac = format.u32_at(header, 4).unwrap_or(0);
+        let incl = format.u32_at(header, 8).unwrap_or(0) as usize;
+        if incl > 256 * 1024 * 1024 {
+            return Err(err(format!(
+                "record {n} at byte {at}: implausible length {incl}"
+            )));
+        }
+        let data_at = at + 16;
+        let data = bytes.get(data_at..data_at + incl).ok_or_else(|| {
+            err(format!(
+                "record {n} at byte {at}: truncated data ({} of {incl} bytes)",
+                bytes.len() - data_at
+            ))
+        })?;
+        let ts = if format.nanos {
+            Duration::new(u64::from(sec), frac.min(999_999_999))
+        } else {
+            Duration::new(u64::from(sec), frac.min(999_999).saturating_mul(1000))
+        };
+        records.push((ts, data.to_vec()));
+        at = data_at + incl;
+    }
+    Ok((linktype, records))
+}
+
+/// Parses a classic pcap file (either byte order; microsecond or nanosecond timestamps) into
+/// frames. Records that do not decode (see [`parse_frame`]) are left out; a truncated or
+/// malformed file is an error naming `source_name` and the record.
+pub fn parse_pcap(source_name: &str, bytes: &[u8]) -> Result<Vec<Frame>> {
+    let (linktype, records) = parse_pcap_records(source_name, bytes)?;
+    if !known_linktype(linktype) {
+        return Err(Error::parse(
+            source_name,
+            format!("unsupported pcap link type {linktype}"),
+        ));
+    }
+    Ok(records
+        .iter()
+        .filter_map(|(ts, data)| parse_frame(linktype, *ts, data))
+        .collect())
+}
+
+fn known_linktype(linktype: u32) -> bool {
+    matches!(
+        linktype,
+        LINKTYPE_ETHERNET | LINKTYPE_RAW | LINKTYPE_LINUX_SLL | LINKTYPE_IPV4 | LINKTYPE_LINUX_SLL2
+    )
+}
+
+/// Writes records as a classic pcap file (little endian, microsecond timestamps, snaplen
+/// [`SNAPLEN`]); [`parse_pcap`] reads it back.
+pub fn write_pcap(linktype: u32, records: &[(Duration, Vec<u8>)]) -> Vec<u8> {
+    let size = 24 + records.iter().map(|(_, d)| 16 + d.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&SNAPLEN.to_le_bytes());
+    out.extend_from_slice(&linktype.to_le_bytes());
+    for (ts, data) in records {
+        let data = &data[..data.len().min(SNAPLEN as usize)];
+        let sec = u32::try_from(ts.as_secs()).unwrap_or(u32::MAX);
+        let len = data.len() as u32;
+        out.extend_from_slice(&sec.to_le_bytes());
+        out.extend_from_slice(&ts.subsec_micros().to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(data);
+    }
+    out
+}
+
+/// Decodes one captured frame of pcap link type `linktype`. `None` when the link type is unknown
+/// or the frame is too short for its link-layer or network header.
+pub fn parse_frame(linktype: u32, ts: Duration, data: &[u8]) -> Option<Frame> {
+    decode_link(linktype & 0x0fff_ffff, ts, data, 0)
+}
+
+fn be16(data: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(data.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn mac_at(data: &[u8], at: usize) -> Option<Mac> {
+    data.get(at..at + 6)?.try_into().ok()
+}
+
+fn decode_link(linktype: u32, ts: Duration, data: &[u8], depth: usize) -> Option<Frame> {
+    match linktype {
+        LINKTYPE_ETHERNET => decode_ethernet(ts, data, depth),
+        LINKTYPE_RAW => match data.first()? >> 4 {
+            4 => decode_l3(ts, None, ETHERTYPE_IPV4, data, depth),
+            6 => decode_l3(ts, None, ETHERTYPE_IPV6, data, depth),
+            _ => None,
+        },
+        LINKTYPE_IPV4 => decode_l3(ts, None, ETHERTYPE_IPV4, data, depth),
+        LINKTYPE_LINUX_SLL => {
+            // packet type, ARPHRD type, address length, 8 address bytes, protocol.
+            let protocol = be16(data, 14)?;
+            decode_l3(ts, None, protocol, data.get(16..)?, depth)
+        }
+        LINKTYPE_LINUX_SLL2 => {
+            // protocol, reserved, ifindex, ARPHRD type, packet type, address length, 8 bytes.
+            let protocol = be16(data, 0)?;
+            decode_l3(ts, None, protocol, data.get(20..)?, depth)
+        }
+        _ => None,
+    }
+}
+
+fn decode_ethernet(ts: Duration, data: &[u8], depth: usize) -> Option<Frame> {
+    let eth = EthHeader {
+        dst: mac_at(data, 0)?,
+        src: mac_at(data, 6)?,
+    };
+    let ethertype = be16(data, 12)?;
+    decode_l3(ts, Some(eth), ethertype, data.get(14..)?, depth)
+}
+
+fn decode_l3(
+    ts: Duration,
+    eth: Option<EthHeader>,
+    ethertype: u16,
+    data: &[u8],
+    depth: usize,
+) -> Option<Frame> {
+    let l3 = match ethertype {
+        t if ETHERTYPES_VLAN.contains(&t) => {
+            // An 802.1Q/802.1ad tag: TCI, then the real EtherType.
+            return decode_l3(ts, eth, be16(data, 2)?, data.get(4..)?, depth);
+        }
+        ETHERTYPE_TEB if eth.is_none() => return decode_ethernet(ts, data, depth),
+        ETHERTYPE_ARP => L3::Arp(decode_arp(data)?),
+        ETHERTYPE_IPV4 => L3::Ipv4(decode_ipv4(ts, data, depth)?),
+        ETHERTYPE_IPV6 => L3::Ipv6,
+        other => L3::Other(other),
+    };
+    Some(Frame { ts, eth, l3 })
+}
+
+fn decode_arp(data: &[u8]) -> Option<Arp> {
+    // Ethernet (1) / IPv4 (0x0800), 6-byte and 4-byte addresses only.
+    if be16(data, 0)? != 1 || be16(data, 2)? != ETHERTYPE_IPV4 {
+        return None;
+    }
+    if *data.get(4)? != 6 || *data.get(5)? != 4 {
+        return None;
+    }
+    let ip_at = |at: usize| -> Option<Ipv4Addr> {
+        let b: [u8; 4] = data.get(at..at + 4)?.try_into().ok()?;
+        Some(Ipv4Addr::from(b))
+    };
+    let op = match be16(data, 6)? {
+        1 => ArpOp::Request,
+        2 => ArpOp::Reply,
+        n => ArpOp::Other(n),
+    };
+    Some(Arp {
+        op,
+        sender_mac: mac_at(data, 8)?,
+        sender_ip: ip_at(14)?,
+        target_mac: mac_at(data, 18)?,
+        target_ip: ip_at(24)?,
+    })
+}
+
+fn decode_ipv4(ts: Duration, data: &[u8], depth: usize) -> Option<Ipv4> {
+    // Lax: a packet cut by the snap length still yields its headers.
+    let (slice, _) = etherparse::LaxIpv4Slice::from_slice(data).ok()?;
+    let header = slice.header();
+    let protocol = header.protocol().0;
+    let payload = slice.payload();
+    let body = payload.payload;
+    let mut inner = None;
+    let l4 = if payload.fragmented {
+        L4::Other
+    } else {
+        match protocol {
+            IPPROTO_TCP => etherparse::TcpSlice::from_slice(body)
+                .ok()
+                .map_or(L4::Other, |t| {
+                    L4::Tcp(Tcp {
+                        src_port: t.source_port(),
+                        dst_port: t.destination_port(),
+                        syn: t.syn(),
+                        ack: t.ack(),
+                        fin: t.fin(),
+                        rst: t.rst(),
+                        psh: t.psh(),
+                        payload: t.payload().to_vec(),
+                    })
+                }),
+            IPPROTO_UDP => match etherparse::UdpSlice::from_slice_lax(body) {
+                Ok(u) => {
+                    if u.destination_port() == VXLAN_PORT && depth < MAX_DEPTH {
+                        inner = decode_vxlan(ts, u.payload(), depth);
+                    }
+                    L4::Udp {
+                        src_port: u.source_port(),
+                        dst_port: u.destination_port(),
+                        payload_len: u.payload().len(),
+                    }
+                }
+                Err(_) => L4::Other,
+            },
+            IPPROTO_ICMP => {
+                etherparse::Icmpv4Slice::from_slice(body)
+                    .ok()
+                    .map_or(L4::Other, |icmp| {
+                        let (icmp_type, code) = (icmp.type_u8(), icmp.code_u8());
+                        let (id, seq) = if icmp_type == 0 || icmp_type == 8 {
+                            let b = icmp.bytes5to8();
+                            (
+                                u16::from_be_bytes([b[0], b[1]]),
+                                u16::from_be_bytes([b[2], b[3]]),
+                            )
+                        } else {
+                            (0, 0)
+                        };
+                        L4::Icmp {
+                            icmp_type,
+                            code,
+                            id,
+                            seq,
+                        }
+                    })
+            }
+            IPPROTO_IPIP => {
+                if depth < MAX_DEPTH {
+                    inner = decode_l3(ts, None, ETHERTYPE_IPV4, body, depth + 1).map(|frame| {
+                        Box::new(Encapsulated {
+                            kind: EncapKind::Ipip,
+                            frame,
+                        })
+                    });
+                }
+                L4::Other
+            }
+            _ => L4::Other,
+        }
+    };
+    Some(Ipv4 {
+        src: header.source_addr(),
+        dst: header.destination_addr(),
+        ttl: header.ttl(),
+        protocol,
+        l4,
+        inner,
+    })
+}
+
+/// The inner frame of a VXLAN payload: an 8-byte header (flags with the I bit, 24-bit VNI),
+/// then Ethernet.
+fn decode_vxlan(ts: Duration, payload: &[u8], depth: usize) -> Option<Box<Encapsulated>> {
+    let header = payload.get(..8)?;
+    if header[0] & 0x08 == 0 {
+        return None;
+    }
+    let vni = u32::from_be_bytes([0, header[4], header[5], header[6]]);
+    let frame = decode_ethernet(ts, payload.get(8..)?, depth + 1)?;
+    Some(Box::new(Encapsulated {
+        kind: EncapKind::Vxlan { vni },
+        frame,
+    }))
 }
