@@ -672,3 +672,306 @@ fn decode_vxlan(ts: Duration, payload: &[u8], depth: usize) -> Option<Box<Encaps
         frame,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(path: &str) -> Vec<u8> {
+        let full = format!("{}/fixtures/recorded/{path}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+    }
+
+    const NODE_PCAP: &str = "node/pcap-calied9d42cb137-arp-ping-http.pcap";
+    const POD_MAC: Mac = [0x42, 0x0b, 0xa0, 0xbc, 0x45, 0xb8];
+    const GW: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
+    const TEST_TOOLS: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
+    const C2C: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 2);
+
+    fn node_frames() -> Vec<Frame> {
+        parse_pcap(NODE_PCAP, &fixture(NODE_PCAP)).expect("parses")
+    }
+
+    #[test]
+    fn proxy_arp_request_and_reply_on_the_host_end() {
+        let frames = node_frames();
+        assert_eq!(frames.len(), 18);
+        let request = frames[0].arp().expect("ARP request");
+        assert_eq!(request.op, ArpOp::Request);
+        assert_eq!(request.target_ip, GW);
+        assert_eq!(request.sender_ip, TEST_TOOLS);
+        assert_eq!(request.sender_mac, POD_MAC);
+        let reply_frame = &frames[1];
+        let reply = reply_frame.arp().expect("ARP reply");
+        assert_eq!(reply.op, ArpOp::Reply);
+        assert_eq!(reply.sender_ip, GW);
+        assert_eq!(reply.sender_mac, [0xee; 6]);
+        assert_eq!(reply_frame.eth.map(|e| e.src), Some([0xee; 6]));
+        assert_eq!(reply_frame.eth.map(|e| e.dst), Some(POD_MAC));
+        assert!(frames[1].ts >= frames[0].ts);
+        assert!(frames[0].ts > Duration::from_secs(1_600_000_000));
+    }
+
+    #[test]
+    fn icmp_ttl_64_out_63_back() {
+        let frames = node_frames();
+        let icmp: Vec<&Ipv4> = frames
+            .iter()
+            .filter(|f| f.is_icmp_between(C2C, TEST_TOOLS))
+            .filter_map(Frame::ipv4)
+            .collect();
+        assert_eq!(icmp.len(), 4);
+        for ip in icmp {
+            let L4::Icmp {
+                icmp_type, id, seq, ..
+            } = ip.l4
+            else {
+                panic!("not ICMP: {ip:?}");
+            };
+            assert_eq!(id, 26046);
+            assert!(seq == 1 || seq == 2);
+            match icmp_type {
+                8 => assert_eq!((ip.src, ip.ttl), (TEST_TOOLS, 64)),
+                0 => assert_eq!((ip.src, ip.ttl), (C2C, 63)),
+                t => panic!("ICMP type {t}"),
+            }
+        }
+    }
+
+    #[test]
+    fn http_request_and_body_between_the_pods() {
+        let frames = node_frames();
+        let client = SocketAddrV4::new(TEST_TOOLS, 43354);
+        let server = SocketAddrV4::new(C2C, 8080);
+        let conn: Vec<&Frame> = frames
+            .iter()
+            .filter(|f| f.is_tcp_between(server, client))
+            .collect();
+        assert_eq!(conn.len(), 12);
+        let (_, syn) = conn[0].tcp().expect("tcp");
+        assert!(syn.syn && !syn.ack && syn.dst_port == 8080);
+        let payload: Vec<u8> = conn
+            .iter()
+            .filter_map(|f| f.tcp())
+            .flat_map(|(_, t)| t.payload.clone())
+            .collect();
+        let text = String::from_utf8_lossy(&payload);
+        assert!(text.starts_with("GET / HTTP/1.1\r\n"), "{text}");
+        assert!(text.contains("<p>Hi from c2c-network-demo</p>"), "{text}");
+        assert!(!frames[0].is_tcp_between(server, client));
+    }
+
+    #[test]
+    fn container_to_container_on_lo() {
+        let f = "pod/pcap-c2c-lo-http.pcap";
+        let frames = parse_pcap(f, &fixture(f)).expect("parses");
+        assert_eq!(frames.len(), 24);
+        let lo = Ipv4Addr::LOCALHOST;
+        let server = SocketAddrV4::new(lo, 8080);
+        assert!(frames.iter().all(|f| f.tcp().is_some()));
+        let get = frames
+            .iter()
+            .filter_map(|f| f.tcp())
+            .find(|(_, t)| t.payload.starts_with(b"GET / "))
+            .expect("a GET");
+        assert_eq!((get.0.dst, get.1.dst_port), (lo, 8080));
+        assert!(
+            frames
+                .iter()
+                .filter_map(|f| f.tcp())
+                .any(|(_, t)| t.payload == b"<p>Hi from c2c-network-demo</p>\n")
+        );
+        let client = SocketAddrV4::new(lo, 53482);
+        assert_eq!(
+            frames
+                .iter()
+                .filter(|f| f.is_tcp_between(client, server))
+                .count(),
+            12
+        );
+    }
+
+    fn built_tcp_ipv4(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        etherparse::PacketBuilder::ipv4(src.octets(), dst.octets(), ttl)
+            .tcp(40000, 8080, 1, 64000)
+            .syn()
+            .write(&mut out, payload)
+            .expect("builds");
+        out
+    }
+
+    fn built_ethernet(src: Mac, dst: Mac, ip_packet: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&dst);
+        out.extend_from_slice(&src);
+        out.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        out.extend_from_slice(ip_packet);
+        out
+    }
+
+    #[test]
+    fn vxlan_is_unwrapped_to_the_inner_ethernet_frame() {
+        let node1 = Ipv4Addr::new(10, 12, 22, 2);
+        let node2 = Ipv4Addr::new(10, 12, 22, 3);
+        let pod1 = Ipv4Addr::new(192, 168, 1, 10);
+        let pod2 = Ipv4Addr::new(192, 168, 2, 10);
+        let inner = built_ethernet([0x66; 6], [0x77; 6], &built_tcp_ipv4(pod1, pod2, 63, b"hi"));
+        let mut vxlan = vec![0x08, 0, 0, 0, 0x00, 0x10, 0x00, 0];
+        vxlan.extend_from_slice(&inner);
+        let mut outer = Vec::new();
+        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4(node1.octets(), node2.octets(), 64)
+            .udp(51000, VXLAN_PORT)
+            .write(&mut outer, &vxlan)
+            .expect("builds");
+        let frame = parse_frame(LINKTYPE_ETHERNET, Duration::ZERO, &outer).expect("decodes");
+        let ip = frame.ipv4().expect("outer IPv4");
+        assert_eq!((ip.src, ip.dst, ip.protocol), (node1, node2, 17));
+        assert!(matches!(ip.l4, L4::Udp { dst_port: 4789, .. }));
+        let encap = frame.encapsulated().expect("VXLAN");
+        assert_eq!(encap.kind, EncapKind::Vxlan { vni: 4096 });
+        let inner = frame.innermost();
+        assert_eq!(inner.eth.map(|e| e.src), Some([0x66; 6]));
+        let (iip, tcp) = inner.tcp().expect("inner TCP");
+        assert_eq!((iip.src, iip.dst, iip.ttl), (pod1, pod2, 63));
+        assert_eq!(tcp.payload, b"hi");
+        assert!(inner.is_tcp_between(
+            SocketAddrV4::new(pod2, 8080),
+            SocketAddrV4::new(pod1, 40000)
+        ));
+        assert!(frame.carries_ipv4_between(pod1, pod2));
+        assert!(!frame.is_tcp_between(
+            SocketAddrV4::new(pod2, 8080),
+            SocketAddrV4::new(pod1, 40000)
+        ));
+    }
+
+    #[test]
+    fn ipip_is_unwrapped_to_the_inner_ipv4_packet_on_every_link_type() {
+        let node1 = Ipv4Addr::new(10, 12, 22, 2);
+        let node2 = Ipv4Addr::new(10, 12, 22, 3);
+        let pod1 = Ipv4Addr::new(192, 168, 1, 10);
+        let pod2 = Ipv4Addr::new(192, 168, 2, 10);
+        let inner = built_tcp_ipv4(pod1, pod2, 63, b"");
+        let mut outer_ip = Vec::new();
+        etherparse::PacketBuilder::ipv4(node1.octets(), node2.octets(), 64)
+            .write(&mut outer_ip, etherparse::IpNumber::IPV4, &inner)
+            .expect("builds");
+        let eth = built_ethernet([1; 6], [2; 6], &outer_ip);
+        let mut vlan = eth[..12].to_vec();
+        vlan.extend_from_slice(&[0x81, 0x00, 0x00, 0x64]);
+        vlan.extend_from_slice(&eth[12..]);
+        let mut sll = vec![0, 4, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00];
+        sll.extend_from_slice(&outer_ip);
+        let mut sll2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 5, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        sll2.extend_from_slice(&outer_ip);
+        for (linktype, data, has_eth) in [
+            (LINKTYPE_ETHERNET, &eth, true),
+            (LINKTYPE_ETHERNET, &vlan, true),
+            (LINKTYPE_RAW, &outer_ip, false),
+            (LINKTYPE_IPV4, &outer_ip, false),
+            (LINKTYPE_LINUX_SLL, &sll, false),
+            (LINKTYPE_LINUX_SLL2, &sll2, false),
+        ] {
+            let frame = parse_frame(linktype, Duration::ZERO, data)
+                .unwrap_or_else(|| panic!("link type {linktype} did not decode"));
+            assert_eq!(frame.eth.is_some(), has_eth, "link type {linktype}");
+            let ip = frame.ipv4().expect("outer");
+            assert_eq!((ip.src, ip.protocol), (node1, 4), "link type {linktype}");
+            assert_eq!(frame.encapsulated().map(|e| e.kind), Some(EncapKind::Ipip));
+            let inner = frame.innermost();
+            assert_eq!(inner.eth, None);
+            let (iip, tcp) = inner.tcp().expect("inner TCP");
+            assert_eq!((iip.src, iip.dst, tcp.syn), (pod1, pod2, true));
+        }
+    }
+
+    #[test]
+    fn write_then_parse_round_trips_in_every_byte_order_and_unit() {
+        let node = fixture(NODE_PCAP);
+        let (linktype, records) = parse_pcap_records("node", &node).expect("ok");
+        let written = write_pcap(linktype, &records);
+        assert_eq!(parse_pcap("written", &written).expect("ok"), node_frames());
+        // The same file big endian with nanosecond timestamps.
+        let mut be = Vec::new();
+        be.extend_from_slice(&0xa1b2_3c4du32.to_be_bytes());
+        be.extend_from_slice(&2u16.to_be_bytes());
+        be.extend_from_slice(&4u16.to_be_bytes());
+        be.extend_from_slice(&[0; 8]);
+        be.extend_from_slice(&SNAPLEN.to_be_bytes());
+        be.extend_from_slice(&linktype.to_be_bytes());
+        for (ts, data) in &records {
+            be.extend_from_slice(&(ts.as_secs() as u32).to_be_bytes());
+            be.extend_from_slice(&ts.subsec_nanos().to_be_bytes());
+            be.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            be.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            be.extend_from_slice(data);
+        }
+        assert_eq!(parse_pcap("be-ns", &be).expect("ok"), node_frames());
+    }
+
+    #[test]
+    fn truncated_or_foreign_files_are_clear_errors() {
+        let node = fixture(NODE_PCAP);
+        let msg = parse_pcap("cap", &node[..node.len() - 5])
+            .expect_err("cut data")
+            .to_string();
+        assert!(msg.starts_with("cap: record 17 at byte "), "{msg}");
+        assert!(msg.contains("truncated data"), "{msg}");
+        let msg = parse_pcap("cap", &node[..24 + 10])
+            .expect_err("cut")
+            .to_string();
+        assert!(
+            msg.contains("record 0 at byte 24: truncated header"),
+            "{msg}"
+        );
+        let msg = parse_pcap("cap", &node[..10]).expect_err("cut").to_string();
+        assert!(msg.contains("truncated pcap header"), "{msg}");
+        let msg = parse_pcap("cap", b"").expect_err("empty").to_string();
+        assert!(msg.contains("empty"), "{msg}");
+        let msg = parse_pcap("cap", b"\x0a\x0d\x0d\x0a....")
+            .expect_err("ng")
+            .to_string();
+        assert!(msg.contains("pcapng"), "{msg}");
+        let msg = parse_pcap("cap", b"GET / HTTP/1.1\r\n\r\n....")
+            .expect_err("no")
+            .to_string();
+        assert!(msg.contains("not a pcap file"), "{msg}");
+        let msg = parse_pcap("cap", &write_pcap(147, &[]))
+            .expect_err("lt")
+            .to_string();
+        assert!(msg.contains("unsupported pcap link type 147"), "{msg}");
+        assert_eq!(parse_pcap("cap", &node[..24]).expect("header only"), vec![]);
+    }
+
+    #[test]
+    fn undecodable_frames_are_none_not_panics() {
+        assert_eq!(
+            parse_frame(LINKTYPE_ETHERNET, Duration::ZERO, &[1, 2, 3]),
+            None
+        );
+        assert_eq!(parse_frame(LINKTYPE_RAW, Duration::ZERO, &[]), None);
+        assert_eq!(
+            parse_frame(LINKTYPE_RAW, Duration::ZERO, &[0x45, 0, 0]),
+            None
+        );
+        assert_eq!(
+            parse_frame(LINKTYPE_LINUX_SLL, Duration::ZERO, &[0; 10]),
+            None
+        );
+        assert_eq!(parse_frame(9999, Duration::ZERO, &[0; 64]), None);
+        let node = fixture(NODE_PCAP);
+        let (_, records) = parse_pcap_records("node", &node).expect("ok");
+        for (_, data) in &records {
+            for cut in 0..data.len() {
+                let _ = parse_frame(LINKTYPE_ETHERNET, Duration::ZERO, &data[..cut]);
+            }
+        }
+        let cut_tcp = &records[9].1[..40];
+        let frame = parse_frame(LINKTYPE_ETHERNET, Duration::ZERO, cut_tcp).expect("headers");
+        assert_eq!(frame.ipv4().map(|i| i.src), Some(TEST_TOOLS));
+    }
+}
