@@ -40,7 +40,10 @@ mod tests {
 
     #[test]
     fn host_end_names_match_the_article() {
-        assert_eq!(host_end_name("default", "c2c-network-demo"), "calid9d486e54a8");
+        assert_eq!(
+            host_end_name("default", "c2c-network-demo"),
+            "calid9d486e54a8"
+        );
         assert_eq!(host_end_name("default", "test-tools"), "calied9d42cb137");
     }
 }

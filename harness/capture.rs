@@ -1,1 +1,520 @@
-//! TODO
+//! Packet captures that are live before the traffic starts and stop as soon as the expected
+//! frames are seen or a deadline passes.
+//!
+//! Two sources feed one [`Capture`]: a native `AF_PACKET` socket opened inside a local network
+//! namespace (lab and topology targets: no tcpdump needed), and a `tcpdump -U -w -` pcap stream
+//! (kube target, through the node probe). Either way the frames are kept as pcap records and
+//! parsed by the one parser in [`crate::observe::packet`], and the raw pcap is kept as evidence.
+
+use crate::error::{Error, Result};
+use crate::observe::packet::{self, Frame, LINKTYPE_ETHERNET, LINKTYPE_RAW};
+use crate::place::Place;
+use futures::future::BoxFuture;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::Notify;
+
+/// How often waiting code looks at the frames when nothing wakes it.
+const POLL: Duration = Duration::from_millis(20);
+
+#[derive(Default)]
+struct State {
+    linktype: Option<u32>,
+    records: Vec<(Duration, Vec<u8>)>,
+    /// Why the source ended before it was stopped (a dead tcpdump, a read error).
+    ended: Option<String>,
+    /// Set once `stop` has begun: the end of the stream is then expected.
+    stopping: bool,
+}
+
+/// Ends a streaming capture's producer (kills the remote tcpdump).
+pub type StreamStop = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send + Sync>;
+
+enum Source {
+    Native {
+        stop: Arc<AtomicBool>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    },
+    Stream {
+        stop: Option<StreamStop>,
+        task: Option<tokio::task::JoinHandle<()>>,
+    },
+}
+
+/// A running capture on one interface of one place.
+pub struct Capture {
+    label: String,
+    state: Arc<Mutex<State>>,
+    notify: Arc<Notify>,
+    source: Source,
+}
+
+/// What a stopped capture saw.
+#[derive(Debug, Clone)]
+pub struct CaptureResult {
+    /// `<place> <iface>`.
+    pub label: String,
+    pub frames: Vec<Frame>,
+    /// The capture as a pcap file, for evidence.
+    pub pcap: Vec<u8>,
+    /// Set when the capture's source died early: its "nothing seen" proves nothing.
+    pub ended_early: Option<String>,
+}
+
+impl Capture {
+    /// Starts capturing on `iface` in `place` and returns once the capture is live. `bpf` is a
+    /// tcpdump filter used where the capture runs tcpdump; claims filter frames themselves.
+    pub async fn start(place: &Place, iface: &str, bpf: &str) -> Result<Capture> {
+        match place {
+            Place::Local(p) => Capture::native(&p.label, &p.netns, iface),
+            Place::Kube(p) => p.capture(iface, bpf).await,
+        }
+    }
+
+    fn native(place_label: &str, netns: &std::path::Path, iface: &str) -> Result<Capture> {
+        let label = format!("{place_label} {iface}");
+        let name = iface.to_string();
+        let (fd, is_loopback) = crate::netns::in_netns(netns, move || open_packet_socket(&name))?;
+        let state = Arc::new(Mutex::new(State::default()));
+        let notify = Arc::new(Notify::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let state = state.clone();
+            let notify = notify.clone();
+            let stop = stop.clone();
+            let label = label.clone();
+            std::thread::Builder::new()
+                .name(format!("capture {label}"))
+                .spawn(move || read_packets(fd, is_loopback, &state, &notify, &stop))
+                .map_err(|e| Error::io(format!("starting the capture thread for {label}"), e))?
+        };
+        Ok(Capture {
+            label,
+            state,
+            notify,
+            source: Source::Native {
+                stop,
+                thread: Some(thread),
+            },
+        })
+    }
+
+    /// A capture fed by a pcap byte stream (`tcpdump -U -w -` over an exec). The caller has
+    /// already made sure the capture is live. `stop` ends the producer.
+    pub fn from_pcap_stream<R>(label: String, iface: String, stream: R, stop: StreamStop) -> Capture
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let label = format!("{label} {iface}");
+        let state = Arc::new(Mutex::new(State::default()));
+        let notify = Arc::new(Notify::new());
+        let task = {
+            let state = state.clone();
+            let notify = notify.clone();
+            tokio::spawn(async move { read_pcap_stream(stream, &state, &notify).await })
+        };
+        Capture {
+            label,
+            state,
+            notify,
+            source: Source::Stream {
+                stop: Some(stop),
+                task: Some(task),
+            },
+        }
+    }
+
+    /// `<place> <iface>`.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The frames seen so far.
+    pub fn frames(&self) -> Vec<Frame> {
+        let state = lock(&self.state);
+        let linktype = state.linktype.unwrap_or(LINKTYPE_ETHERNET);
+        state
+            .records
+            .iter()
+            .filter_map(|(ts, data)| packet::parse_frame(linktype, *ts, data))
+            .collect()
+    }
+
+    /// Waits until `seen(frames)` holds or `deadline` passes; true when it held. Returns early
+    /// (false) when the capture's source died.
+    pub async fn wait_for(&self, deadline: Duration, seen: impl Fn(&[Frame]) -> bool) -> bool {
+        let started = Instant::now();
+        loop {
+            let notified = self.notify.notified();
+            if seen(&self.frames()) {
+                return true;
+            }
+            if lock(&self.state).ended.is_some() {
+                return false;
+            }
+            let left = deadline.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return false;
+            }
+            let _ = tokio::time::timeout(left.min(POLL * 10), notified).await;
+        }
+    }
+
+    /// Stops the capture and returns everything it saw.
+    pub async fn stop(mut self) -> CaptureResult {
+        lock(&self.state).stopping = true;
+        match &mut self.source {
+            Source::Native { stop, thread } => {
+                stop.store(true, Ordering::SeqCst);
+                if let Some(t) = thread.take() {
+                    let _ = tokio::task::spawn_blocking(move || t.join()).await;
+                }
+            }
+            Source::Stream { stop, task } => {
+                if let Some(stop) = stop.take() {
+                    stop().await;
+                }
+                if let Some(task) = task.take() {
+                    // The producer ends once stopped; never wait on it without a deadline.
+                    if tokio::time::timeout(Duration::from_secs(5), task)
+                        .await
+                        .is_err()
+                    {
+                        lock(&self.state).ended.get_or_insert_with(|| {
+                            "the capture stream did not end within 5 s of being stopped".into()
+                        });
+                    }
+                }
+            }
+        }
+        let frames = self.frames();
+        let state = lock(&self.state);
+        let linktype = state.linktype.unwrap_or(LINKTYPE_ETHERNET);
+        CaptureResult {
+            label: self.label.clone(),
+            frames,
+            pcap: packet::write_pcap(linktype, &state.records),
+            ended_early: state.ended.clone(),
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        match &mut self.source {
+            Source::Native { stop, .. } => stop.store(true, Ordering::SeqCst),
+            Source::Stream { stop, task } => {
+                if let Some(task) = task.take() {
+                    task.abort();
+                }
+                if let Some(stop) = stop.take()
+                    && let Ok(handle) = tokio::runtime::Handle::try_current()
+                {
+                    handle.spawn(stop());
+                }
+            }
+        }
+    }
+}
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Opens an AF_PACKET socket bound to `iface` in the current thread's namespace. Returns the
+/// socket and whether the interface is a loopback.
+fn open_packet_socket(iface: &str) -> Result<(OwnedFd, bool)> {
+    let ifindex = nix::net::if_::if_nametoindex(iface)
+        .map_err(|e| Error::NotFound(format!("interface {iface}: not in this namespace ({e})")))?;
+    // Protocol 0 receives nothing until bound, so no frame of another interface slips in.
+    // SAFETY: plain socket(2); the result is checked before use.
+    let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(Error::io(
+            format!("opening a packet socket for {iface}"),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+    addr.sll_ifindex = ifindex as i32;
+    // SAFETY: addr is a valid sockaddr_ll of the size passed.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &addr as *const libc::sockaddr_ll as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    if rc < 0 {
+        return Err(Error::io(
+            format!("binding a packet socket to {iface}"),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    let timeout = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 20_000,
+    };
+    let buf: libc::c_int = 4 << 20;
+    // SAFETY: setsockopt with correctly sized values.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &timeout as *const libc::timeval as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as u32,
+        );
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &buf as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as u32,
+        );
+    }
+    let is_loopback = iface == "lo";
+    Ok((fd, is_loopback))
+}
+
+fn read_packets(
+    fd: OwnedFd,
+    is_loopback: bool,
+    state: &Mutex<State>,
+    notify: &Notify,
+    stop: &AtomicBool,
+) {
+    let mut buf = vec![0u8; 65536 + 64];
+    while !stop.load(Ordering::SeqCst) {
+        let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        // SAFETY: buf and from are valid for the sizes passed.
+        let n = unsafe {
+            libc::recvfrom(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                0,
+                &mut from as *mut libc::sockaddr_ll as *mut libc::sockaddr,
+                &mut len,
+            )
+        };
+        if n < 0 {
+            let err = std::io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EINTR) => continue,
+                _ => {
+                    lock(state).ended = Some(format!("reading packets failed: {err}"));
+                    notify.notify_waiters();
+                    return;
+                }
+            }
+        }
+        // libpcap does the same: on loopback every packet is seen leaving and arriving.
+        if is_loopback && from.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+            continue;
+        }
+        let linktype = match from.sll_hatype {
+            libc::ARPHRD_ETHER | libc::ARPHRD_LOOPBACK => LINKTYPE_ETHERNET,
+            _ => LINKTYPE_RAW,
+        };
+        let mut s = lock(state);
+        s.linktype.get_or_insert(linktype);
+        s.records.push((now(), buf[..n as usize].to_vec()));
+        drop(s);
+        notify.notify_waiters();
+    }
+}
+
+/// Reads a classic pcap stream incrementally into `state`.
+async fn read_pcap_stream<R: AsyncRead + Unpin>(
+    mut stream: R,
+    state: &Mutex<State>,
+    notify: &Notify,
+) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut header: Option<PcapHeader> = None;
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = match stream.read(&mut chunk).await {
+            Ok(0) => {
+                let mut s = lock(state);
+                if !s.stopping {
+                    s.ended = Some(if buf.is_empty() {
+                        "the capture stream ended before the capture was stopped".to_string()
+                    } else {
+                        format!(
+                            "the pcap stream ended inside a record ({} bytes left over)",
+                            buf.len()
+                        )
+                    });
+                }
+                drop(s);
+                notify.notify_waiters();
+                return;
+            }
+            Ok(n) => n,
+            Err(e) => {
+                lock(state).ended = Some(format!("reading the pcap stream failed: {e}"));
+                notify.notify_waiters();
+                return;
+            }
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        if header.is_none() {
+            match PcapHeader::parse(&buf) {
+                Ok(Some(h)) => {
+                    lock(state).linktype = Some(h.linktype);
+                    buf.drain(..24);
+                    header = Some(h);
+                }
+                Ok(None) => continue,
+                Err(problem) => {
+                    lock(state).ended = Some(problem);
+                    notify.notify_waiters();
+                    return;
+                }
+            }
+        }
+        let Some(h) = header else { continue };
+        let mut used = 0;
+        while let Some((ts, data, len)) = h.record(&buf[used..]) {
+            lock(state).records.push((ts, data.to_vec()));
+            used += len;
+        }
+        buf.drain(..used);
+        notify.notify_waiters();
+    }
+}
+
+#[derive(Clone, Copy)]
+struct PcapHeader {
+    swapped: bool,
+    nanos: bool,
+    linktype: u32,
+}
+
+impl PcapHeader {
+    fn parse(buf: &[u8]) -> std::result::Result<Option<Self>, String> {
+        if buf.len() < 24 {
+            return Ok(None);
+        }
+        let magic = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        let (swapped, nanos) = match magic {
+            0xa1b2c3d4 => (false, false),
+            0xa1b23c4d => (false, true),
+            0xd4c3b2a1 => (true, false),
+            0x4d3cb2a1 => (true, true),
+            other => {
+                return Err(format!(
+                    "the capture stream is not pcap (magic {other:#010x})"
+                ));
+            }
+        };
+        let h = PcapHeader {
+            swapped,
+            nanos,
+            linktype: 0,
+        };
+        Ok(Some(PcapHeader {
+            linktype: h.u32_at(buf, 20) & 0x0fff_ffff,
+            ..h
+        }))
+    }
+
+    fn u32_at(&self, buf: &[u8], at: usize) -> u32 {
+        let b = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
+        if self.swapped {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    }
+
+    /// One complete record at the start of `buf`: timestamp, data, bytes used.
+    fn record<'a>(&self, buf: &'a [u8]) -> Option<(Duration, &'a [u8], usize)> {
+        if buf.len() < 16 {
+            return None;
+        }
+        let secs = self.u32_at(buf, 0) as u64;
+        let frac = self.u32_at(buf, 4);
+        let caplen = self.u32_at(buf, 8) as usize;
+        if buf.len() < 16 + caplen {
+            return None;
+        }
+        let ts = if self.nanos {
+            Duration::new(secs, frac)
+        } else {
+            Duration::new(secs, frac.saturating_mul(1000))
+        };
+        Some((ts, &buf[16..16 + caplen], 16 + caplen))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_pcap_stream_read_in_small_pieces_gives_every_record() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/recorded/node/pcap-calied9d42cb137-arp-ping-http.pcap");
+        let bytes = std::fs::read(&path).expect("recorded fixture");
+        let whole = packet::parse_pcap("fixture", &bytes).expect("fixture parses");
+        // A reader that hands out 7 bytes at a time, as a slow exec stream might.
+        let (mut tx, rx) = tokio::io::duplex(7);
+        let feeder = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            for piece in bytes.chunks(7) {
+                if tx.write_all(piece).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let cap = Capture::from_pcap_stream(
+            "fixture".into(),
+            "eth0".into(),
+            rx,
+            Box::new(|| Box::pin(async {})),
+        );
+        assert!(
+            cap.wait_for(Duration::from_secs(5), |f| f.len() == whole.len())
+                .await
+        );
+        feeder.await.expect("feeder");
+        let result = cap.stop().await;
+        assert_eq!(result.frames, whole);
+        assert!(result.ended_early.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_is_not_pcap_ends_the_capture_with_a_reason() {
+        let cap = Capture::from_pcap_stream(
+            "bogus".into(),
+            "eth9".into(),
+            std::io::Cursor::new(b"tcpdump: eth9: No such device exists\n".to_vec()),
+            Box::new(|| Box::pin(async {})),
+        );
+        assert!(
+            !cap.wait_for(Duration::from_secs(2), |f| !f.is_empty())
+                .await
+        );
+        let result = cap.stop().await;
+        assert!(result.ended_early.unwrap_or_default().contains("not pcap"));
+    }
+}

@@ -22,7 +22,10 @@ pub enum Error {
     },
     /// Output of a command or a file could not be parsed.
     #[error("{source_name}: {problem}")]
-    Parse { source_name: String, problem: String },
+    Parse {
+        source_name: String,
+        problem: String,
+    },
     /// A file (fixture, topology file, kubeconfig) is wrong.
     #[error("{path}: {problem}")]
     File { path: PathBuf, problem: String },

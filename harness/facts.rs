@@ -149,7 +149,9 @@ impl Facts {
         let mut s = format!("target: {}\n", self.target);
         s += &format!(
             "calico: {} ({}), dataplane: {}\n",
-            self.calico_version.as_deref().unwrap_or("not a Calico cluster: no version"),
+            self.calico_version
+                .as_deref()
+                .unwrap_or("not a Calico cluster: no version"),
             self.cluster_type.as_deref().unwrap_or("-"),
             self.dataplane.as_deref().unwrap_or("-"),
         );

@@ -1,1 +1,263 @@
-//! TODO
+//! Targets: where the places come from. A claim never knows which one it runs on.
+//!
+//! | `CALICO_TARGET`       | target                                                       |
+//! |-----------------------|--------------------------------------------------------------|
+//! | unset, `lab`          | the lab, once per encapsulation mode it can build (None, VXLAN) |
+//! | `lab:none`, `lab:vxlan` | the lab in one mode                                        |
+//! | `topology:<file>`     | namespaces someone else built, described by the file          |
+//! | `kube`                | the current kubeconfig context                               |
+
+use crate::error::{Error, Result};
+use crate::facts::{Encapsulation, Facts};
+use crate::kube::KubeTarget;
+use crate::lab::{Lab, LabSpec};
+use crate::place::Place;
+use crate::topology::Topology;
+use crate::traffic::HttpServer;
+use std::path::PathBuf;
+
+/// Which target to open.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetKind {
+    Lab(Encapsulation),
+    Topology(PathBuf),
+    Kube,
+}
+
+impl TargetKind {
+    /// Short name used in test names and evidence paths: `lab_none`, `lab_vxlan`, `topology`,
+    /// `kube`.
+    pub fn short(&self) -> String {
+        match self {
+            TargetKind::Lab(e) => format!("lab_{}", e.as_str().to_lowercase()),
+            TargetKind::Topology(_) => "topology".into(),
+            TargetKind::Kube => "kube".into(),
+        }
+    }
+}
+
+/// The targets `CALICO_TARGET` selects.
+pub fn selected() -> Result<Vec<TargetKind>> {
+    let value = std::env::var("CALICO_TARGET").unwrap_or_default();
+    parse_selection(&value)
+}
+
+/// Parses a `CALICO_TARGET` value.
+pub fn parse_selection(value: &str) -> Result<Vec<TargetKind>> {
+    match value.trim() {
+        "" | "lab" => Ok(vec![
+            TargetKind::Lab(Encapsulation::None),
+            TargetKind::Lab(Encapsulation::Vxlan),
+        ]),
+        "lab:none" => Ok(vec![TargetKind::Lab(Encapsulation::None)]),
+        "lab:vxlan" => Ok(vec![TargetKind::Lab(Encapsulation::Vxlan)]),
+        "lab:ipip" => Ok(vec![TargetKind::Lab(Encapsulation::Ipip)]),
+        "kube" => Ok(vec![TargetKind::Kube]),
+        other => match other.strip_prefix("topology:") {
+            Some(path) if !path.is_empty() => Ok(vec![TargetKind::Topology(PathBuf::from(path))]),
+            _ => Err(Error::Preflight(format!(
+                "CALICO_TARGET={other:?} is not a target: use lab, lab:none, lab:vxlan, lab:ipip, \
+                 topology:<file> or kube"
+            ))),
+        },
+    }
+}
+
+enum Backend {
+    Local {
+        topology: Topology,
+        /// Keeps the lab's namespaces alive; `None` for a topology file.
+        lab: Option<Lab>,
+        _servers: Vec<HttpServer>,
+    },
+    Kube(Box<KubeTarget>),
+}
+
+/// An opened target: its facts and its places.
+pub struct Target {
+    /// `lab_none`, `kube`, ...
+    pub name: String,
+    pub facts: Facts,
+    backend: Backend,
+    /// Claims that change shared state (flush a neighbour table) hold this exclusively; all
+    /// others hold it shared, so parallel claims never see each other's changes.
+    pub state_lock: tokio::sync::RwLock<()>,
+}
+
+/// The pod whose server the claims talk to, as in the article.
+pub const SERVER_POD: &str = "c2c-network-demo";
+/// The article's client pod, on the server's node.
+pub const CLIENT_POD: &str = "test-tools";
+/// The client pod on another node (cross-node claims).
+pub const REMOTE_POD: &str = "test-tools-remote";
+
+impl Target {
+    /// Opens a target: builds the lab, reads the topology file, or deploys onto the cluster.
+    pub async fn open(kind: &TargetKind) -> Result<Target> {
+        match kind {
+            TargetKind::Lab(enc) => {
+                let spec = LabSpec::article(*enc);
+                crate::preflight::check_lab(&spec)?;
+                let lab = Lab::build(&spec, crate::run::run_id()).await?;
+                let topology = lab.topology.clone();
+                let name = kind.short();
+                let facts = topology.facts(format!("lab ({})", enc.as_str()));
+                Target::local(name, facts, topology, Some(lab))
+            }
+            TargetKind::Topology(path) => {
+                let topology = Topology::load(path)?;
+                let facts = topology.facts(format!("topology {}", path.display()));
+                Target::local(kind.short(), facts, topology, None)
+            }
+            TargetKind::Kube => {
+                let kube = KubeTarget::setup(crate::run::run_id()).await?;
+                Ok(Target {
+                    name: kind.short(),
+                    facts: kube.facts().clone(),
+                    backend: Backend::Kube(Box::new(kube)),
+                    state_lock: tokio::sync::RwLock::new(()),
+                })
+            }
+        }
+    }
+
+    /// A local target: starts the article's server in the server pod, as the article's
+    /// container does on a cluster.
+    fn local(name: String, facts: Facts, topology: Topology, lab: Option<Lab>) -> Result<Target> {
+        let mut servers = Vec::new();
+        if let Some(pod) = topology.pods.iter().find(|p| p.name == SERVER_POD) {
+            servers.push(HttpServer::start(
+                &pod.netns,
+                crate::calico::HTTP_PORT,
+                crate::calico::article_body(&pod.name),
+            )?);
+        }
+        Ok(Target {
+            name,
+            facts,
+            backend: Backend::Local {
+                topology,
+                lab,
+                _servers: servers,
+            },
+            state_lock: tokio::sync::RwLock::new(()),
+        })
+    }
+
+    /// The topology of a local target (faults change it).
+    pub fn topology_mut(&mut self) -> Option<&mut Topology> {
+        match &mut self.backend {
+            Backend::Local { topology, .. } => Some(topology),
+            Backend::Kube(_) => None,
+        }
+    }
+
+    /// The lab behind this target, when it is one (faults change it).
+    pub fn lab(&self) -> Option<&Lab> {
+        match &self.backend {
+            Backend::Local { lab, .. } => lab.as_ref(),
+            Backend::Kube(_) => None,
+        }
+    }
+
+    /// The network namespace of node `node`.
+    pub fn host(&self, node: &str) -> Result<Place> {
+        match &self.backend {
+            Backend::Local { topology, .. } => topology
+                .nodes
+                .iter()
+                .find(|n| n.name == node)
+                .map(|n| Place::local(format!("host {node}"), n.netns.clone()))
+                .ok_or_else(|| Error::NotFound(format!("{}: no node named {node}", self.name))),
+            Backend::Kube(k) => k.host_place(node),
+        }
+    }
+
+    /// The network namespace of pod `pod` (shared by all its containers).
+    pub fn pod(&self, pod: &str) -> Result<Place> {
+        match &self.backend {
+            Backend::Local { topology, .. } => topology
+                .pods
+                .iter()
+                .find(|p| p.name == pod)
+                .map(|p| Place::local(format!("pod {}/{}", p.namespace, p.name), p.netns.clone()))
+                .ok_or_else(|| Error::NotFound(format!("{}: no pod named {pod}", self.name))),
+            Backend::Kube(k) => k.pod_place(pod),
+        }
+    }
+
+    /// The node a pod runs on, as a place.
+    pub fn host_of(&self, pod: &str) -> Result<Place> {
+        let node = self.pod_facts(pod)?.node.clone();
+        self.host(&node)
+    }
+
+    /// The facts of one pod.
+    pub fn pod_facts(&self, pod: &str) -> Result<&crate::facts::PodFacts> {
+        self.facts
+            .pod(pod)
+            .ok_or_else(|| Error::NotFound(format!("{}: no pod named {pod}", self.name)))
+    }
+
+    /// One place per container of `pod`, each entered through that container's own process.
+    /// Empty when the target cannot tell containers apart (a topology file without them).
+    pub fn containers(&self, pod: &str) -> Result<Vec<(String, Place)>> {
+        match &self.backend {
+            Backend::Local { topology, .. } => {
+                let p = topology
+                    .pods
+                    .iter()
+                    .find(|p| p.name == pod)
+                    .ok_or_else(|| Error::NotFound(format!("{}: no pod named {pod}", self.name)))?;
+                Ok(p.containers
+                    .iter()
+                    .map(|(c, netns)| {
+                        (
+                            c.clone(),
+                            Place::local(
+                                format!("container {}/{}/{c}", p.namespace, p.name),
+                                netns.clone(),
+                            ),
+                        )
+                    })
+                    .collect())
+            }
+            Backend::Kube(k) => k.container_places(pod),
+        }
+    }
+
+    /// Ends the target: the lab's namespaces go with their holders, the cluster namespace is
+    /// deleted.
+    pub async fn close(self) -> Result<()> {
+        match self.backend {
+            Backend::Local { lab, .. } => {
+                if let Some(lab) = lab {
+                    lab.teardown().await?;
+                }
+                Ok(())
+            }
+            Backend::Kube(k) => k.teardown().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calico_target_values() {
+        assert_eq!(parse_selection("").map(|v| v.len()).ok(), Some(2));
+        assert_eq!(
+            parse_selection("topology:/tmp/t.json").ok(),
+            Some(vec![TargetKind::Topology(PathBuf::from("/tmp/t.json"))])
+        );
+        assert_eq!(parse_selection("kube").ok(), Some(vec![TargetKind::Kube]));
+        let err = parse_selection("minikube")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("CALICO_TARGET=\"minikube\""), "{err}");
+        assert!(parse_selection("topology:").is_err());
+    }
+}

@@ -116,7 +116,10 @@ impl Topology {
                 return Err(format!("field `nodes[{i}].name` is empty"));
             }
             if self.nodes.iter().filter(|m| m.name == n.name).count() > 1 {
-                return Err(format!("field `nodes[{i}].name`: node `{}` is listed twice", n.name));
+                return Err(format!(
+                    "field `nodes[{i}].name`: node `{}` is listed twice",
+                    n.name
+                ));
             }
         }
         for (i, p) in self.pods.iter().enumerate() {

@@ -1,1 +1,153 @@
-fn main(){}
+//! `calico-conformance`: the suite's commands.
+//!
+//! - `check`: run every claim against the selected target and print what was checked (the
+//!   same run as `cargo test --test conformance`, claims only);
+//! - `faults --matrix`: write `docs/fault-matrix.md`;
+//! - `lab [--mode none|vxlan] [--topology FILE]`: build the lab, write its topology file, hold it
+//!   until Ctrl-C (to look around, or to try `CALICO_TARGET=topology:FILE`);
+//! - `cleanup`: delete what killed kube runs left behind.
+
+#[path = "../../suites/mod.rs"]
+#[allow(dead_code)]
+mod claims;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "calico-conformance",
+    about = "Proves how a cluster running Calico moves packets"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every claim against CALICO_TARGET (default: the lab, both modes) and report.
+    Check {
+        /// Only claims whose test name contains this (as `cargo test FILTER`).
+        filter: Option<String>,
+    },
+    /// The fault catalogue.
+    Faults {
+        /// Regenerate docs/fault-matrix.md.
+        #[arg(long)]
+        matrix: bool,
+    },
+    /// Build the lab and hold it until Ctrl-C.
+    Lab {
+        /// none or vxlan.
+        #[arg(long, default_value = "none")]
+        mode: String,
+        /// Where to write the lab's topology file.
+        #[arg(long, default_value = "target/lab-topology.json")]
+        topology: std::path::PathBuf,
+    },
+    /// Delete namespaces that killed kube runs left behind (found by label).
+    Cleanup,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { filter } => {
+            let mut args = libtest_mimic::Arguments {
+                filter,
+                skip: vec!["faults::".into()],
+                ..Default::default()
+            };
+            args.test_threads = Some(8);
+            claims::runner::main(args)
+        }
+        Command::Faults { matrix } => {
+            if !matrix {
+                for f in calico_conformance::faults::catalogue() {
+                    println!("{:<40} {}", f.name, f.what);
+                }
+                return ExitCode::SUCCESS;
+            }
+            let rt = match claims::runner::runtime() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("calico-conformance: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match claims::faults::write_matrix(&rt) {
+                Ok(path) => {
+                    println!("wrote {}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("calico-conformance: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Lab { mode, topology } => lab(&mode, &topology),
+        Command::Cleanup => cleanup(),
+    }
+}
+
+fn lab(mode: &str, path: &std::path::Path) -> ExitCode {
+    use calico_conformance::target::{Target, parse_selection};
+    let kind = match parse_selection(&format!("lab:{mode}")) {
+        Ok(mut k) if k.len() == 1 => k.remove(0),
+        _ => {
+            eprintln!("calico-conformance: --mode {mode}: use none or vxlan");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Ok(rt) = claims::runner::runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let result: Result<(), String> = rt.block_on(async {
+        let target = Target::open(&kind).await.map_err(|e| e.to_string())?;
+        let topo = target
+            .lab()
+            .map(|l| l.topology.clone())
+            .ok_or("not a lab")?;
+        topo.save(path).map_err(|e| e.to_string())?;
+        println!("{}", target.facts.summary());
+        println!("topology: {}\nthe lab lives until Ctrl-C", path.display());
+        let _ = tokio::signal::ctrl_c().await;
+        target.close().await.map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_file(path);
+        Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("calico-conformance: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cleanup() -> ExitCode {
+    let Ok(rt) = claims::runner::runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let work = async {
+        let conn = calico_conformance::kube::connect().await?;
+        calico_conformance::kube::cleanup_leftovers(&conn.client, None).await
+    };
+    match rt.block_on(work) {
+        Ok(deleted) => {
+            if deleted.is_empty() {
+                println!("nothing to clean up");
+            }
+            for ns in deleted {
+                println!("deleted namespace {ns}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("calico-conformance: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The fault self-test: every fault of the catalogue applied to a fresh lab; the claims it
+//! targets must fail (each naming expected and observed), the claims it spares must pass, and
+//! the whole row must equal the committed `docs/fault-matrix.md`.
+
+use super::support::{CaseResult, PODS, Per, run_case};
+use calico_conformance::facts::Encapsulation;
+use calico_conformance::faults::{Fault, Switches, catalogue, has_tool};
+use calico_conformance::target::{Target, TargetKind};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A fault trial.
+pub struct FaultPlan {
+    pub name: String,
+    pub run: Box<dyn FnOnce(&tokio::runtime::Runtime) -> Result<(), String> + Send>,
+}
+
+/// One cell of the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    Pass,
+    Fail,
+    NotApplicable,
+}
+
+impl Cell {
+    fn as_str(self) -> &'static str {
+        match self {
+            Cell::Pass => "pass",
+            Cell::Fail => "FAIL",
+            Cell::NotApplicable => "n/a",
+        }
+    }
+}
+
+/// The committed matrix.
+pub fn matrix_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/fault-matrix.md")
+}
+
+/// Runs every claim case on a lab in `mode` with `fault` applied (none: the correct lab);
+/// returns per claim ID the cell and the failure messages.
+pub async fn row(
+    mode: Encapsulation,
+    fault: Option<&Fault>,
+) -> Result<BTreeMap<&'static str, (Cell, Vec<String>)>, String> {
+    let mut target = Target::open(&TargetKind::Lab(mode))
+        .await
+        .map_err(|e| format!("building the lab: {e}"))?;
+    let switches = Switches::default();
+    if let Some(f) = fault {
+        (f.apply)(&mut target, &switches)
+            .await
+            .map_err(|e| format!("applying fault {}: {e}", f.name))?;
+    }
+    let target = Arc::new(target);
+    let switches = Arc::new(switches);
+    let mut jobs = Vec::new();
+    for claim in super::all() {
+        let pods: Vec<Option<&'static str>> = match claim.per {
+            Per::Target => vec![None],
+            Per::EachPod => PODS.iter().map(|p| Some(*p)).collect(),
+        };
+        for pod in pods {
+            let (t, s, c) = (target.clone(), switches.clone(), claim.clone());
+            jobs.push(tokio::spawn(async move {
+                (c.id, run_case(&c, &t, pod, &s).await)
+            }));
+        }
+    }
+    let mut out: BTreeMap<&'static str, (Cell, Vec<String>)> = BTreeMap::new();
+    for j in jobs {
+        let (id, result) = j.await.map_err(|e| format!("a claim task failed: {e}"))?;
+        let e = out.entry(id).or_insert((Cell::NotApplicable, Vec::new()));
+        match result {
+            CaseResult::Failed(msg) => {
+                e.0 = Cell::Fail;
+                e.1.push(msg);
+            }
+            CaseResult::Verified if e.0 != Cell::Fail => e.0 = Cell::Pass,
+            _ => {}
+        }
+    }
+    if let Ok(t) = Arc::try_unwrap(target) {
+        t.close()
+            .await
+            .map_err(|e| format!("closing the lab: {e}"))?;
+    }
+    Ok(out)
+}
+
+fn ids() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = Vec::new();
+    for c in super::all() {
+        if !v.contains(&c.id) {
+            v.push(c.id);
+        }
+    }
+    v
+}
+
+/// A matrix row as markdown.
+pub fn row_markdown(name: &str, row: &BTreeMap<&'static str, (Cell, Vec<String>)>) -> String {
+    let cells: Vec<&str> = ids()
+        .iter()
+        .map(|id| row.get(id).map(|c| c.0.as_str()).unwrap_or("?"))
+        .collect();
+    format!("| `{name}` | {} |", cells.join(" | "))
+}
+
+/// The matrix header.
+pub fn header() -> String {
+    let ids = ids();
+    format!(
+        "| fault | {} |\n|---|{}",
+        ids.join(" | "),
+        ids.iter().map(|_| "---|").collect::<String>()
+    )
+}
+
+/// The rows of the committed matrix, by fault name.
+fn committed_rows() -> Result<BTreeMap<String, String>, String> {
+    let text = std::fs::read_to_string(matrix_path()).map_err(|e| {
+        format!(
+            "{}: cannot read ({e}); write it with `cargo run -- faults --matrix`",
+            matrix_path().display()
+        )
+    })?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let name = l.strip_prefix("| `")?.split('`').next()?;
+            Some((name.to_string(), l.to_string()))
+        })
+        .collect())
+}
+
+/// One trial per fault (and one for the correct lab in each mode).
+pub fn plans() -> Vec<FaultPlan> {
+    let mut out = Vec::new();
+    for mode in [Encapsulation::None, Encapsulation::Vxlan] {
+        let name = format!("no_fault_{}", mode.as_str().to_lowercase());
+        out.push(FaultPlan {
+            name: format!("faults::{name}"),
+            run: Box::new(move |rt| {
+                let r = rt.block_on(row(mode, None))?;
+                let failed: Vec<String> = r.values().flat_map(|c| c.1.clone()).collect();
+                if !failed.is_empty() {
+                    return Err(format!(
+                        "the correct lab fails claims:\n{}",
+                        failed.join("\n")
+                    ));
+                }
+                check_committed(&name, &r)
+            }),
+        });
+    }
+    for fault in catalogue() {
+        out.push(FaultPlan {
+            name: format!("faults::{}", fault.name),
+            run: Box::new(move |rt| check_fault(rt, &fault)),
+        });
+    }
+    out
+}
+
+fn check_committed(
+    name: &str,
+    r: &BTreeMap<&'static str, (Cell, Vec<String>)>,
+) -> Result<(), String> {
+    let line = row_markdown(name, r);
+    let committed = committed_rows()?;
+    match committed.get(name) {
+        Some(c) if *c == line => Ok(()),
+        Some(c) => Err(format!(
+            "docs/fault-matrix.md is not current for {name}:\n  committed: {c}\n  observed:  {line}\nregenerate with `cargo run -- faults --matrix`"
+        )),
+        None => Err(format!(
+            "docs/fault-matrix.md has no row for {name}; regenerate with `cargo run -- faults --matrix`"
+        )),
+    }
+}
+
+fn check_fault(rt: &tokio::runtime::Runtime, fault: &Fault) -> Result<(), String> {
+    if let Some((tool, package)) = fault.needs
+        && !has_tool(tool)
+    {
+        return Err(format!(
+            "fault {} needs `{tool}` (Debian package {package})",
+            fault.name
+        ));
+    }
+    let r = rt.block_on(row(fault.mode, Some(fault)))?;
+    let mut problems = Vec::new();
+    for id in fault.fails {
+        match r.get(id) {
+            Some((Cell::Fail, msgs)) => {
+                for m in msgs {
+                    if !(m.contains("expected:") && m.contains("observed:")
+                        || m.contains("could not observe:"))
+                    {
+                        problems.push(format!(
+                            "{id} failed without naming expected and observed: {m}"
+                        ));
+                    }
+                }
+            }
+            other => problems.push(format!(
+                "{id} should fail under {} but was {}",
+                fault.name,
+                other.map(|c| c.0.as_str()).unwrap_or("not run")
+            )),
+        }
+    }
+    for id in fault.spares {
+        if let Some((cell, msgs)) = r.get(id)
+            && *cell != Cell::Pass
+        {
+            problems.push(format!(
+                "{id} should be untouched by {} but was {}: {}",
+                fault.name,
+                cell.as_str(),
+                msgs.join("\n")
+            ));
+        }
+    }
+    if problems.is_empty() {
+        check_committed(fault.name, &r)
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// Writes `docs/fault-matrix.md` from a fresh run of every claim against every fault.
+pub fn write_matrix(rt: &tokio::runtime::Runtime) -> Result<PathBuf, String> {
+    let mut text = String::from(
+        "# Fault x claim matrix\n\nGenerated by `cargo run -- faults --matrix`; `cargo test faults` checks that this file is \
+         current. Each row applies one fault of the catalogue (`harness/faults.rs`) to a freshly built lab and runs \
+         every claim on every pod; `FAIL` means at least one case of the claim failed, `pass` that all passed, `n/a` \
+         that the claim does not apply. The first rows are the correct lab in each mode.\n\n",
+    );
+    text += &header();
+    text += "\n";
+    for mode in [Encapsulation::None, Encapsulation::Vxlan] {
+        let name = format!("no_fault_{}", mode.as_str().to_lowercase());
+        text += &row_markdown(&name, &rt.block_on(row(mode, None))?);
+        text += "\n";
+    }
+    let mut notes = String::from("\n## The faults\n\n");
+    for f in catalogue() {
+        let r = rt.block_on(row(f.mode, Some(&f)))?;
+        text += &row_markdown(f.name, &r);
+        text += "\n";
+        notes += &format!(
+            "- `{}` ({} lab): {}. Must fail: {}; must still pass: {}.\n",
+            f.name,
+            f.mode.as_str(),
+            f.what,
+            f.fails.join(", "),
+            f.spares.join(", ")
+        );
+    }
+    text += &notes;
+    std::fs::write(matrix_path(), text)
+        .map_err(|e| format!("writing {}: {e}", matrix_path().display()))?;
+    Ok(matrix_path())
+}

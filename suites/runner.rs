@@ -1,0 +1,220 @@
+//! Turns the claims into libtest trials: opens each selected target once, prints its facts,
+//! runs every claim case as its own test (a claim that does not apply is reported ignored, with
+//! the reason), closes the targets, and prints a summary by claim ID.
+
+use super::support::{CaseResult, Claim, PODS, Per, run_case};
+use calico_conformance::faults::Switches;
+use calico_conformance::target::{Target, TargetKind};
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+/// One planned claim case.
+struct Plan {
+    kind: TargetKind,
+    claim: Claim,
+    pod: Option<&'static str>,
+    name: String,
+}
+
+/// The name of a claim case's test: `pod_routes::pod_r1_default_via_link_local::lab_none::test_tools`.
+pub fn case_name(claim: &Claim, kind: &TargetKind, pod: Option<&str>) -> String {
+    let mut name = format!("{}::{}::{}", claim.group, claim.test, kind.short());
+    if let Some(p) = pod {
+        name += "::";
+        name += &p.replace('-', "_");
+    }
+    name
+}
+
+fn plans(kinds: &[TargetKind]) -> Vec<Plan> {
+    let mut out = Vec::new();
+    for kind in kinds {
+        for claim in super::all() {
+            let pods: Vec<Option<&'static str>> = match claim.per {
+                Per::Target => vec![None],
+                Per::EachPod => PODS.iter().map(|p| Some(*p)).collect(),
+            };
+            for pod in pods {
+                out.push(Plan {
+                    name: case_name(&claim, kind, pod),
+                    kind: kind.clone(),
+                    claim: claim.clone(),
+                    pod,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The tokio runtime every trial blocks on.
+pub fn runtime() -> Result<Arc<tokio::runtime::Runtime>, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .map(Arc::new)
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+/// The suite's `main`: libtest's command line (filters, `--list`, `--exact`, `--ignored`), the
+/// selected targets, the fault self-test on the lab.
+pub fn main(mut args: Arguments) -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("CALICO_LOG"))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let kinds = match calico_conformance::target::selected() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("calico-conformance: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.test_threads.is_none() {
+        // Claims mostly wait on packets; more threads than cores keeps the run short.
+        args.test_threads = Some(8);
+    }
+    let plans = plans(&kinds);
+    let fault_trials = kinds
+        .iter()
+        .any(|k| matches!(k, TargetKind::Lab(_)))
+        .then(super::faults::plans)
+        .unwrap_or_default();
+    if args.list {
+        let mut trials: Vec<Trial> = plans
+            .iter()
+            .map(|p| Trial::test(p.name.clone(), || Ok(())))
+            .collect();
+        trials.extend(
+            fault_trials
+                .iter()
+                .map(|f| Trial::test(f.name.clone(), || Ok(()))),
+        );
+        let _ = libtest_mimic::run(&args, trials);
+        return ExitCode::SUCCESS;
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("calico-conformance: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let wanted = |name: &str| !args.is_filtered_out(&Trial::test(name.to_string(), || Ok(())));
+    // Open each target that a wanted trial needs, once.
+    let mut targets: Vec<(TargetKind, Arc<Target>)> = Vec::new();
+    let cleanup_guard = calico_conformance::lifecycle::CleanupOnSignal::install(&rt);
+    for kind in &kinds {
+        if !plans.iter().any(|p| &p.kind == kind && wanted(&p.name)) {
+            continue;
+        }
+        match rt.block_on(Target::open(kind)) {
+            Ok(t) => {
+                println!("\n== {} ==\n{}", t.name, t.facts.summary());
+                targets.push((kind.clone(), Arc::new(t)));
+            }
+            Err(e) => {
+                eprintln!(
+                    "calico-conformance: cannot open the {} target: {e}",
+                    kind.short()
+                );
+                close(&rt, targets);
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let results: Arc<Mutex<Vec<(String, String, CaseResult)>>> = Arc::default();
+    let switches = Arc::new(Switches::default());
+    let mut trials = Vec::new();
+    for plan in plans {
+        let Some(target) = targets
+            .iter()
+            .find(|(k, _)| *k == plan.kind)
+            .map(|(_, t)| t.clone())
+        else {
+            trials.push(Trial::test(plan.name, || Ok(())));
+            continue;
+        };
+        let rt = rt.clone();
+        let results = results.clone();
+        let switches = switches.clone();
+        trials.push(Trial::ignorable_test(plan.name, move || {
+            let result = rt.block_on(run_case(&plan.claim, &target, plan.pod, &switches));
+            let case = match plan.pod {
+                Some(p) => format!("{} {p}", target.name),
+                None => target.name.clone(),
+            };
+            if let Ok(mut r) = results.lock() {
+                r.push((plan.claim.id.to_string(), case, result.clone()));
+            }
+            match result {
+                CaseResult::Verified => Ok(Completion::Completed),
+                CaseResult::NotApplicable(reason) => Ok(Completion::ignored_with(reason)),
+                CaseResult::Failed(message) => Err(Failed::from(message)),
+            }
+        }));
+    }
+    for f in fault_trials {
+        let rt = rt.clone();
+        trials.push(Trial::test(f.name.clone(), move || {
+            (f.run)(&rt).map_err(Failed::from)
+        }));
+    }
+    let conclusion = libtest_mimic::run(&args, trials);
+    close(&rt, targets);
+    drop(cleanup_guard);
+    print_summary(&results.lock().map(|r| r.clone()).unwrap_or_default());
+    conclusion.exit_code()
+}
+
+fn close(rt: &tokio::runtime::Runtime, targets: Vec<(TargetKind, Arc<Target>)>) {
+    for (kind, t) in targets {
+        match Arc::try_unwrap(t) {
+            Ok(t) => {
+                if let Err(e) = rt.block_on(t.close()) {
+                    eprintln!(
+                        "calico-conformance: closing the {} target: {e}",
+                        kind.short()
+                    );
+                }
+            }
+            Err(_) => eprintln!(
+                "calico-conformance: the {} target is still in use and was not closed",
+                kind.short()
+            ),
+        }
+    }
+}
+
+/// Prints, per claim ID, where it was verified, where it did not apply and why, where it failed.
+fn print_summary(results: &[(String, String, CaseResult)]) {
+    if results.is_empty() {
+        return;
+    }
+    let mut by_claim: BTreeMap<&str, (Vec<&str>, Vec<String>, Vec<&str>)> = BTreeMap::new();
+    for (id, case, r) in results {
+        let e = by_claim.entry(id.as_str()).or_default();
+        match r {
+            CaseResult::Verified => e.0.push(case),
+            CaseResult::NotApplicable(why) => e.1.push(format!("{case}: {why}")),
+            CaseResult::Failed(_) => e.2.push(case),
+        }
+    }
+    println!("\nclaims, by ID:");
+    for (id, (ok, na, failed)) in by_claim {
+        let verdict = if !failed.is_empty() {
+            format!("FAILED on {}", failed.join(", "))
+        } else if ok.is_empty() {
+            "not applicable".to_string()
+        } else {
+            format!("verified on {}", ok.join(", "))
+        };
+        println!("  {id:<8} {verdict}");
+        for why in na {
+            println!("           not applicable on {why}");
+        }
+    }
+}
