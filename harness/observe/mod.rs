@@ -160,3 +160,60 @@ pub async fn sysctls(place: &Place, paths: &[String]) -> Result<Observed<Sysctls
         place: place.label().to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The test process's own namespace, only read from (`ip ... show`, `grep`).
+    fn own_namespace() -> Place {
+        Place::local("host self", "/proc/self/ns/net")
+    }
+
+    #[tokio::test]
+    async fn helpers_observe_a_real_namespace_and_keep_the_raw_output() {
+        let place = own_namespace();
+        let links = links(&place).await.expect("ip -d -j link show");
+        assert!(links.value.iter().any(|l| l.ifname == "lo"));
+        assert_eq!(links.command, "ip -d -j link show");
+        assert_eq!(links.place, "host self");
+        assert_eq!(
+            ip::parse_links("again", &links.raw).expect("raw parses"),
+            links.value
+        );
+        let ifs = interfaces(&place).await.expect("ip -d -j addr show");
+        let lo = ifs
+            .value
+            .iter()
+            .find(|i| i.link.ifname == "lo")
+            .expect("lo");
+        assert!(lo.link.has_flag("LOOPBACK"));
+        routes(&place, true).await.expect("v4 routes");
+        routes(&place, false).await.expect("v6 routes");
+        neighbours(&place).await.expect("neighbours");
+    }
+
+    #[tokio::test]
+    async fn sysctls_read_existing_paths_and_name_the_missing_interface() {
+        let place = own_namespace();
+        let paths = vec![
+            sysctl::iface_path("lo", "conf.forwarding"),
+            sysctl::iface_path("lo", "neigh.proxy_delay"),
+        ];
+        let s = sysctls(&place, &paths).await.expect("lo sysctls");
+        assert!(s.value.iface_value("lo", "conf.forwarding").is_some());
+        assert!(s.value.iface_value("lo", "neigh.proxy_delay").is_some());
+        let mut paths = sysctl::host_end_paths("calinothere0");
+        paths.push(sysctl::iface_path("lo", "conf.forwarding"));
+        let err = sysctls(&place, &paths)
+            .await
+            .expect_err("no such interface")
+            .to_string();
+        assert!(
+            err.starts_with(
+                "host self: interface `calinothere0` has no /proc/sys/net/ipv4/conf/calinothere0/proxy_arp (and 4 more missing)"
+            ),
+            "{err}"
+        );
+    }
+}

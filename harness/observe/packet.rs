@@ -338,11 +338,11 @@ impl PcapFormat {
     }
 }
 
+/// One pcap record: its timestamp and the captured bytes.
+pub type Record = (Duration, Vec<u8>);
+
 /// The link type and records of a classic pcap file, frames not yet decoded.
-pub fn parse_pcap_records(
-    source_name: &str,
-    bytes: &[u8],
-) -> Result<(u32, Vec<(Duration, Vec<u8>)>)> {
+pub fn parse_pcap_records(source_name: &str, bytes: &[u8]) -> Result<(u32, Vec<Record>)> {
     let err = |problem: String| Error::parse(source_name, problem);
     if bytes.is_empty() {
         return Err(err(
@@ -457,7 +457,7 @@ fn known_linktype(linktype: u32) -> bool {
 
 /// Writes records as a classic pcap file (little endian, microsecond timestamps, snaplen
 /// [`SNAPLEN`]); [`parse_pcap`] reads it back.
-pub fn write_pcap(linktype: u32, records: &[(Duration, Vec<u8>)]) -> Vec<u8> {
+pub fn write_pcap(linktype: u32, records: &[Record]) -> Vec<u8> {
     let size = 24 + records.iter().map(|(_, d)| 16 + d.len()).sum::<usize>();
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
