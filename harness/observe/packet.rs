@@ -131,18 +131,29 @@ pub enum EncapKind {
 /// The transport layer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum L4 {
+    /// TCP.
     Tcp(Tcp),
+    /// UDP.
     Udp {
+        /// Source port.
         src_port: u16,
+        /// Destination port.
         dst_port: u16,
+        /// Bytes of UDP payload.
         payload_len: usize,
     },
+    /// ICMP; `id` and `seq` are those of an echo request/reply, 0 for other types.
     Icmp {
+        /// ICMP type (8 echo request, 0 echo reply).
         icmp_type: u8,
+        /// ICMP code.
         code: u8,
+        /// Echo identifier.
         id: u16,
+        /// Echo sequence number.
         seq: u16,
     },
+    /// Another protocol, a fragment, or a transport header that did not decode.
     Other,
 }
 
