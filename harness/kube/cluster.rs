@@ -1,0 +1,467 @@
+//! Cluster facts from the API: Calico's own objects (ClusterInformation, IPPools,
+//! BlockAffinities, the operator's Installation) and the Nodes, turned into
+//! [`crate::facts::Facts`] by one pure function, [`facts_from_objects`], tested on JSON in the
+//! shape Calico's CRDs define (`fixtures/kube/calico/`, provenance in its README).
+
+use crate::error::{Error, Result};
+use crate::facts::{Encapsulation, Facts, NodeFacts, Pool};
+use ipnet::Ipv4Net;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::DynamicObject;
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// Calico's CRD group (the default on manifest and operator installs).
+pub const CRD_GROUP: &str = "crd.projectcalico.org";
+/// The operator's group.
+pub const OPERATOR_GROUP: &str = "operator.tigera.io";
+/// Node annotation: the node's address with its underlay prefix (`172.18.0.3/16`).
+pub const ANNOTATION_IPV4_ADDRESS: &str = "projectcalico.org/IPv4Address";
+/// Node annotation: the IPIP tunnel address (`tunl0`).
+pub const ANNOTATION_IPIP_TUNNEL: &str = "projectcalico.org/IPv4IPIPTunnelAddr";
+/// Node annotation: the VXLAN tunnel address (`vxlan.calico`).
+pub const ANNOTATION_VXLAN_TUNNEL: &str = "projectcalico.org/IPv4VXLANTunnelAddr";
+/// Calico's default IPv4 block size.
+pub const DEFAULT_BLOCK_SIZE: u8 = 26;
+
+/// A cluster-scoped Calico resource in `crd.projectcalico.org/v1`.
+pub fn calico_resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(CRD_GROUP, "v1", kind), plural)
+}
+
+/// `clusterinformations.crd.projectcalico.org/v1`.
+pub fn cluster_information_resource() -> ApiResource {
+    calico_resource("ClusterInformation", "clusterinformations")
+}
+
+/// `ippools.crd.projectcalico.org/v1`.
+pub fn ip_pool_resource() -> ApiResource {
+    calico_resource("IPPool", "ippools")
+}
+
+/// `blockaffinities.crd.projectcalico.org/v1`.
+pub fn block_affinity_resource() -> ApiResource {
+    calico_resource("BlockAffinity", "blockaffinities")
+}
+
+/// `installations.operator.tigera.io/v1`.
+pub fn installation_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(OPERATOR_GROUP, "v1", "Installation"),
+        "installations",
+    )
+}
+
+/// Everything read from the API that the facts come from.
+#[derive(Debug, Clone, Default)]
+pub struct CalicoObjects {
+    /// `ClusterInformation` `default`.
+    pub cluster_information: Option<DynamicObject>,
+    /// All IP pools.
+    pub ip_pools: Vec<DynamicObject>,
+    /// All block affinities.
+    pub block_affinities: Vec<DynamicObject>,
+    /// `Installation` `default`, when the operator installed Calico.
+    pub installation: Option<DynamicObject>,
+    /// All nodes.
+    pub nodes: Vec<Node>,
+}
+
+fn spec(o: &DynamicObject) -> &Value {
+    o.data.get("spec").unwrap_or(&Value::Null)
+}
+
+fn name_of(o: &DynamicObject) -> &str {
+    o.metadata.name.as_deref().unwrap_or("<unnamed>")
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
+}
+
+/// Calico's `ipipMode`/`vxlanMode` pair as one [`Encapsulation`]. Missing modes are `Never`.
+pub fn encapsulation_of(
+    ipip_mode: Option<&str>,
+    vxlan_mode: Option<&str>,
+) -> Result<Encapsulation> {
+    let norm = |m: Option<&str>| m.filter(|s| !s.is_empty()).unwrap_or("Never").to_string();
+    let (ipip, vxlan) = (norm(ipip_mode), norm(vxlan_mode));
+    match (ipip.as_str(), vxlan.as_str()) {
+        ("Never", "Never") => Ok(Encapsulation::None),
+        ("Always", "Never") => Ok(Encapsulation::Ipip),
+        ("CrossSubnet", "Never") => Ok(Encapsulation::IpipCrossSubnet),
+        ("Never", "Always") => Ok(Encapsulation::Vxlan),
+        ("Never", "CrossSubnet") => Ok(Encapsulation::VxlanCrossSubnet),
+        (i, v) => Err(Error::Kube(format!(
+            "unsupported IP pool modes ipipMode={i} vxlanMode={v} (Calico allows at most one of them, \
+             each Always, CrossSubnet or Never)"
+        ))),
+    }
+}
+
+/// The enabled IPv4 pools (IPv6 pools and `disabled: true` pools are left out).
+pub fn pools_from(objects: &[DynamicObject]) -> Result<Vec<Pool>> {
+    let mut out = Vec::new();
+    for o in objects {
+        let s = spec(o);
+        let name = name_of(o);
+        if s.get("disabled").and_then(Value::as_bool) == Some(true) {
+            continue;
+        }
+        let cidr = str_at(s, &["cidr"])
+            .ok_or_else(|| Error::Kube(format!("IPPool {name}: spec.cidr is missing")))?;
+        if cidr.contains(':') {
+            continue;
+        }
+        let cidr: Ipv4Net = cidr
+            .parse()
+            .map_err(|e| Error::Kube(format!("IPPool {name}: spec.cidr `{cidr}`: {e}")))?;
+        let block_size = match s.get("blockSize") {
+            None | Some(Value::Null) => DEFAULT_BLOCK_SIZE,
+            Some(v) => v
+                .as_u64()
+                .and_then(|b| u8::try_from(b).ok())
+                .filter(|b| *b <= 32)
+                .ok_or_else(|| {
+                    Error::Kube(format!("IPPool {name}: spec.blockSize {v} is not 0-32"))
+                })?,
+        };
+        let encapsulation = encapsulation_of(str_at(s, &["ipipMode"]), str_at(s, &["vxlanMode"]))
+            .map_err(|e| Error::Kube(format!("IPPool {name}: {e}")))?;
+        out.push(Pool {
+            cidr: cidr.trunc(),
+            block_size,
+            encapsulation,
+        });
+    }
+    Ok(out)
+}
+
+/// Whether a block affinity counts: state `confirmed` and not marked deleted (`deleted` is the
+/// string `"false"` in the v1 CRD and a boolean in `projectcalico.org/v3`).
+fn affinity_counts(s: &Value) -> bool {
+    let deleted = match s.get("deleted") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(t)) => t.eq_ignore_ascii_case("true"),
+        _ => false,
+    };
+    str_at(s, &["state"]) == Some("confirmed") && !deleted
+}
+
+/// The confirmed IPv4 blocks per node name.
+pub fn blocks_by_node(objects: &[DynamicObject]) -> Result<BTreeMap<String, Vec<Ipv4Net>>> {
+    let mut out: BTreeMap<String, Vec<Ipv4Net>> = BTreeMap::new();
+    for o in objects {
+        let s = spec(o);
+        if !affinity_counts(s) {
+            continue;
+        }
+        let name = name_of(o);
+        let (Some(node), Some(cidr)) = (str_at(s, &["node"]), str_at(s, &["cidr"])) else {
+            return Err(Error::Kube(format!(
+                "BlockAffinity {name}: spec.node or spec.cidr is missing"
+            )));
+        };
+        if cidr.contains(':') {
+            continue;
+        }
+        let cidr: Ipv4Net = cidr
+            .parse()
+            .map_err(|e| Error::Kube(format!("BlockAffinity {name}: spec.cidr `{cidr}`: {e}")))?;
+        let blocks = out.entry(node.to_string()).or_default();
+        if !blocks.contains(&cidr) {
+            blocks.push(cidr);
+        }
+    }
+    for blocks in out.values_mut() {
+        blocks.sort();
+    }
+    Ok(out)
+}
+
+/// A node's facts from its Node object: InternalIP (IPv4), Calico's annotations for the
+/// underlay prefix and the tunnel addresses. `blocks` are filled by the caller.
+pub fn node_facts(node: &Node) -> Result<NodeFacts> {
+    let name = node.metadata.name.clone().unwrap_or_default();
+    let annotations = node.metadata.annotations.clone().unwrap_or_default();
+    let calico_address: Option<Ipv4Net> = annotations
+        .get(ANNOTATION_IPV4_ADDRESS)
+        .and_then(|a| a.parse().ok());
+    let internal_ip = node
+        .status
+        .as_ref()
+        .and_then(|s| s.addresses.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|a| a.type_ == "InternalIP")
+        .find_map(|a| a.address.parse::<Ipv4Addr>().ok());
+    let address = internal_ip
+        .or(calico_address.map(|a| a.addr()))
+        .ok_or_else(|| {
+            Error::Kube(format!(
+                "node {name} has no IPv4 InternalIP and no {ANNOTATION_IPV4_ADDRESS} annotation"
+            ))
+        })?;
+    let underlay_prefix = calico_address
+        .filter(|a| a.addr() == address)
+        .map(|a| a.prefix_len());
+    let tunnel = |key: &str| {
+        annotations
+            .get(key)
+            .and_then(|a| a.parse::<Ipv4Addr>().ok())
+    };
+    Ok(NodeFacts {
+        name,
+        address,
+        underlay: None,
+        underlay_prefix,
+        blocks: Vec::new(),
+        vxlan_tunnel_address: tunnel(ANNOTATION_VXLAN_TUNNEL),
+        ipip_tunnel_address: tunnel(ANNOTATION_IPIP_TUNNEL),
+    })
+}
+
+/// The facts a kube run starts from (no pods yet): Calico version and cluster type, dataplane
+/// and MTU from the Installation, the enabled IPv4 pools, and every node that has a confirmed
+/// block (plus the nodes named in `also_nodes`, such as nodes hosting the suite's pods).
+/// `target` is the report's target line (`kube kind-calico`).
+pub fn facts_from_objects(
+    target: &str,
+    objects: &CalicoObjects,
+    also_nodes: &[&str],
+) -> Result<Facts> {
+    let info = objects.cluster_information.as_ref().ok_or_else(|| {
+        Error::Kube(
+            "Calico is not installed: ClusterInformation `default` (clusterinformations.crd.projectcalico.org) does not exist"
+                .into(),
+        )
+    })?;
+    let info_spec = spec(info);
+    let pools = pools_from(&objects.ip_pools)?;
+    if pools.is_empty() {
+        return Err(Error::Kube(
+            "Calico has no enabled IPv4 IPPool (ippools.crd.projectcalico.org)".into(),
+        ));
+    }
+    let blocks = blocks_by_node(&objects.block_affinities)?;
+    let mut nodes = Vec::new();
+    for node in &objects.nodes {
+        let name = node.metadata.name.as_deref().unwrap_or_default();
+        let node_blocks = blocks.get(name);
+        if node_blocks.is_none() && !also_nodes.contains(&name) {
+            continue;
+        }
+        let mut facts = node_facts(node)?;
+        facts.blocks = node_blocks.cloned().unwrap_or_default();
+        nodes.push(facts);
+    }
+    let (dataplane, configured_mtu) = match &objects.installation {
+        Some(inst) => {
+            let s = spec(inst);
+            let dataplane = str_at(s, &["calicoNetwork", "linuxDataplane"])
+                .map(str::to_string)
+                .or_else(|| Some("Iptables".to_string()));
+            let mtu = s
+                .get("calicoNetwork")
+                .and_then(|n| n.get("mtu"))
+                .and_then(Value::as_u64)
+                .or_else(|| {
+                    inst.data
+                        .get("status")
+                        .and_then(|st| st.get("mtu"))
+                        .and_then(Value::as_u64)
+                })
+                .and_then(|m| u32::try_from(m).ok())
+                .filter(|m| *m > 0);
+            (dataplane, mtu)
+        }
+        None => (None, None),
+    };
+    Ok(Facts {
+        target: target.to_string(),
+        calico_version: str_at(info_spec, &["calicoVersion"]).map(str::to_string),
+        cluster_type: str_at(info_spec, &["clusterType"]).map(str::to_string),
+        dataplane,
+        configured_mtu,
+        ipip_module: None,
+        pools,
+        nodes,
+        pods: Vec::new(),
+    })
+}
+
+/// The underlay interface and prefix on a node: the interface of `ip -j -4 addr` output that
+/// holds `address`.
+pub fn underlay_from_ip_addr(json: &str, address: Ipv4Addr) -> Option<(String, u8)> {
+    let value: Value = serde_json::from_str(json).ok()?;
+    value.as_array()?.iter().find_map(|link| {
+        let name = link.get("ifname")?.as_str()?;
+        link.get("addr_info")?.as_array()?.iter().find_map(|a| {
+            let local: Ipv4Addr = a.get("local")?.as_str()?.parse().ok()?;
+            let prefix = u8::try_from(a.get("prefixlen")?.as_u64()?).ok()?;
+            (local == address).then(|| (name.to_string(), prefix))
+        })
+    })
+}
+
+/// Reads a `kubectl get -o json` list (`{"items": [...]}`) or a single object into
+/// [`DynamicObject`]s.
+pub fn dynamic_objects_from_json(text: &str, source: &str) -> Result<Vec<DynamicObject>> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| Error::parse(source, format!("not JSON: {e}")))?;
+    let items = match value.get("items") {
+        Some(Value::Array(items)) => items.clone(),
+        _ => vec![value],
+    };
+    items
+        .into_iter()
+        .map(|i| serde_json::from_value(i).map_err(|e| Error::parse(source, e.to_string())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn read(path: &str) -> String {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(path);
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    fn objects(path: &str) -> Vec<DynamicObject> {
+        dynamic_objects_from_json(&read(path), path).unwrap()
+    }
+
+    fn kind_objects(pools: &str, installation: bool) -> CalicoObjects {
+        let list: Value = serde_json::from_str(&read("kube/calico/nodes-kind.json")).unwrap();
+        let nodes: Vec<Node> = serde_json::from_value(list["items"].clone()).unwrap();
+        CalicoObjects {
+            cluster_information: objects("kube/calico/clusterinformation-default.json").pop(),
+            ip_pools: objects(pools),
+            block_affinities: objects("kube/calico/blockaffinities.json"),
+            installation: installation
+                .then(|| objects("kube/calico/installation-default.json").pop())
+                .flatten(),
+            nodes,
+        }
+    }
+
+    #[test]
+    fn modes_map_to_encapsulations() {
+        use Encapsulation as E;
+        let cases = [
+            (Some("Always"), Some("Never"), E::Ipip),
+            (Some("CrossSubnet"), None, E::IpipCrossSubnet),
+            (None, Some("Always"), E::Vxlan),
+            (Some("Never"), Some("CrossSubnet"), E::VxlanCrossSubnet),
+            (None, None, E::None),
+            (Some(""), Some("Never"), E::None),
+        ];
+        for (i, v, want) in cases {
+            assert_eq!(encapsulation_of(i, v).unwrap(), want, "{i:?} {v:?}");
+        }
+        assert!(encapsulation_of(Some("Always"), Some("Always")).is_err());
+        assert!(encapsulation_of(Some("Sometimes"), None).is_err());
+    }
+
+    #[test]
+    fn facts_of_a_manifest_install_with_ipip() {
+        let f = facts_from_objects(
+            "kube kind-calico",
+            &kind_objects("kube/calico/ippools-ipip.json", false),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(f.calico_version.as_deref(), Some("v3.30.0"));
+        assert_eq!(f.cluster_type.as_deref(), Some("k8s,bgp,kubeadm,kdd"));
+        assert_eq!(f.dataplane, None);
+        assert_eq!(
+            f.pools,
+            vec![Pool {
+                cidr: "192.168.0.0/16".parse().unwrap(),
+                block_size: 26,
+                encapsulation: Encapsulation::Ipip
+            }]
+        );
+        // The control plane, worker and worker2 each have a confirmed block; a pending one and
+        // a deleted one are ignored; the IPv6 block is left out.
+        let names: Vec<&str> = f.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["kind-control-plane", "kind-worker", "kind-worker2"]);
+        let w = f.node("kind-worker").unwrap();
+        assert_eq!(w.address, Ipv4Addr::new(172, 18, 0, 3));
+        assert_eq!(w.underlay_prefix, Some(16));
+        assert_eq!(
+            w.blocks,
+            vec!["192.168.110.128/26".parse::<Ipv4Net>().unwrap()]
+        );
+        assert_eq!(
+            w.ipip_tunnel_address,
+            Some(Ipv4Addr::new(192, 168, 110, 128))
+        );
+        assert_eq!(w.vxlan_tunnel_address, None);
+    }
+
+    #[test]
+    fn facts_of_an_operator_install_with_vxlan_cross_subnet() {
+        let f = facts_from_objects(
+            "kube kind-calico",
+            &kind_objects("kube/calico/ippools-vxlan-crosssubnet.json", true),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            f.pools.len(),
+            1,
+            "the disabled pool and the IPv6 pool are left out"
+        );
+        assert_eq!(f.pools[0].encapsulation, Encapsulation::VxlanCrossSubnet);
+        assert_eq!(f.pools[0].block_size, 26);
+        assert_eq!(f.dataplane.as_deref(), Some("Iptables"));
+        assert_eq!(f.configured_mtu, Some(1450));
+    }
+
+    #[test]
+    fn no_cluster_information_is_one_clear_error() {
+        let mut o = kind_objects("kube/calico/ippools-ipip.json", false);
+        o.cluster_information = None;
+        let e = facts_from_objects("kube x", &o, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("Calico is not installed") && e.contains("ClusterInformation"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn nodes_hosting_our_pods_are_kept_even_without_blocks() {
+        let mut o = kind_objects("kube/calico/ippools-ipip.json", false);
+        o.block_affinities.clear();
+        let f = facts_from_objects("kube x", &o, &["kind-worker2"]).unwrap();
+        let names: Vec<&str> = f.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["kind-worker2"]);
+        assert!(f.nodes[0].blocks.is_empty());
+    }
+
+    #[test]
+    fn the_recorded_node_and_its_underlay() {
+        let node: Node =
+            serde_json::from_str(&read("recorded/kube/node-k8s-worker-1.json")).unwrap();
+        let n = node_facts(&node).unwrap();
+        assert_eq!(n.address, Ipv4Addr::new(10, 12, 22, 2));
+        assert_eq!(
+            n.underlay_prefix, None,
+            "no Calico annotations on the recorded node"
+        );
+        assert_eq!(
+            underlay_from_ip_addr(&read("recorded/node/ip-j-addr.json"), n.address),
+            Some(("eth0".to_string(), 16))
+        );
+        assert_eq!(underlay_from_ip_addr("not json", n.address), None);
+    }
+}
