@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Creates the kind cluster of ci/kind-config.yaml (context kind-calico) and installs Calico.
+#
+# usage: ci/kind-up.sh <calico-version> <mode>
+#   calico-version  a Calico release tag, e.g. v3.30.0
+#   mode            ipip      the calico.yaml manifest, pool with CALICO_IPV4POOL_IPIP=Always (as in the article)
+#                   operator  tigera-operator + an Installation with the operator's kind default: VXLANCrossSubnet
+#                   vxlan     tigera-operator + an Installation whose pool is VXLAN (Always)
+# environment: KIND_CLUSTER_NAME (default calico), CALICO_WAIT_SECONDS (default 600)
+set -euo pipefail
+
+usage() {
+  echo "usage: $0 <calico-version, e.g. v3.30.0> <ipip|operator|vxlan>" >&2
+  exit 2
+}
+[ "$#" -eq 2 ] || usage
+version="$1"
+mode="$2"
+case "$version" in v3.*) ;; *) usage ;; esac
+case "$mode" in ipip | operator | vxlan) ;; *) usage ;; esac
+
+here="$(cd "$(dirname "$0")" && pwd)"
+cluster="${KIND_CLUSTER_NAME:-calico}"
+wait_seconds="${CALICO_WAIT_SECONDS:-600}"
+manifests="https://raw.githubusercontent.com/projectcalico/calico/${version}/manifests"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+log() { echo "kind-up: $*" >&2; }
+
+# Runs "$@" until it succeeds or the deadline passes.
+retry_until() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "gave up waiting for: $*"
+      return 1
+    fi
+    sleep 5
+  done
+}
+
+fetch() {
+  curl -fsSL --retry 3 -o "$2" "$1"
+}
+
+log "creating kind cluster ${cluster}"
+kind create cluster --name "$cluster" --config "$here/kind-config.yaml" --wait 0s
+kubectl config use-context "kind-${cluster}"
+
+install_operator() {
+  local encapsulation="$1"
+  # Calico v3.30+ ship the operator's CRDs separately; older releases keep them inside
+  # tigera-operator.yaml.
+  if fetch "$manifests/operator-crds.yaml" "$work/operator-crds.yaml"; then
+    kubectl create -f "$work/operator-crds.yaml"
+  fi
+  fetch "$manifests/tigera-operator.yaml" "$work/tigera-operator.yaml"
+  kubectl create -f "$work/tigera-operator.yaml"
+  retry_until 120 kubectl get crd installations.operator.tigera.io >/dev/null
+  cat >"$work/installation.yaml" <<YAML
+apiVersion: operator.tigera.io/v1
+kind: Installation
+metadata:
+  name: default
+spec:
+  calicoNetwork:
+    ipPools:
+      - name: default-ipv4-pool
+        cidr: 192.168.0.0/16
+        blockSize: 26
+        encapsulation: ${encapsulation}
+        natOutgoing: Enabled
+        nodeSelector: all()
+YAML
+  kubectl create -f "$work/installation.yaml"
+  retry_until "$wait_seconds" kubectl -n calico-system get daemonset calico-node >/dev/null
+  kubectl -n calico-system rollout status daemonset/calico-node --timeout="${wait_seconds}s"
+}
+
+case "$mode" in
+  ipip)
+    fetch "$manifests/calico.yaml" "$work/calico.yaml"
+    # The manifest's pool is IPIP Always by default; make sure this version still says so.
+    if ! grep -A1 'name: CALICO_IPV4POOL_IPIP' "$work/calico.yaml" | grep -q '"Always"'; then
+      log "calico.yaml of ${version} does not set CALICO_IPV4POOL_IPIP to Always"
+      exit 1
+    fi
+    kubectl apply -f "$work/calico.yaml"
+    kubectl -n kube-system rollout status daemonset/calico-node --timeout="${wait_seconds}s"
+    ;;
+  operator) install_operator VXLANCrossSubnet ;;
+  vxlan) install_operator VXLAN ;;
+esac
+
+kubectl wait --for=condition=Ready nodes --all --timeout="${wait_seconds}s"
+retry_until "$wait_seconds" kubectl get clusterinformations.crd.projectcalico.org default >/dev/null
+log "Calico ${version} (${mode}) is ready on context kind-${cluster}"
+kubectl get clusterinformations.crd.projectcalico.org default -o jsonpath='{.spec.calicoVersion}{"\n"}'
+kubectl get ippools.crd.projectcalico.org -o wide
