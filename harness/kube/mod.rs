@@ -333,13 +333,8 @@ pub async fn warn_about_leftovers(client: &Client) -> Result<Vec<String>> {
 /// The pods a run deploys, prepared exactly as they are sent: the article's two pods and
 /// `test-tools-remote`, in that order.
 pub fn planned_pods(namespace: &str, images: &ImageMap) -> Result<Vec<Pod>> {
-    // Waiting for harness/fixtures.rs (`article_pods`, `load_pod`, `fixtures_dir`) to land.
-    let pods: Vec<Pod> = Vec::new();
-    if pods.is_empty() {
-        return Err(Error::Kube(format!(
-            "the fixture loader (crate::fixtures::article_pods) is not available yet; cannot deploy into {namespace}"
-        )));
-    }
+    let mut pods = crate::fixtures::article_pods()?;
+    pods.push(crate::fixtures::test_tools_remote_pod()?);
     pods.into_iter()
         .map(|p| manifests::prepare_pod(p, namespace, images))
         .collect()
@@ -829,6 +824,85 @@ mod tests {
                 None => std::env::remove_var(key),
             }
         }
+    }
+
+    /// The exact objects a run sends (namespace, pods, probes), compared with the committed
+    /// files under fixtures/kube/snapshots/. `CALICO_BLESS=1` rewrites them.
+    #[test]
+    fn manifests_snapshot() {
+        let run_id = "snapshot";
+        let ns = manifests::namespace_name(run_id);
+        let images = ImageMap::parse(
+            "python:2.7=mirror.local/python:2.7,yannxia/ubuntu-with-tcpdump=mirror.local/utt",
+        )
+        .unwrap();
+        let mut objects: Vec<(String, serde_json::Value)> = vec![(
+            "namespace".into(),
+            serde_json::to_value(manifests::namespace(run_id, "2026-01-01T00:00:00Z")).unwrap(),
+        )];
+        for pod in planned_pods(&ns, &images).unwrap() {
+            let name = pod.metadata.name.clone().unwrap();
+            objects.push((format!("pod-{name}"), serde_json::to_value(pod).unwrap()));
+        }
+        for node in ["kind-worker", "kind-worker2"] {
+            let image = manifests::probe_image(None, &images);
+            objects.push((
+                format!("probe-{node}"),
+                serde_json::to_value(manifests::probe_pod(node, &ns, &image)).unwrap(),
+            ));
+        }
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/kube/snapshots");
+        let bless = std::env::var("CALICO_BLESS").is_ok_and(|v| v == "1");
+        let mut differ = Vec::new();
+        for (name, value) in &objects {
+            let path = dir.join(format!("{name}.json"));
+            let text = serde_json::to_string_pretty(value).unwrap() + "\n";
+            if bless {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &text).unwrap();
+                continue;
+            }
+            match std::fs::read_to_string(&path) {
+                Ok(committed) if committed == text => {}
+                Ok(_) => differ.push(format!("{} differs", path.display())),
+                Err(e) => differ.push(format!("{}: {e}", path.display())),
+            }
+        }
+        assert!(
+            differ.is_empty(),
+            "the objects a run sends changed: {differ:?}; review, then re-bless with CALICO_BLESS=1"
+        );
+        // What the snapshot must show, whatever was blessed.
+        let pod = |n: &str| {
+            &objects
+                .iter()
+                .find(|(k, _)| k == &format!("pod-{n}"))
+                .unwrap()
+                .1
+        };
+        let tools = pod(TEST_TOOLS_POD);
+        assert!(tools["spec"].get("nodeSelector").is_none());
+        let term = &tools["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            [0];
+        assert_eq!(term["topologyKey"], "kubernetes.io/hostname");
+        assert_eq!(term["labelSelector"]["matchLabels"]["app"], C2C_POD);
+        let remote = pod(REMOTE_POD);
+        assert_eq!(
+            remote["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                [0]["labelSelector"]["matchLabels"]["app"],
+            C2C_POD
+        );
+        assert_eq!(
+            pod(C2C_POD)["spec"]["containers"][0]["image"],
+            "mirror.local/python:2.7"
+        );
+        for (_, v) in &objects {
+            assert!(v["apiVersion"].is_string() && v["kind"].is_string(), "{v}");
+        }
+        assert_eq!(
+            objects[0].1["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+            "privileged"
+        );
     }
 
     #[test]
