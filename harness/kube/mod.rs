@@ -115,8 +115,8 @@ pub struct Connection {
     pub server: String,
     /// For ordinary API calls (connect and read timeouts set).
     pub client: Client,
-    /// For exec sessions (no read timeout: a capture may be silent for a while; every exec has
-    /// its own deadline instead).
+    /// For exec sessions and watches (no read timeout: a capture or a watch may be silent for a
+    /// while; every exec and wait has its own deadline instead).
     pub exec_client: Client,
 }
 
@@ -354,6 +354,7 @@ struct PodNetns {
 pub struct KubeTarget {
     context: String,
     client: Client,
+    watch_client: Client,
     namespace: String,
     exec_pods: Api<Pod>,
     facts: Facts,
@@ -388,7 +389,9 @@ impl KubeTarget {
             Err(e) => {
                 let deadline = env_seconds("CALICO_TEARDOWN_TIMEOUT", DEFAULT_TEARDOWN_TIMEOUT)
                     .unwrap_or(DEFAULT_TEARDOWN_TIMEOUT);
-                if let Err(del) = delete_namespace(&conn.client, &namespace, deadline).await {
+                if let Err(del) =
+                    delete_namespace(&conn.client, &conn.exec_client, &namespace, deadline).await
+                {
                     tracing::warn!("after a failed setup: {del}");
                 }
                 Err(e)
@@ -400,6 +403,7 @@ impl KubeTarget {
         let ready_timeout = env_seconds("CALICO_READY_TIMEOUT", DEFAULT_READY_TIMEOUT)?;
         let images = ImageMap::from_env()?;
         let pods_api: Api<Pod> = Api::namespaced(conn.client.clone(), namespace);
+        let watch_pods: Api<Pod> = Api::namespaced(conn.exec_client.clone(), namespace);
         for pod in planned_pods(namespace, &images)? {
             let name = pod.metadata.name.clone().unwrap_or_default();
             pods_api
@@ -413,12 +417,21 @@ impl KubeTarget {
             let left = ready_timeout.saturating_sub(started.elapsed());
             ready.insert(
                 name,
-                wait_ready(&pods_api, name, left, ready_timeout, false).await?,
+                wait_ready(&pods_api, &watch_pods, name, left, ready_timeout, false).await?,
             );
         }
         let left = ready_timeout.saturating_sub(started.elapsed());
         let mut remote_not_applicable = None;
-        match wait_ready(&pods_api, REMOTE_POD, left, ready_timeout, true).await {
+        match wait_ready(
+            &pods_api,
+            &watch_pods,
+            REMOTE_POD,
+            left,
+            ready_timeout,
+            true,
+        )
+        .await
+        {
             Ok(p) => {
                 ready.insert(REMOTE_POD, p);
             }
@@ -446,7 +459,7 @@ impl KubeTarget {
         }
         for name in probes.values() {
             let left = ready_timeout.saturating_sub(started.elapsed());
-            wait_ready(&pods_api, name, left, ready_timeout, false).await?;
+            wait_ready(&pods_api, &watch_pods, name, left, ready_timeout, false).await?;
         }
 
         let objects = read_calico_objects(&conn.client).await?;
@@ -504,6 +517,7 @@ impl KubeTarget {
         Ok(KubeTarget {
             context: conn.context.clone(),
             client: conn.client.clone(),
+            watch_client: conn.exec_client.clone(),
             namespace: namespace.to_string(),
             exec_pods,
             facts,
@@ -599,7 +613,7 @@ impl KubeTarget {
     /// most `CALICO_TEARDOWN_TIMEOUT`.
     pub async fn teardown(self) -> Result<()> {
         let deadline = env_seconds("CALICO_TEARDOWN_TIMEOUT", DEFAULT_TEARDOWN_TIMEOUT)?;
-        delete_namespace(&self.client, &self.namespace, deadline).await
+        delete_namespace(&self.client, &self.watch_client, &self.namespace, deadline).await
     }
 }
 
@@ -711,6 +725,7 @@ async fn discover_pod(host: &KubePlace, pod: &Pod) -> Result<PodNetns> {
 /// the error describes the pod (phase, containers, latest events).
 async fn wait_ready(
     api: &Api<Pod>,
+    watch: &Api<Pod>,
     name: &str,
     left: Duration,
     total: Duration,
@@ -723,7 +738,7 @@ async fn wait_ready(
     };
     let waited = tokio::time::timeout(
         left,
-        kube::runtime::wait::await_condition(api.clone(), name, cond),
+        kube::runtime::wait::await_condition(watch.clone(), name, cond),
     )
     .await;
     match waited {
@@ -768,7 +783,12 @@ async fn list_events(pods: &Api<Pod>, name: &str) -> Vec<Event> {
 }
 
 /// Deletes namespace `name` with foreground propagation and waits until it is gone.
-async fn delete_namespace(client: &Client, name: &str, deadline: Duration) -> Result<()> {
+async fn delete_namespace(
+    client: &Client,
+    watch_client: &Client,
+    name: &str,
+    deadline: Duration,
+) -> Result<()> {
     let api: Api<Namespace> = Api::all(client.clone());
     let uid = match api.delete(name, &DeleteParams::foreground()).await {
         Ok(either) => either.left().and_then(|ns| ns.metadata.uid),
@@ -781,7 +801,7 @@ async fn delete_namespace(client: &Client, name: &str, deadline: Duration) -> Re
     match tokio::time::timeout(
         deadline,
         kube::runtime::wait::await_condition(
-            api,
+            Api::<Namespace>::all(watch_client.clone()),
             name,
             kube::runtime::wait::conditions::is_deleted(&uid),
         ),
