@@ -126,10 +126,11 @@ type Job = Box<dyn FnOnce() + Send>;
 fn spawners() -> &'static [Mutex<mpsc::Sender<Job>>] {
     static POOL: OnceLock<Vec<Mutex<mpsc::Sender<Job>>>> = OnceLock::new();
     POOL.get_or_init(|| {
+        // One per CPU: spawning is fork + exec + a new namespace, CPU-bound in the kernel.
         let n = std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(4)
-            .clamp(2, 8);
+            .unwrap_or(2)
+            .clamp(1, 8);
         (0..n)
             .filter_map(|i| {
                 let (tx, rx) = mpsc::channel::<Job>();

@@ -280,6 +280,10 @@ impl Lab {
             return Err(Error::Preflight(crate::preflight::IPIP_MISSING.to_string()));
         }
         let (nodes, pods) = plan(spec)?;
+        let t0 = std::time::Instant::now();
+        let mark = |what: &str| {
+            tracing::debug!(run_id, elapsed = ?t0.elapsed(), "lab build: {what}");
+        };
         let mut lab = Lab {
             topology: Topology {
                 pools: vec![],
@@ -305,6 +309,7 @@ impl Lab {
             }))
             .collect();
         lab.holders = holder::spawn_all(specs)?;
+        mark("holders spawned");
         let node_ns: Vec<File> = lab.holders[..nodes.len()]
             .iter()
             .map(holder::open_ns)
@@ -336,7 +341,8 @@ impl Lab {
             .map_err(|e| Error::io("starting the container-holder thread", e))?;
 
         // 3. Wire the nodes (each from a thread inside its namespace), then the pods.
-        let wired = wire(spec, &nodes, &pods, &node_ns, &pod_ns);
+        mark("container holders started");
+        let wired = wire(spec, &nodes, &pods, &node_ns, &pod_ns, &mark);
         let containers = containers
             .join()
             .map_err(|_| Error::Preflight("the container-holder thread panicked".into()))?;
@@ -345,6 +351,7 @@ impl Lab {
             Err(e) => return Err(e),
         }
         wired?;
+        mark("containers joined");
 
         // 4. Describe it.
         let n_nodes = nodes.len();
@@ -479,6 +486,7 @@ fn wire(
     pods: &[PodPlan],
     node_ns: &[File],
     pod_ns: &[File],
+    mark: &dyn Fn(&str),
 ) -> Result<()> {
     for (i, node) in nodes.iter().enumerate() {
         let underlay = match (nodes.len(), i) {
@@ -512,8 +520,11 @@ fn wire(
             .try_clone()
             .map_err(|e| Error::io("duplicating a namespace descriptor", e))?;
         in_ns(ns, node.name.clone(), move || wire_node(job))?;
+        mark("node wired");
     }
-    wire_pods(pods, pod_ns)
+    let r = wire_pods(pods, pod_ns);
+    mark("pods wired");
+    r
 }
 
 /// Runs `f` on a new thread that joined the namespace behind `ns`.
