@@ -478,26 +478,34 @@ mod tests {
         let whole = packet::parse_pcap("fixture", &bytes).expect("fixture parses");
         // A reader that hands out 7 bytes at a time, as a slow exec stream might.
         let (mut tx, rx) = tokio::io::duplex(7);
+        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
         let feeder = tokio::spawn(async move {
             use tokio::io::AsyncWriteExt;
             for piece in bytes.chunks(7) {
                 if tx.write_all(piece).await.is_err() {
-                    return;
+                    break;
                 }
             }
+            // Keep the stream open, as a live tcpdump does, until the capture is stopped.
+            let _ = stopped_rx.await;
+            drop(tx);
         });
         let cap = Capture::from_pcap_stream(
             "fixture".into(),
             "eth0".into(),
             rx,
-            Box::new(|| Box::pin(async {})),
+            Box::new(move || {
+                Box::pin(async move {
+                    let _ = stopped_tx.send(());
+                })
+            }),
         );
         assert!(
             cap.wait_for(Duration::from_secs(5), |f| f.len() == whole.len())
                 .await
         );
-        feeder.await.expect("feeder");
         let result = cap.stop().await;
+        feeder.await.expect("feeder");
         assert_eq!(result.frames, whole);
         assert!(result.ended_early.is_none());
     }
