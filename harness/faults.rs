@@ -470,7 +470,11 @@ pub fn catalogue() -> Vec<Fault> {
             apply: apply!(|t, s| {
                 let client = pod_ip(t, CLIENT_POD)?;
                 let server = pod_ip(t, SERVER_POD)?;
-                masquerade(&t.host_of(CLIENT_POD)?, &["ip", "saddr", &client, "ip", "daddr", &server]).await
+                masquerade(
+                    &t.host_of(CLIENT_POD)?,
+                    &["ip", "saddr", &client, "ip", "daddr", &server],
+                )
+                .await
             }),
         },
         Fault {
@@ -503,7 +507,11 @@ pub fn catalogue() -> Vec<Fault> {
             needs: Some(("nft", "nftables")),
             apply: apply!(|t, s| {
                 let remote = pod_ip(t, REMOTE_POD)?;
-                masquerade(&t.host_of(REMOTE_POD)?, &["oifname", "ens192", "ip", "saddr", &remote]).await
+                masquerade(
+                    &t.host_of(REMOTE_POD)?,
+                    &["oifname", "ens192", "ip", "saddr", &remote],
+                )
+                .await
             }),
         },
         Fault {
@@ -648,7 +656,27 @@ async fn bridge_pods(t: &mut Target) -> Result<()> {
 /// Masquerades packets matching `selector` as they leave the node (nftables NAT).
 async fn masquerade(host: &Place, selector: &[&str]) -> Result<()> {
     run(host, &["nft", "add", "table", "ip", "cc"]).await?;
-    run(host, &["nft", "add", "chain", "ip", "cc", "post", "{", "type", "nat", "hook", "postrouting", "priority", "100", ";", "}"]).await?;
+    run(
+        host,
+        &[
+            "nft",
+            "add",
+            "chain",
+            "ip",
+            "cc",
+            "post",
+            "{",
+            "type",
+            "nat",
+            "hook",
+            "postrouting",
+            "priority",
+            "100",
+            ";",
+            "}",
+        ],
+    )
+    .await?;
     let mut rule = vec!["nft", "add", "rule", "ip", "cc", "post"];
     rule.extend_from_slice(selector);
     rule.push("masquerade");
