@@ -100,23 +100,6 @@ impl Target {
                 crate::preflight::check_lab(&spec)?;
                 let lab = Lab::build(&spec, crate::run::run_id()).await?;
                 let topology = lab.topology.clone();
-                // The article's nodes route everything else via 10.12.0.1 on ens192. Proxy ARP
-                // answers only for addresses the node routes out of another interface, so
-                // without this route nobody answers for 169.254.1.1.
-                for node in &topology.nodes {
-                    Place::local(format!("host {}", node.name), node.netns.clone())
-                        .run_ok(&[
-                            "ip",
-                            "route",
-                            "replace",
-                            "default",
-                            "via",
-                            "10.12.0.1",
-                            "dev",
-                            &node.underlay,
-                        ])
-                        .await?;
-                }
                 let name = kind.short();
                 let facts = topology.facts(format!("lab ({})", enc.as_str()));
                 Target::local(name, facts, topology, Some(lab))

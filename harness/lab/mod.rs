@@ -67,7 +67,9 @@ pub const POOL_CIDR: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(192, 168, 0, 0),
 };
 /// Calico's default IPAM block size.
 pub const BLOCK_SIZE: u8 = 26;
-/// The underlay interface name, in every node (the article's).
+/// The underlay's default gateway, as in the article (`default via 10.12.0.1 dev ens192`).
+pub const UNDERLAY_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 12, 0, 1);
+/// The underlay interface name in every node namespace.
 pub const UNDERLAY: &str = "ens192";
 /// The underlay MTU.
 pub const UNDERLAY_MTU: u32 = 1500;
@@ -738,6 +740,20 @@ fn wire_node(job: NodeJob) -> Result<()> {
             format!("route add {}/32 dev {} scope link", p.ip, p.host_end),
         ));
     }
+    // The article's node routes everything else via 10.12.0.1 on ens192. Proxy ARP answers
+    // only for addresses the node routes out of another interface: without this route nobody
+    // answers the pods' ARP for 169.254.1.1. (10.12.0.1 exists in no namespace: traffic to it
+    // goes nowhere, inside the lab.)
+    let default = RouteMessageBuilder::<Ipv4Addr>::new()
+        .gateway(UNDERLAY_GATEWAY)
+        .output_interface(underlay_idx)
+        .protocol(RouteProtocol::Boot)
+        .build();
+    reqs.push(Request::new(
+        RouteNetlinkMessage::NewRoute(default),
+        CREATE,
+        format!("route add default via {UNDERLAY_GATEWAY} dev {UNDERLAY}"),
+    ));
     // Felix programs blackholes and remote routes itself in VXLAN mode (proto 80); with BGP
     // (none, IPIP) BIRD does (proto bird).
     let proto = if spec.uses_vxlan() {
