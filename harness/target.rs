@@ -82,6 +82,8 @@ pub struct Target {
     /// Claims that change shared state (flush a neighbour table) hold this exclusively; all
     /// others hold it shared, so parallel claims never see each other's changes.
     pub state_lock: tokio::sync::RwLock<()>,
+    /// Keeps the interrupt cleanup registered while the target lives.
+    _interrupt: Option<crate::lifecycle::Registration>,
 }
 
 /// The pod whose server the claims talk to, as in the article.
@@ -110,8 +112,19 @@ impl Target {
                 Target::local(kind.short(), facts, topology, None)
             }
             TargetKind::Kube => {
+                // Ctrl-C during setup or the claims still deletes this run's namespace.
+                let interrupt = crate::lifecycle::on_interrupt(Box::new(|| {
+                    Box::pin(async {
+                        if let Err(e) =
+                            crate::kube::delete_run_namespace(crate::run::run_id()).await
+                        {
+                            eprintln!("calico-conformance: {e}; run `cargo run -- cleanup`");
+                        }
+                    })
+                }));
                 let kube = KubeTarget::setup(crate::run::run_id()).await?;
                 Ok(Target {
+                    _interrupt: Some(interrupt),
                     name: kind.short(),
                     facts: kube.facts().clone(),
                     backend: Backend::Kube(Box::new(kube)),
@@ -141,6 +154,7 @@ impl Target {
                 _servers: servers,
             },
             state_lock: tokio::sync::RwLock::new(()),
+            _interrupt: None,
         })
     }
 

@@ -63,7 +63,10 @@ pub fn runtime() -> Result<Arc<tokio::runtime::Runtime>, String> {
 /// selected targets, the fault self-test on the lab.
 pub fn main(mut args: Arguments) -> ExitCode {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("CALICO_LOG"))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CALICO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("calico_conformance=warn")),
+        )
         .with_writer(std::io::stderr)
         .try_init();
     let kinds = match calico_conformance::target::selected() {

@@ -316,6 +316,17 @@ pub async fn cleanup_leftovers(
     Ok(names)
 }
 
+/// Deletes this run's namespace (found by name, so concurrent runs are untouched) and waits
+/// for it to go, at most `CALICO_TEARDOWN_TIMEOUT`. For interrupted runs: the runner calls it
+/// on SIGINT/SIGTERM, whether or not setup had finished.
+pub async fn delete_run_namespace(run_id: &str) -> Result<()> {
+    let conn = connect().await?;
+    let namespace = manifests::namespace_name(run_id);
+    let deadline = env_seconds("CALICO_TEARDOWN_TIMEOUT", DEFAULT_TEARDOWN_TIMEOUT)
+        .unwrap_or(DEFAULT_TEARDOWN_TIMEOUT);
+    delete_namespace(&conn.client, &conn.exec_client, &namespace, deadline).await
+}
+
 /// Lists (and logs a warning about) the suite's namespaces older than [`LEFTOVER_AGE`]: runs
 /// that were killed before their teardown. `cargo run -- cleanup` removes them.
 pub async fn warn_about_leftovers(client: &Client) -> Result<Vec<String>> {
