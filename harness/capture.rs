@@ -326,7 +326,7 @@ fn read_packets(
             }
         }
         // libpcap does the same: on loopback every packet is seen leaving and arriving.
-        if is_loopback && from.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+        if is_loopback && from.sll_pkttype == libc::PACKET_OUTGOING {
             continue;
         }
         let linktype = match from.sll_hatype {

@@ -72,7 +72,7 @@ pub struct LocalPlace {
 #[derive(Clone)]
 pub enum Place {
     Local(LocalPlace),
-    Kube(crate::kube::place::KubePlace),
+    Kube(Box<crate::kube::place::KubePlace>),
 }
 
 impl std::fmt::Debug for Place {

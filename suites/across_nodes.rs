@@ -160,7 +160,8 @@ pub async fn xn_2_encapsulation_per_pool(cx: &Cx<'_>) -> Outcome {
         f.ipv4()
             .is_some_and(|ip| (ip.src == a && ip.dst == b) || (ip.src == b && ip.dst == a))
     };
-    let (expected, fits): (String, Box<dyn Fn(&Frame) -> bool>) = match x.mode {
+    type Fits<'a> = Box<dyn Fn(&Frame) -> bool + 'a>;
+    let (expected, fits): (String, Fits) = match x.mode {
         Encapsulation::Ipip | Encapsulation::IpipCrossSubnet => (
             format!("IP protocol 4 between {a} and {b}"),
             Box::new(move |f: &Frame| {

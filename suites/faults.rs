@@ -10,10 +10,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// What a fault trial runs.
+pub type FaultRun = Box<dyn FnOnce(&tokio::runtime::Runtime) -> Result<(), String> + Send>;
+
 /// A fault trial.
 pub struct FaultPlan {
     pub name: String,
-    pub run: Box<dyn FnOnce(&tokio::runtime::Runtime) -> Result<(), String> + Send>,
+    pub run: FaultRun,
 }
 
 /// One cell of the matrix.

@@ -197,17 +197,24 @@ fn print_summary(results: &[(String, String, CaseResult)]) {
     if results.is_empty() {
         return;
     }
-    let mut by_claim: BTreeMap<&str, (Vec<&str>, Vec<String>, Vec<&str>)> = BTreeMap::new();
+    /// Per claim ID: where verified, where not applicable (with why), where failed.
+    #[derive(Default)]
+    struct Tally<'a> {
+        ok: Vec<&'a str>,
+        na: Vec<String>,
+        failed: Vec<&'a str>,
+    }
+    let mut by_claim: BTreeMap<&str, Tally> = BTreeMap::new();
     for (id, case, r) in results {
         let e = by_claim.entry(id.as_str()).or_default();
         match r {
-            CaseResult::Verified => e.0.push(case),
-            CaseResult::NotApplicable(why) => e.1.push(format!("{case}: {why}")),
-            CaseResult::Failed(_) => e.2.push(case),
+            CaseResult::Verified => e.ok.push(case),
+            CaseResult::NotApplicable(why) => e.na.push(format!("{case}: {why}")),
+            CaseResult::Failed(_) => e.failed.push(case),
         }
     }
     println!("\nclaims, by ID:");
-    for (id, (ok, na, failed)) in by_claim {
+    for (id, Tally { ok, na, failed }) in by_claim {
         let verdict = if !failed.is_empty() {
             format!("FAILED on {}", failed.join(", "))
         } else if ok.is_empty() {

@@ -580,23 +580,23 @@ impl KubeTarget {
 
     /// The host network namespace of `node` (its probe).
     pub fn host_place(&self, node: &str) -> Result<Place> {
-        Ok(Place::Kube(KubePlace::new(
+        Ok(Place::Kube(Box::new(KubePlace::new(
             format!("host {node}"),
             self.exec_pods.clone(),
             self.probe_on(node)?.clone(),
             Netns::Host,
-        )))
+        ))))
     }
 
     /// The network namespace of pod `pod`, entered from its node's probe.
     pub fn pod_place(&self, pod: &str) -> Result<Place> {
         let p = self.pod(pod)?;
-        Ok(Place::Kube(KubePlace::new(
+        Ok(Place::Kube(Box::new(KubePlace::new(
             format!("pod {}/{pod}", self.namespace),
             self.exec_pods.clone(),
             self.probe_on(&p.node)?.clone(),
             Netns::Process(p.pod_pid),
-        )))
+        ))))
     }
 
     /// One place per container of `pod`, each entering that container's own init process's
@@ -609,12 +609,12 @@ impl KubeTarget {
             .map(|(c, pid)| {
                 (
                     c.clone(),
-                    Place::Kube(KubePlace::new(
+                    Place::Kube(Box::new(KubePlace::new(
                         format!("container {}/{pod}/{c}", self.namespace),
                         self.exec_pods.clone(),
                         probe.clone(),
                         Netns::Process(*pid),
-                    )),
+                    ))),
                 )
             })
             .collect())
