@@ -129,7 +129,7 @@ pub fn main(mut args: Arguments) -> ExitCode {
             }
         }
     }
-    let results: Arc<Mutex<Vec<(String, String, CaseResult)>>> = Arc::default();
+    let results: Arc<Mutex<Vec<CaseRecord>>> = Arc::default();
     let switches = Arc::new(Switches::default());
     let mut trials = Vec::new();
     for plan in plans {
@@ -145,13 +145,20 @@ pub fn main(mut args: Arguments) -> ExitCode {
         let results = results.clone();
         let switches = switches.clone();
         trials.push(Trial::ignorable_test(plan.name, move || {
+            let started = std::time::Instant::now();
             let result = rt.block_on(run_case(&plan.claim, &target, plan.pod, &switches));
+            let took = started.elapsed();
             let case = match plan.pod {
                 Some(p) => format!("{} {p}", target.name),
                 None => target.name.clone(),
             };
             if let Ok(mut r) = results.lock() {
-                r.push((plan.claim.id.to_string(), case, result.clone()));
+                r.push(CaseRecord {
+                    id: plan.claim.id.to_string(),
+                    case,
+                    result: result.clone(),
+                    took,
+                });
             }
             match result {
                 CaseResult::Verified => Ok(Completion::Completed),
@@ -192,8 +199,18 @@ fn close(rt: &tokio::runtime::Runtime, targets: Vec<(TargetKind, Arc<Target>)>) 
     }
 }
 
-/// Prints, per claim ID, where it was verified, where it did not apply and why, where it failed.
-fn print_summary(results: &[(String, String, CaseResult)]) {
+/// What one claim case did, for the summary.
+#[derive(Clone)]
+struct CaseRecord {
+    id: String,
+    case: String,
+    result: CaseResult,
+    took: std::time::Duration,
+}
+
+/// Prints, per claim ID, where it was verified, where it did not apply and why, where it failed,
+/// and the median and longest time of its cases.
+fn print_summary(results: &[CaseRecord]) {
     if results.is_empty() {
         return;
     }
@@ -203,18 +220,41 @@ fn print_summary(results: &[(String, String, CaseResult)]) {
         ok: Vec<&'a str>,
         na: Vec<String>,
         failed: Vec<&'a str>,
+        took: Vec<std::time::Duration>,
     }
     let mut by_claim: BTreeMap<&str, Tally> = BTreeMap::new();
-    for (id, case, r) in results {
+    for CaseRecord {
+        id,
+        case,
+        result,
+        took,
+    } in results
+    {
         let e = by_claim.entry(id.as_str()).or_default();
-        match r {
+        e.took.push(*took);
+        match result {
             CaseResult::Verified => e.ok.push(case),
             CaseResult::NotApplicable(why) => e.na.push(format!("{case}: {why}")),
             CaseResult::Failed(_) => e.failed.push(case),
         }
     }
     println!("\nclaims, by ID:");
-    for (id, Tally { ok, na, failed }) in by_claim {
+    for (
+        id,
+        Tally {
+            ok,
+            na,
+            failed,
+            mut took,
+        },
+    ) in by_claim
+    {
+        took.sort();
+        let timing = format!(
+            "[median {} ms, max {} ms]",
+            took[took.len() / 2].as_millis(),
+            took.last().map(|t| t.as_millis()).unwrap_or_default()
+        );
         let verdict = if !failed.is_empty() {
             format!("FAILED on {}", failed.join(", "))
         } else if ok.is_empty() {
@@ -222,7 +262,7 @@ fn print_summary(results: &[(String, String, CaseResult)]) {
         } else {
             format!("verified on {}", ok.join(", "))
         };
-        println!("  {id:<8} {verdict}");
+        println!("  {id:<8} {timing:<26} {verdict}");
         for why in na {
             println!("           not applicable on {why}");
         }
