@@ -93,7 +93,8 @@ fn main() -> ExitCode {
 }
 
 fn lab(mode: &str, path: &std::path::Path) -> ExitCode {
-    use calico_conformance::target::{Target, parse_selection};
+    use calico_conformance::lab::{Lab, LabSpec};
+    use calico_conformance::target::{TargetKind, parse_selection};
     let kind = match parse_selection(&format!("lab:{mode}")) {
         Ok(mut k) if k.len() == 1 => k.remove(0),
         _ => {
@@ -104,17 +105,26 @@ fn lab(mode: &str, path: &std::path::Path) -> ExitCode {
     let Ok(rt) = claims::runner::runtime() else {
         return ExitCode::FAILURE;
     };
+    // The lab alone, without the article's server: the run that attaches to it through the
+    // topology file starts the server itself, as it does for any topology.
+    let TargetKind::Lab(encapsulation) = kind else {
+        return ExitCode::FAILURE;
+    };
+    let spec = LabSpec::article(encapsulation);
     let result: Result<(), String> = rt.block_on(async {
-        let target = Target::open(&kind).await.map_err(|e| e.to_string())?;
-        let topo = target
-            .lab()
-            .map(|l| l.topology.clone())
-            .ok_or("not a lab")?;
-        topo.save(path).map_err(|e| e.to_string())?;
-        println!("{}", target.facts.summary());
-        println!("topology: {}\nthe lab lives until Ctrl-C", path.display());
+        calico_conformance::preflight::check_lab(&spec).map_err(|e| e.to_string())?;
+        let lab = Lab::build(&spec, calico_conformance::run::run_id())
+            .await
+            .map_err(|e| e.to_string())?;
+        lab.topology.save(path).map_err(|e| e.to_string())?;
+        println!("{}", lab.topology.facts(format!("lab ({})", encapsulation.as_str())).summary());
+        println!(
+            "topology: {}\nattach with CALICO_TARGET=topology:{} cargo test --test conformance\nthe lab lives until Ctrl-C",
+            path.display(),
+            path.display()
+        );
         let _ = tokio::signal::ctrl_c().await;
-        target.close().await.map_err(|e| e.to_string())?;
+        lab.teardown().await.map_err(|e| e.to_string())?;
         let _ = std::fs::remove_file(path);
         Ok(())
     });
