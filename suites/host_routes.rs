@@ -68,15 +68,7 @@ pub async fn host_r1_pod_route_via_its_cali(cx: &Cx<'_>) -> Outcome {
             facts.ip,
             pair.host_place.label()
         ),
-        if for_pod.is_empty() {
-            format!("no route for {}", facts.ip)
-        } else {
-            for_pod
-                .iter()
-                .map(|r| show_route(r))
-                .collect::<Vec<_>>()
-                .join("; ")
-        },
+        show_found(&for_pod, facts.ip),
     )?;
     Ok(Verdict::Verified)
 }
@@ -103,15 +95,7 @@ pub async fn host_r2_own_block_blackholed(cx: &Cx<'_>) -> Outcome {
             ensure(
                 found.iter().any(|r| r.kind == RouteType::Blackhole),
                 format!("blackhole {block} on {node}"),
-                if found.is_empty() {
-                    format!("no route for {block}")
-                } else {
-                    found
-                        .iter()
-                        .map(|r| show_route(r))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                },
+                show_found(&found, block),
             )?;
         }
     }
@@ -191,19 +175,7 @@ pub async fn host_r3_remote_blocks_per_encapsulation(cx: &Cx<'_>) -> Outcome {
                         && dev.as_deref().is_none_or(|d| r.via_dev(d))
                         && (!onlink || r.onlink())
                 });
-                ensure(
-                    ok,
-                    expected,
-                    if found.is_empty() {
-                        format!("no route for {block}")
-                    } else {
-                        found
-                            .iter()
-                            .map(|r| show_route(r))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    },
-                )?;
+                ensure(ok, expected, show_found(&found, block))?;
             }
         }
     }

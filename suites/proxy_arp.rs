@@ -59,6 +59,15 @@ fn is_reply(f: &Frame, sender_ip: Ipv4Addr, sender_mac: [u8; 6]) -> bool {
     })
 }
 
+/// The ARP frames of a capture.
+fn arp_frames(frames: &[Frame]) -> Vec<Frame> {
+    frames
+        .iter()
+        .filter(|f| f.arp().is_some())
+        .cloned()
+        .collect()
+}
+
 /// ARP-1: with its neighbour table flushed, the pod asks `who-has 169.254.1.1 tell <podIP>`
 /// and the host end answers `169.254.1.1 is-at ee:ee:ee:ee:ee:ee`.
 pub async fn arp_1_gateway_answered_by_proxy(cx: &Cx<'_>) -> Outcome {
@@ -71,29 +80,20 @@ pub async fn arp_1_gateway_answered_by_proxy(cx: &Cx<'_>) -> Outcome {
         .await?;
     let capture = cx.capture(&pair.host_place, &cali, "arp").await?;
     let replies = pair.pod_place.ping(peer.ip, 1, TRAFFIC_DEADLINE).await;
-    cx.wait_for(&capture, |frames| {
+    let answered = |frames: &[Frame]| {
         frames
             .iter()
             .any(|f| is_request(f, LINK_LOCAL_GATEWAY, facts.ip))
             && frames
                 .iter()
                 .any(|f| is_reply(f, LINK_LOCAL_GATEWAY, HOST_END_MAC))
-    })
-    .await;
+    };
+    cx.wait_for(&capture, answered).await;
     let seen = cx.finish(capture).await;
     replies?;
-    let arp: Vec<Frame> = seen
-        .frames
-        .iter()
-        .filter(|f| f.arp().is_some())
-        .cloned()
-        .collect();
+    let arp = arp_frames(&seen.frames);
     ensure(
-        arp.iter()
-            .any(|f| is_request(f, LINK_LOCAL_GATEWAY, facts.ip))
-            && arp
-                .iter()
-                .any(|f| is_reply(f, LINK_LOCAL_GATEWAY, HOST_END_MAC)),
+        answered(&arp),
         format!(
             "on {cali}: who-has 169.254.1.1 tell {}, then 169.254.1.1 is-at {HOST_END_MAC_STR} sent from {HOST_END_MAC_STR}",
             facts.ip
@@ -171,20 +171,15 @@ pub async fn arp_3_host_resolves_pod(cx: &Cx<'_>) -> Outcome {
         f.arp()
             .is_some_and(|a| a.op == ArpOp::Request && a.target_ip == facts.ip)
     };
-    cx.wait_for(&capture, |frames| {
+    let answered = |frames: &[Frame]| {
         frames.iter().any(request) && frames.iter().any(|f| is_reply(f, facts.ip, pod_mac))
-    })
-    .await;
+    };
+    cx.wait_for(&capture, answered).await;
     let seen = cx.finish(capture).await;
     replies?;
-    let arp: Vec<Frame> = seen
-        .frames
-        .iter()
-        .filter(|f| f.arp().is_some())
-        .cloned()
-        .collect();
+    let arp = arp_frames(&seen.frames);
     ensure(
-        arp.iter().any(request) && arp.iter().any(|f| is_reply(f, facts.ip, pod_mac)),
+        answered(&arp),
         format!(
             "on {cali}: who-has {ip}, answered {ip} is-at {} (the pod's eth0)",
             mac_str(&pod_mac)

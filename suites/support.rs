@@ -334,6 +334,18 @@ pub fn show_routes(routes: &[Route]) -> String {
     routes.iter().map(show_route).collect::<Vec<_>>().join("; ")
 }
 
+/// The routes found for `dst`, or that there is none, for messages.
+pub fn show_found(found: &[&Route], dst: impl std::fmt::Display) -> String {
+    if found.is_empty() {
+        return format!("no route for {dst}");
+    }
+    found
+        .iter()
+        .map(|r| show_route(r))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// One route as `ip route` would print its essential fields.
 pub fn show_route(r: &Route) -> String {
     let mut s = String::new();
