@@ -159,6 +159,10 @@ pub fn plans() -> Vec<FaultPlan> {
             }),
         });
     }
+    out.push(FaultPlan {
+        name: "faults::every_claim_fails_under_some_fault".into(),
+        run: Box::new(|_| coverage()),
+    });
     for fault in catalogue() {
         out.push(FaultPlan {
             name: format!("faults::{}", fault.name),
@@ -166,6 +170,62 @@ pub fn plans() -> Vec<FaultPlan> {
         });
     }
     out
+}
+
+/// The committed matrix covers the catalogue exactly, every claim column has a FAIL, every
+/// fault row has a FAIL, and the correct labs' rows have none.
+fn coverage() -> Result<(), String> {
+    let rows = committed_rows()?;
+    let mut expected: Vec<String> = ["no_fault_none", "no_fault_vxlan"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    expected.extend(catalogue().iter().map(|f| f.name.to_string()));
+    let mut problems = Vec::new();
+    for name in &expected {
+        if !rows.contains_key(name) {
+            problems.push(format!("no row for {name}"));
+        }
+    }
+    for name in rows.keys() {
+        if !expected.contains(name) {
+            problems.push(format!("row {name} is no fault of the catalogue"));
+        }
+    }
+    let ids = ids();
+    let mut failed_by: BTreeMap<&str, usize> = ids.iter().map(|id| (*id, 0)).collect();
+    for (name, line) in &rows {
+        let cells: Vec<&str> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .skip(1)
+            .collect();
+        let fails = cells.iter().filter(|c| **c == "FAIL").count();
+        match (name.starts_with("no_fault"), fails) {
+            (true, n) if n > 0 => {
+                problems.push(format!("the correct lab {name} fails {n} claim(s)"))
+            }
+            (false, 0) => problems.push(format!("fault {name} fails no claim")),
+            _ => {}
+        }
+        for (id, cell) in ids.iter().zip(cells) {
+            if cell == "FAIL" {
+                *failed_by.entry(id).or_default() += 1;
+            }
+        }
+    }
+    for (id, n) in failed_by {
+        if n == 0 {
+            problems.push(format!("no fault makes {id} fail"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
 }
 
 fn check_committed(
