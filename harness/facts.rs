@@ -151,7 +151,7 @@ impl Facts {
             "calico: {} ({}), dataplane: {}\n",
             self.calico_version
                 .as_deref()
-                .unwrap_or("not a Calico cluster: no version"),
+                .unwrap_or("no version (not a cluster: nothing to read it from)"),
             self.cluster_type.as_deref().unwrap_or("-"),
             self.dataplane.as_deref().unwrap_or("-"),
         );
