@@ -23,12 +23,15 @@
 //!   MAC>` and an FDB entry `<remote MAC> dst <remote node>`; IPIP — `tunl0` (needs the ipip
 //!   module; untested here, this kernel lacks it). Pod MTU: 1500, 1450 VXLAN, 1480 IPIP.
 //!
-//! Lifecycle: no namespace is bind-mounted. Each is held by a `cat` process (see
-//! [`holder`]); the namespace — with every veth, address and route in it — vanishes when its
-//! holder exits, and holders exit when this process ends in any way, SIGKILL included.
-//! Namespaces are anonymous, so two runs never collide; holders carry the run id in their
-//! `argv[0]` (`calico-lab:<run id>:<what>`) so `ps` shows whose they are. Nothing is ever
-//! added to the caller's own network namespace.
+//! Lifecycle: no namespace is bind-mounted. Each node and pod namespace is held by an open
+//! descriptor of this process (see [`holder::HeldNs`]); a pod's is handed out as
+//! `/proc/<pid>/fd/<n>`, a node's as `/proc/<tid>/ns/net` of a thread of this process parked
+//! in it ([`holder::Anchor`]: `ip link set … netns` wants an id). Each pod "container" is a
+//! `cat` process inside its pod's namespace (see [`holder`]). The descriptors close, the
+//! threads end and the container processes exit when this process ends in any way, SIGKILL
+//! included, and the namespaces — with every veth, address and route in them — vanish. Namespaces are anonymous, so two runs never collide; container holders carry the
+//! run id in their `argv[0]` (`calico-lab:<run id>:<what>`) so `ps` shows whose they are.
+//! Nothing is ever added to the caller's own network namespace.
 //!
 //! The lab emulates Calico's dataplane so the suite can be developed and can prove each claim
 //! test able to fail; verdicts about Calico come from a real cluster.
@@ -43,7 +46,7 @@ use crate::calico::{HOST_END_MAC, LINK_LOCAL_GATEWAY, VXLAN_DEVICE, VXLAN_PORT, 
 use crate::error::{Error, Result};
 use crate::facts::{Encapsulation, Facts};
 use crate::topology::{Topology, TopologyNode, TopologyPod, TopologyPool};
-use holder::{Holder, HolderSpec, Ns};
+use holder::{Anchor, HeldNs, Holder, HolderSpec, Ns};
 use ipnet::Ipv4Net;
 use netlink::{CHANGE, CREATE, CREATE_OR_REPLACE, Request, Rtnl};
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkMessage};
@@ -244,13 +247,19 @@ fn plan(spec: &LabSpec) -> Result<(Vec<NodePlan>, Vec<PodPlan>)> {
 /// Built by [`Lab::build`]; torn down by [`Lab::teardown`] or when dropped (and, whatever
 /// happens to this process, when it ends).
 pub struct Lab {
-    /// What was built, in the topology-file form (namespaces as `/proc/<pid>/ns/net`).
+    /// What was built, in the topology-file form: pods' namespaces as
+    /// `/proc/<this pid>/fd/<n>`, nodes' as `/proc/<anchor thread id>/ns/net` (see
+    /// [`holder::Anchor`]), containers' as `/proc/<holder pid>/ns/net`.
     pub topology: Topology,
     /// The run id every holder's name carries.
     pub run_id: String,
     /// What was asked for.
     pub spec: LabSpec,
-    /// Nodes, then pods, then containers.
+    /// Nodes, then pods: namespaces held by descriptors of this process.
+    namespaces: Vec<HeldNs>,
+    /// One parked thread per node, which gives the node a `/proc/<tid>/ns/net` path.
+    anchors: Vec<Anchor>,
+    /// One process per pod container.
     holders: Vec<Holder>,
 }
 
@@ -259,6 +268,7 @@ impl std::fmt::Debug for Lab {
         f.debug_struct("Lab")
             .field("run_id", &self.run_id)
             .field("spec", &self.spec)
+            .field("namespaces", &self.namespaces)
             .field("holders", &self.holder_pids())
             .finish()
     }
@@ -294,31 +304,39 @@ impl Lab {
             },
             run_id: run_id.to_string(),
             spec: spec.clone(),
+            namespaces: Vec::new(),
+            anchors: Vec::new(),
             holders: Vec::new(),
         };
         let label = |what: &str| format!("calico-lab:{run_id}:{what}");
 
-        // 1. One holder per node and per pod, spawned concurrently.
-        let specs = nodes
+        // 1. One namespace per node and per pod, held by a descriptor, made concurrently.
+        let labels = nodes
             .iter()
-            .map(|n| HolderSpec {
-                label: label(&format!("node:{}", n.name)),
-                ns: Ns::New,
-            })
-            .chain(pods.iter().map(|p| HolderSpec {
-                label: label(&format!("pod:{POD_NAMESPACE}/{}", p.name)),
-                ns: Ns::New,
-            }))
+            .map(|n| label(&format!("node:{}", n.name)))
+            .chain(
+                pods.iter()
+                    .map(|p| label(&format!("pod:{POD_NAMESPACE}/{}", p.name))),
+            )
             .collect();
-        lab.holders = holder::spawn_all(specs)?;
-        mark("holders spawned");
-        let node_ns: Vec<File> = lab.holders[..nodes.len()]
+        lab.namespaces = holder::new_namespaces(labels)?;
+        mark("namespaces made");
+        lab.anchors = lab.namespaces[..nodes.len()]
             .iter()
-            .map(holder::open_ns)
+            .map(Anchor::new)
             .collect::<Result<_>>()?;
-        let pod_ns: Vec<File> = lab.holders[nodes.len()..]
+        let dup = |h: &HeldNs| {
+            h.file()
+                .try_clone()
+                .map_err(|e| Error::io("duplicating a namespace descriptor", e))
+        };
+        let node_ns: Vec<File> = lab.namespaces[..nodes.len()]
             .iter()
-            .map(holder::open_ns)
+            .map(dup)
+            .collect::<Result<_>>()?;
+        let pod_ns: Vec<File> = lab.namespaces[nodes.len()..]
+            .iter()
+            .map(dup)
             .collect::<Result<_>>()?;
 
         // 2. Container holders join their pods' namespaces (concurrently with the wiring).
@@ -368,7 +386,7 @@ impl Lab {
                 .enumerate()
                 .map(|(i, n)| TopologyNode {
                     name: n.name.clone(),
-                    netns: lab.holders[i].netns(),
+                    netns: lab.anchors[i].netns(),
                     address: n.address,
                     underlay: UNDERLAY.to_string(),
                     blocks: n.blocks.clone(),
@@ -383,15 +401,13 @@ impl Lab {
                         .iter()
                         .enumerate()
                         .filter(|(_, (pod, _))| *pod == i)
-                        .map(|(k, (_, c))| {
-                            (c.to_string(), lab.holders[n_nodes + pods.len() + k].netns())
-                        })
+                        .map(|(k, (_, c))| (c.to_string(), lab.holders[k].netns()))
                         .collect();
                     TopologyPod {
                         namespace: POD_NAMESPACE.to_string(),
                         name: p.name.clone(),
                         node: nodes[p.node].name.clone(),
-                        netns: lab.holders[n_nodes + i].netns(),
+                        netns: lab.namespaces[n_nodes + i].path(),
                         ip: p.ip,
                         containers,
                     }
@@ -424,14 +440,21 @@ impl Lab {
         facts
     }
 
-    /// Process ids of the holders (nodes, pods, containers), for diagnostics and tests.
+    /// Process ids of the container holders, for diagnostics and tests.
     pub fn holder_pids(&self) -> Vec<u32> {
         self.holders.iter().map(Holder::pid).collect()
     }
 
-    /// Kills and reaps every holder (containers first, nodes last). The namespaces, and all
-    /// links in them, go with their last process; the kernel frees them in the background.
-    /// Takes milliseconds (SIGKILL then `waitpid` per holder), so it runs inline.
+    /// The nsfs inode numbers of the node and pod namespaces (nodes first), for diagnostics
+    /// and tests: `/proc/PID/ns/net` of a process in one of them reads `net:[<inode>]`.
+    pub fn namespace_inodes(&self) -> Result<Vec<u64>> {
+        self.namespaces.iter().map(HeldNs::inode).collect()
+    }
+
+    /// Kills and reaps every container holder, ends the nodes' anchor threads, then closes
+    /// the node and pod namespaces' descriptors (pods first, nodes last). The namespaces, and all links in them, go with
+    /// their last reference; the kernel frees them in the background. Takes milliseconds
+    /// (SIGKILL then `waitpid` per container holder), so it runs inline.
     pub async fn teardown(self) -> Result<()> {
         self.teardown_blocking()
     }
@@ -447,6 +470,10 @@ impl Lab {
             if let Err(e) = h.kill_and_reap() {
                 first_error.get_or_insert(e);
             }
+        }
+        self.anchors.clear();
+        while let Some(ns) = self.namespaces.pop() {
+            drop(ns);
         }
         match first_error {
             Some(e) => Err(e),

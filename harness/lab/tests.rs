@@ -5,6 +5,7 @@
 use super::*;
 use crate::netns;
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -77,10 +78,144 @@ fn holder_gone(pid: u32) -> bool {
     std::fs::read_link(format!("/proc/{pid}/ns/net")).is_err()
 }
 
-fn wait_all_gone(pids: &[u32], deadline: Duration) -> bool {
+/// The `net:[<inode>]` a `/proc` symlink points to, if it is a network namespace.
+fn net_inode(link: &Path) -> Option<u64> {
+    let target = std::fs::read_link(link).ok()?;
+    let s = target.to_str()?;
+    s.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// `SO_NETNS_COOKIE` (`asm-generic/socket.h`; the architectures this suite runs on use it).
+const SO_NETNS_COOKIE: libc::c_int = 71;
+
+/// The cookie of the network namespace at `path`, read from a socket made inside it: unique
+/// for the machine's uptime and never reused, unlike nsfs inode numbers (which another
+/// process's new namespace may get as soon as one of ours is freed). `None` when the path
+/// cannot be entered (any more).
+fn cookie(path: &Path) -> Option<u64> {
+    netns::in_netns(path, || {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        // SAFETY: plain system calls; the descriptor is owned right after it is checked.
+        let raw = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(Error::io("socket", std::io::Error::last_os_error()));
+        }
+        // SAFETY: `raw` is a fresh descriptor nothing else owns.
+        let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut value: u64 = 0;
+        let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+        // SAFETY: `value` and `len` outlive the call and `len` is `value`'s size.
+        let rc = unsafe {
+            libc::getsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_NETNS_COOKIE,
+                (&mut value as *mut u64).cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return Err(Error::io(
+                "SO_NETNS_COOKIE",
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(value)
+    })
+    .ok()
+}
+
+/// A namespace as the tests track it: nsfs inode (to find references cheaply) and cookie (to
+/// tell ours from a later namespace with a reused inode).
+type NsId = (u64, u64);
+
+/// The lab's node and pod namespaces, through the paths its topology hands out.
+fn lab_ids(lab: &Lab) -> std::result::Result<Vec<NsId>, String> {
+    let t = &lab.topology;
+    let paths = t
+        .nodes
+        .iter()
+        .map(|n| &n.netns)
+        .chain(t.pods.iter().map(|p| &p.netns));
+    let ids = paths
+        .map(|p| {
+            let ino = netns::identity(p).map_err(|e| e.to_string())?.1;
+            let c = cookie(p).ok_or(format!("cannot enter {}", p.display()))?;
+            Ok((ino, c))
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()?;
+    let inodes: Vec<u64> = ids.iter().map(|(i, _)| *i).collect();
+    assert_eq!(lab.namespace_inodes().map_err(|e| e.to_string())?, inodes);
+    Ok(ids)
+}
+
+/// Which of `ids` anything on this machine still references, as far as user space can see:
+/// a process's or thread's network namespace (`/proc/*/task/*/ns/net`), an open descriptor
+/// of any process (`/proc/*/fd/*`), or a bind mount (`/proc/self/mountinfo`). A namespace
+/// none of these reference has no way left to be entered, and the kernel frees it.
+fn referenced(ids: &[NsId]) -> BTreeSet<NsId> {
+    let mut found = BTreeSet::new();
+    // Per scan, each inode names at most one live namespace: enter it once to read its cookie.
+    let mut checked: BTreeSet<u64> = BTreeSet::new();
+    let mut note = |link: &Path, ino: Option<u64>| {
+        let Some(ino) = ino else { return };
+        if checked.contains(&ino) {
+            return;
+        }
+        let Some(id) = ids.iter().find(|(i, _)| *i == ino) else {
+            return;
+        };
+        // A link whose process just ended cannot be entered: try the next one.
+        if let Some(c) = cookie(link) {
+            checked.insert(ino);
+            if c == id.1 {
+                found.insert(*id);
+            }
+        }
+    };
+    let entries = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
+    };
+    for proc_dir in entries(Path::new("/proc")) {
+        let is_pid = proc_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+        if !is_pid {
+            continue;
+        }
+        for task in entries(&proc_dir.join("task")) {
+            let link = task.join("ns/net");
+            note(&link, net_inode(&link));
+        }
+        for fd in entries(&proc_dir.join("fd")) {
+            note(&fd, net_inode(&fd));
+        }
+    }
+    // mountinfo: "id parent major:minor root mountpoint ..."; an nsfs bind mount's root is
+    // `net:[<inode>]`.
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        if let (Some(root), Some(point)) = (fields.get(3), fields.get(4)) {
+            let ino = root
+                .strip_prefix("net:[")
+                .and_then(|r| r.strip_suffix(']'))
+                .and_then(|r| r.parse().ok());
+            note(Path::new(point), ino);
+        }
+    }
+    found
+}
+
+/// Waits until no process is left of `pids` and nothing references `ids` (a process this one
+/// forks for another test holds our descriptors until its exec closes them).
+fn wait_all_gone(pids: &[u32], ids: &[NsId], deadline: Duration) -> bool {
     let start = Instant::now();
     while start.elapsed() < deadline {
-        if pids.iter().all(|p| holder_gone(*p)) {
+        if pids.iter().all(|p| holder_gone(*p)) && referenced(ids).is_empty() {
             return true;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -171,6 +306,17 @@ fn check_common(lab: &Lab, mtu: u32) -> std::result::Result<(PathBuf, PathBuf), 
         assert_eq!(g["dev"], "eth0");
     }
 
+    // The namespaces' paths work for a thread of this process too (`in_netns` opens them).
+    let id = netns::identity(&w1).map_err(|e| e.to_string())?;
+    let seen = netns::in_netns(&w1, || {
+        netns::identity(Path::new("/proc/thread-self/ns/net"))
+    })
+    .map_err(|e| e.to_string())?;
+    assert_eq!(seen, id, "in_netns did not land in worker-1's namespace");
+    let ids = lab_ids(lab)?;
+    assert_eq!(ids.len(), 2 + t.pods.len());
+    assert_eq!(ids[0].0, id.1);
+
     // Containers share their pod's namespace.
     let c2c = t
         .pods
@@ -204,11 +350,23 @@ fn builds_the_article_without_encapsulation() -> TestResult {
     assert_eq!(lab.topology.nodes[0].vxlan_tunnel_address, None);
 
     let pids = lab.holder_pids();
-    assert_eq!(pids.len(), 2 + 3 + 3, "nodes + pods + containers");
+    assert_eq!(pids.len(), 3, "one holder per container");
+    let inodes = lab_ids(&lab)?;
+    assert_eq!(inodes.len(), 2 + 3, "nodes + pods");
+    assert_eq!(
+        referenced(&inodes).len(),
+        inodes.len(),
+        "the scan sees the lab"
+    );
     drop(lab);
     assert!(
         pids.iter().all(|p| holder_gone(*p)),
         "holders remain after drop"
+    );
+    assert!(
+        wait_all_gone(&[], &inodes, Duration::from_secs(5)),
+        "namespaces still referenced after drop: {:?}",
+        referenced(&inodes)
     );
     assert_eq!(own_links(), before, "the machine's own links changed");
     Ok(())
@@ -276,10 +434,16 @@ fn builds_the_article_over_vxlan() -> TestResult {
     assert_eq!(r["gateway"], "192.168.1.0");
 
     let pids = lab.holder_pids();
+    let inodes = lab_ids(&lab)?;
     lab.teardown_blocking()?;
     assert!(
         pids.iter().all(|p| holder_gone(*p)),
         "holders remain after teardown"
+    );
+    assert!(
+        wait_all_gone(&[], &inodes, Duration::from_secs(5)),
+        "namespaces still referenced after teardown: {:?}",
+        referenced(&inodes)
     );
     assert_eq!(own_links(), before, "the machine's own links changed");
     Ok(())
@@ -356,16 +520,18 @@ fn async_build_and_teardown() -> TestResult {
     rt.block_on(async {
         let lab = Lab::build(&LabSpec::article(Encapsulation::None), &run_id("async")).await?;
         let pids = lab.holder_pids();
+        let inodes = lab_ids(&lab)?;
         lab.teardown().await?;
         assert!(pids.iter().all(|p| holder_gone(*p)));
+        assert!(wait_all_gone(&[], &inodes, Duration::from_secs(5)));
         Ok(())
     })
 }
 
 const HELPER_ENV: &str = "CALICO_LAB_SIGKILL_HELPER";
 
-/// Run by [`sigkill_leaves_nothing`] in a child process: builds a lab, prints its holder
-/// pids, and waits to be killed.
+/// Run by [`sigkill_leaves_nothing`] in a child process: builds a lab, prints its container
+/// holders' pids, its namespaces' inodes and worker-1's path, and waits to be killed.
 #[test]
 #[ignore = "helper: run by sigkill_leaves_nothing in a child process"]
 fn sigkill_helper() -> TestResult {
@@ -374,7 +540,17 @@ fn sigkill_helper() -> TestResult {
     }
     let lab = Lab::build_blocking(&LabSpec::article(Encapsulation::Vxlan), &run_id("sigkill"))?;
     let pids: Vec<String> = lab.holder_pids().iter().map(u32::to_string).collect();
-    println!("HOLDERS {}", pids.join(" "));
+    let inodes: Vec<String> = lab_ids(&lab)?
+        .iter()
+        .map(|(ino, cookie)| format!("{ino}:{cookie}"))
+        .collect();
+    println!(
+        "HOLDERS {} NAMESPACES {} WORKER1 {} POD {}",
+        pids.join(" "),
+        inodes.join(" "),
+        lab.topology.nodes[0].netns.display(),
+        lab.topology.pods[0].netns.display()
+    );
     use std::io::Write;
     std::io::stdout().flush()?;
     std::thread::sleep(Duration::from_secs(120));
@@ -398,28 +574,84 @@ fn sigkill_leaves_nothing() -> TestResult {
         .stderr(std::process::Stdio::null())
         .spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut pids = Vec::new();
+    let (mut pids, mut inodes) = (Vec::new(), Vec::new());
+    let (mut worker1, mut pod) = (PathBuf::new(), PathBuf::new());
     for line in std::io::BufReader::new(stdout).lines() {
         let line = line?;
         // libtest prints "test ... " before the helper's own output, on the same line.
-        if let Some(rest) = line.split("HOLDERS ").nth(1) {
-            pids = rest
-                .split_whitespace()
-                .filter_map(|p| p.parse::<u32>().ok())
-                .collect();
-            break;
-        }
+        let Some(rest) = line.split("HOLDERS ").nth(1) else {
+            continue;
+        };
+        let (holders, rest) = rest.split_once(" NAMESPACES ").unwrap_or((rest, ""));
+        let (namespaces, rest) = rest.split_once(" WORKER1 ").unwrap_or((rest, ""));
+        let (path, pod_path) = rest.split_once(" POD ").unwrap_or((rest, ""));
+        pids = holders
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .collect();
+        inodes = namespaces
+            .split_whitespace()
+            .filter_map(|p| {
+                let (ino, cookie) = p.split_once(':')?;
+                Some((ino.parse::<u64>().ok()?, cookie.parse::<u64>().ok()?))
+            })
+            .collect();
+        worker1 = PathBuf::from(path.trim());
+        pod = PathBuf::from(pod_path.trim());
+        break;
     }
-    assert_eq!(pids.len(), 8, "the helper did not report its holders");
+    assert_eq!(
+        pids.len(),
+        3,
+        "the helper did not report its container holders"
+    );
+    assert_eq!(inodes.len(), 5, "the helper did not report its namespaces");
     assert!(
         pids.iter().all(|p| !holder_gone(*p)),
         "holders not alive before the kill"
     );
+    // Positive control: the child's namespaces are alive, referenced, and reachable from
+    // another process through the path the topology hands out.
+    // A pod's path is a descriptor of the child; a node's, a thread of the child.
+    assert!(
+        pod.starts_with(format!("/proc/{}/fd", child.id())),
+        "{}",
+        pod.display()
+    );
+    let anchor = worker1
+        .iter()
+        .nth(2)
+        .and_then(|t| t.to_str())
+        .ok_or(format!("{}", worker1.display()))?;
+    assert!(
+        Path::new(&format!("/proc/{}/task/{anchor}", child.id())).exists(),
+        "{} is not a thread of the child",
+        worker1.display()
+    );
+    assert_eq!(netns::identity(&worker1)?.1, inodes[0].0);
+    assert_eq!(cookie(&worker1), Some(inodes[0].1));
+    assert_eq!(cookie(&pod), Some(inodes[2].1));
+    let links = json_in(&worker1, "ip", &["-j", "link", "show", UNDERLAY])?;
+    assert_eq!(
+        links.len(),
+        1,
+        "no {UNDERLAY} in the child's worker-1: {links:?}"
+    );
+    assert_eq!(
+        referenced(&inodes).len(),
+        inodes.len(),
+        "the scan does not see the child's namespaces"
+    );
     child.kill()?; // SIGKILL: no destructor, no signal handler runs
     child.wait()?;
     assert!(
-        wait_all_gone(&pids, Duration::from_secs(5)),
-        "namespaces outlived a SIGKILLed run"
+        wait_all_gone(&pids, &inodes, Duration::from_secs(5)),
+        "namespaces outlived a SIGKILLed run: still referenced {:?}",
+        referenced(&inodes)
+    );
+    assert!(
+        netns::identity(&worker1).is_err() && netns::identity(&pod).is_err(),
+        "the child's paths still resolve"
     );
     assert_eq!(own_links(), before, "the machine's own links changed");
     Ok(())
