@@ -252,7 +252,18 @@ impl Target {
                 }
                 Ok(())
             }
-            Backend::Kube(k) => k.teardown().await,
+            Backend::Kube(k) => {
+                if crate::run::shared_with_other_processes() {
+                    // Other test processes of this nextest run still use the namespace; the
+                    // run's last step (`cargo run -- cleanup`) deletes it.
+                    tracing::info!(
+                        "leaving namespace calico-conformance-{} to the other processes of this nextest run",
+                        crate::run::run_id()
+                    );
+                    return Ok(());
+                }
+                k.teardown().await
+            }
         }
     }
 }
