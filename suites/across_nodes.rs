@@ -56,26 +56,12 @@ pub async fn xn_1_cross_node_ttl_62(cx: &Cx<'_>) -> Outcome {
         Ok(p) => p,
         Err(reason) => return not_applicable(reason),
     };
-    let replies = cx
-        .target
-        .pod(&remote.name)?
-        .ping(server.ip, 3, TRAFFIC_DEADLINE)
-        .await?;
-    cx.evidence.add("ping.txt", format!("{replies:?}"));
-    let ttls: Vec<u8> = replies.iter().map(|r| r.ttl).collect();
-    ensure(
-        !ttls.is_empty() && ttls.iter().all(|t| *t == 62),
-        format!(
-            "replies from {} on {} with TTL 62 (two routed hops)",
-            server.ip, server.node
-        ),
-        if ttls.is_empty() {
-            "no reply".to_string()
-        } else {
-            format!("TTLs {ttls:?}")
-        },
-    )?;
-    Ok(Verdict::Verified)
+    let from = cx.target.pod(&remote.name)?;
+    let expected = format!(
+        "replies from {} on {} with TTL 62 (two routed hops)",
+        server.ip, server.node
+    );
+    expect_ttl(cx, &from, server.ip, 62, expected).await
 }
 
 struct Crossing {

@@ -51,22 +51,11 @@ pub fn claims() -> Vec<Claim> {
 pub async fn p2p_1_same_node_ttl_63(cx: &Cx<'_>) -> Outcome {
     let server = cx.facts_of(SERVER_POD)?;
     let client = cx.target.pod(CLIENT_POD)?;
-    let replies = client.ping(server.ip, 3, TRAFFIC_DEADLINE).await?;
-    cx.evidence.add("ping.txt", format!("{replies:?}"));
-    let ttls: Vec<u8> = replies.iter().map(|r| r.ttl).collect();
-    ensure(
-        !ttls.is_empty() && ttls.iter().all(|t| *t == 63),
-        format!(
-            "replies from {} with TTL 63 (64 less one routed hop)",
-            server.ip
-        ),
-        if ttls.is_empty() {
-            "no reply".to_string()
-        } else {
-            format!("TTLs {ttls:?}")
-        },
-    )?;
-    Ok(Verdict::Verified)
+    let expected = format!(
+        "replies from {} with TTL 63 (64 less one routed hop)",
+        server.ip
+    );
+    expect_ttl(cx, &client, server.ip, 63, expected).await
 }
 
 /// P2P-2: `GET http://<c2c podIP>:8080/` from test-tools answers the article's body.

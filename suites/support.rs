@@ -258,6 +258,30 @@ pub fn not_applicable(reason: impl Into<String>) -> Outcome {
     Ok(Verdict::NotApplicable(reason.into()))
 }
 
+/// Pings `to` three times from `from` and expects every reply with `ttl`; `expected` says what
+/// that TTL means. Shared by P2P-1 (one routed hop) and XN-1 (two).
+pub async fn expect_ttl(
+    cx: &Cx<'_>,
+    from: &Place,
+    to: std::net::Ipv4Addr,
+    ttl: u8,
+    expected: String,
+) -> Outcome {
+    let replies = from.ping(to, 3, TRAFFIC_DEADLINE).await?;
+    cx.evidence.add("ping.txt", format!("{replies:?}"));
+    let ttls: Vec<u8> = replies.iter().map(|r| r.ttl).collect();
+    ensure(
+        !ttls.is_empty() && ttls.iter().all(|t| *t == ttl),
+        expected,
+        if ttls.is_empty() {
+            "no reply".to_string()
+        } else {
+            format!("TTLs {ttls:?}")
+        },
+    )?;
+    Ok(Verdict::Verified)
+}
+
 /// A pod's `eth0` and the host end of its veth, as observed (VETH-1 is the claim that they
 /// pair up; other claims use this to find the host end without trusting its name).
 pub struct VethPair {
