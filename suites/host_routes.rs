@@ -5,7 +5,10 @@ use super::support::*;
 use crate::claim;
 use calico_conformance::calico::{IPIP_DEVICE, VXLAN_DEVICE};
 use calico_conformance::facts::{Encapsulation, NodeFacts};
-use calico_conformance::observe::{self, ip::RouteType};
+use calico_conformance::observe::{
+    self,
+    ip::{Route, RouteType},
+};
 use ipnet::{IpNet, Ipv4Net};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -86,12 +89,7 @@ pub async fn host_r2_own_block_blackholed(cx: &Cx<'_>) -> Outcome {
         let routes = observe::routes(&host, true).await?;
         cx.evidence.observed(&routes);
         for block in &facts.blocks {
-            let net = IpNet::V4(*block);
-            let found: Vec<_> = routes
-                .value
-                .iter()
-                .filter(|r| r.dst.net() == Some(net))
-                .collect();
+            let found = routes_to(&routes.value, *block);
             ensure(
                 found.iter().any(|r| r.kind == RouteType::Blackhole),
                 format!("blackhole {block} on {node}"),
@@ -107,6 +105,12 @@ fn node_facts<'a>(cx: &Cx<'a>, node: &str) -> Result<&'a NodeFacts, Failure> {
         .facts
         .node(node)
         .ok_or_else(|| Failure::Harness(format!("no facts for node {node}")))
+}
+
+/// The routes whose destination is exactly `block`.
+fn routes_to(routes: &[Route], block: Ipv4Net) -> Vec<&Route> {
+    let net = IpNet::V4(block);
+    routes.iter().filter(|r| r.dst.net() == Some(net)).collect()
 }
 
 /// Whether two nodes share an underlay subnet (CrossSubnet decides by this).
@@ -163,12 +167,7 @@ pub async fn host_r3_remote_blocks_per_encapsulation(cx: &Cx<'_>) -> Outcome {
                     if onlink { " onlink" } else { "" },
                     mode.as_str()
                 );
-                let net = IpNet::V4(*block);
-                let found: Vec<_> = routes
-                    .value
-                    .iter()
-                    .filter(|r| r.dst.net() == Some(net))
-                    .collect();
+                let found = routes_to(&routes.value, *block);
                 let ok = found.iter().any(|r| {
                     r.kind == RouteType::Unicast
                         && r.gateway == Some(IpAddr::V4(via))

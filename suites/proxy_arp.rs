@@ -59,13 +59,22 @@ fn is_reply(f: &Frame, sender_ip: Ipv4Addr, sender_mac: [u8; 6]) -> bool {
     })
 }
 
-/// The ARP frames of a capture.
-fn arp_frames(frames: &[Frame]) -> Vec<Frame> {
-    frames
-        .iter()
+/// Waits until the capture shows `answered` (or its deadline), stops it, fails if the traffic
+/// that triggered the ARP could not be sent, and returns the capture's ARP frames.
+async fn arp_exchange<T>(
+    cx: &Cx<'_>,
+    capture: calico_conformance::capture::Capture,
+    traffic: Result<T, calico_conformance::Error>,
+    answered: impl Fn(&[Frame]) -> bool,
+) -> Result<Vec<Frame>, Failure> {
+    cx.wait_for(&capture, answered).await;
+    let seen = cx.finish(capture).await;
+    traffic?;
+    Ok(seen
+        .frames
+        .into_iter()
         .filter(|f| f.arp().is_some())
-        .cloned()
-        .collect()
+        .collect())
 }
 
 /// ARP-1: with its neighbour table flushed, the pod asks `who-has 169.254.1.1 tell <podIP>`
@@ -88,10 +97,7 @@ pub async fn arp_1_gateway_answered_by_proxy(cx: &Cx<'_>) -> Outcome {
                 .iter()
                 .any(|f| is_reply(f, LINK_LOCAL_GATEWAY, HOST_END_MAC))
     };
-    cx.wait_for(&capture, answered).await;
-    let seen = cx.finish(capture).await;
-    replies?;
-    let arp = arp_frames(&seen.frames);
+    let arp = arp_exchange(cx, capture, replies, answered).await?;
     ensure(
         answered(&arp),
         format!(
@@ -174,10 +180,7 @@ pub async fn arp_3_host_resolves_pod(cx: &Cx<'_>) -> Outcome {
     let answered = |frames: &[Frame]| {
         frames.iter().any(request) && frames.iter().any(|f| is_reply(f, facts.ip, pod_mac))
     };
-    cx.wait_for(&capture, answered).await;
-    let seen = cx.finish(capture).await;
-    replies?;
-    let arp = arp_frames(&seen.frames);
+    let arp = arp_exchange(cx, capture, replies, answered).await?;
     ensure(
         answered(&arp),
         format!(
