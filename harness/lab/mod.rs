@@ -11,7 +11,9 @@
 //! - per pod, a veth made inside the node's namespace with its peer created straight into the
 //!   pod's: host end `cali` + sha1("<namespace>.<pod>")[:11], MAC ee:ee:ee:ee:ee:ee, UP, no
 //!   address, `proxy_arp=1`, `neigh proxy_delay=0`, `forwarding=1`, `route_localnet=1`,
-//!   `rp_filter=1` (Felix's strict setting); pod end `eth0` with `<podIP>/32`,
+//!   `rp_filter` = the node's `conf/default/rp_filter` (pinned to 0 as on the recorded node,
+//!   [`NODE_RP_FILTER`]), IPv6 `accept_ra=0` (what Felix's endpoint manager writes), one TX
+//!   and one RX queue (see [`veth`]); pod end `eth0` with `<podIP>/32`,
 //!   `169.254.1.1 dev eth0 scope link` and `default via 169.254.1.1 dev eth0`;
 //! - on the node: `<podIP>/32 dev <cali> scope link` per pod, `blackhole <block>` per affine
 //!   /26 block (worker-1 192.168.1.0/26, worker-2 192.168.2.0/26, pool 192.168.0.0/16);
@@ -49,7 +51,7 @@ use crate::topology::{Topology, TopologyNode, TopologyPod, TopologyPool};
 use holder::{Anchor, HeldNs, Holder, HolderSpec, Ns};
 use ipnet::Ipv4Net;
 use netlink::{CHANGE, CREATE, CREATE_OR_REPLACE, Request, Rtnl};
-use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkMessage};
+use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage};
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
@@ -80,6 +82,11 @@ pub const UNDERLAY_MTU: u32 = 1500;
 pub const UNDERLAY_PREFIX: u8 = 16;
 /// The namespace (Kubernetes namespace) of every lab pod.
 pub const POD_NAMESPACE: &str = "default";
+/// The node's reverse-path filter (`conf/all` and `conf/default`), which Felix copies to each
+/// host end: 0, as on the recorded node (`recorded/node/sysctl-calied9d42cb137.txt`). Strict
+/// (1), as older Felix releases wrote, would make the proxy ARP reply depend on the host route
+/// back to the pod: the kernel validates the ARP sender's address like a packet's source.
+pub const NODE_RP_FILTER: &str = "0";
 /// Route protocol number Felix gives the routes it programs (`proto 80`).
 const PROTO_FELIX: u8 = 80;
 
@@ -583,6 +590,13 @@ fn link_up(index: u32) -> RouteNetlinkMessage {
 }
 
 /// A veth `name` here, its peer `peer` created in the namespace behind `peer_ns` (or here).
+///
+/// Both ends are asked for one TX and one RX queue. Without that the kernel allocates one
+/// queue per possible CPU and then trims the ones in use to one (`veth_init_queues`), and the
+/// trim waits for an RCU grace period under the rtnl lock — per device, two per pod; that
+/// wait was a fifth of the 110-pod lab build. Calico's CNI plugin does not ask, so a real
+/// host end reports `numtxqueues <possible CPUs>` in `ip -d link`; both have one queue in
+/// use, and no claim looks at the count.
 fn veth(
     name: &str,
     mac: Option<[u8; 6]>,
@@ -592,11 +606,18 @@ fn veth(
 ) -> RouteNetlinkMessage {
     // The peer cannot be created UP (veth_open refuses while the pair is half-made, ENOTCONN):
     // whoever owns its namespace sets it up next.
-    let mut peer_msg = LinkUnspec::new_with_name(peer).mtu(mtu);
+    let mut peer_msg = LinkUnspec::new_with_name(peer)
+        .mtu(mtu)
+        .append_extra_attribute(LinkAttribute::NumTxQueues(1))
+        .append_extra_attribute(LinkAttribute::NumRxQueues(1));
     if let Some(ns) = peer_ns {
         peer_msg = peer_msg.setns_by_fd(ns.as_raw_fd());
     }
-    let mut msg = LinkVeth::new(name, peer).mtu(mtu).up();
+    let mut msg = LinkVeth::new(name, peer)
+        .mtu(mtu)
+        .append_extra_attribute(LinkAttribute::NumTxQueues(1))
+        .append_extra_attribute(LinkAttribute::NumRxQueues(1))
+        .up();
     if let Some(mac) = mac {
         msg = msg.address(mac.to_vec());
     }
@@ -653,6 +674,11 @@ fn wire_node(job: NodeJob) -> Result<()> {
         pods,
     } = job;
     let mtu = spec.pod_mtu();
+    // A new namespace copies the machine's IPv4 defaults (net.core.devconf_inherit_init_net
+    // 0): pin the node's rp_filter before any link exists, so the lab behaves the same on
+    // every machine (see NODE_RP_FILTER).
+    write_sysctl("/proc/sys/net/ipv4/conf/all/rp_filter", NODE_RP_FILTER)?;
+    write_sysctl("/proc/sys/net/ipv4/conf/default/rp_filter", NODE_RP_FILTER)?;
     let mut nl = Rtnl::open_here(node.name.clone())?;
 
     // Links: lo, the underlay, one veth per pod (peer straight into the pod's namespace).
@@ -859,15 +885,20 @@ fn wire_node(job: NodeJob) -> Result<()> {
     }
     nl.batch(reqs)?;
 
-    // Sysctls, written from this thread: /proc/sys/net is the opener's namespace.
+    // Sysctls, written from this thread: /proc/sys/net is the opener's namespace. Per host
+    // end, what Felix's endpoint manager writes (`configureInterface`): accept_ra=0, then
+    // route_localnet=1, proxy_delay=0, proxy_arp=1, forwarding=1, and rp_filter = the
+    // node's `conf/default/rp_filter` as Felix read it at start (NODE_RP_FILTER, pinned above).
     write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
+    let rp_filter = NODE_RP_FILTER;
     for (p, _) in &pods {
         let c = &p.host_end;
-        write_sysctl(&format!("/proc/sys/net/ipv4/conf/{c}/rp_filter"), "1")?;
+        write_sysctl(&format!("/proc/sys/net/ipv6/conf/{c}/accept_ra"), "0")?;
         write_sysctl(&format!("/proc/sys/net/ipv4/conf/{c}/route_localnet"), "1")?;
-        write_sysctl(&format!("/proc/sys/net/ipv4/conf/{c}/proxy_arp"), "1")?;
         write_sysctl(&format!("/proc/sys/net/ipv4/neigh/{c}/proxy_delay"), "0")?;
+        write_sysctl(&format!("/proc/sys/net/ipv4/conf/{c}/proxy_arp"), "1")?;
         write_sysctl(&format!("/proc/sys/net/ipv4/conf/{c}/forwarding"), "1")?;
+        write_sysctl(&format!("/proc/sys/net/ipv4/conf/{c}/rp_filter"), rp_filter)?;
     }
     Ok(())
 }

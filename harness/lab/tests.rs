@@ -260,10 +260,17 @@ fn check_common(lab: &Lab, mtu: u32) -> std::result::Result<(PathBuf, PathBuf), 
                 format!("/proc/sys/net/ipv4/conf/{cali}/route_localnet"),
                 "1",
             ),
-            (format!("/proc/sys/net/ipv4/conf/{cali}/rp_filter"), "1"),
+            (format!("/proc/sys/net/ipv6/conf/{cali}/accept_ra"), "0"),
         ] {
             assert_eq!(sysctl_in(&w1, &file)?, want, "{file}");
         }
+    }
+    for cali in ["calid9d486e54a8", "calied9d42cb137"] {
+        // Felix copies the node's default rp_filter to each host end.
+        let file = format!("/proc/sys/net/ipv4/conf/{cali}/rp_filter");
+        let default = sysctl_in(&w1, "/proc/sys/net/ipv4/conf/default/rp_filter")?;
+        assert_eq!(default, crate::lab::NODE_RP_FILTER);
+        assert_eq!(sysctl_in(&w1, &file)?, default, "{file}");
     }
     assert_eq!(sysctl_in(&w1, "/proc/sys/net/ipv4/ip_forward")?, "1");
     assert_eq!(sysctl_in(&w2, "/proc/sys/net/ipv4/ip_forward")?, "1");
