@@ -5,6 +5,15 @@
 //! Run: `cargo bench --bench lab_build` (root). Iterations: `LAB_BENCH_ITERS` (default 7).
 //! Prints a markdown table. The script's namespaces have unique names
 //! (`calico-bench-<pid>-<iter>-...`) and are always deleted, also when a step fails.
+//!
+//! Neither side waits for the kernel to free what it tore down: closing the lab's namespace
+//! descriptors and `ip netns del` both return while a kernel worker still unregisters the
+//! devices and frees the namespaces (100-200 ms of work at 110 pods). Left alone, that work
+//! lands in whichever measurement comes next. So every measurement starts on a quiet machine
+//! (the bench waits until the whole machine's CPU time stays under 10 % of one CPU for a
+//! window), and beside the wall times the table gives the whole machine's CPU time for each
+//! cycle — build, teardown and the kernel's freeing, until the machine is quiet again — with
+//! its own ratio.
 
 use calico_conformance::facts::Encapsulation;
 use calico_conformance::lab::{Lab, LabSpec};
@@ -14,6 +23,110 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SIZES: [usize; 4] = [1, 10, 110, 250];
+/// How long the bench waits for a quiet machine before it gives up and measures anyway.
+const QUIET_DEADLINE: Duration = Duration::from_secs(5);
+
+/// CPU time the whole machine has spent busy (every CPU, every task, kernel workers included).
+#[derive(Clone, Copy)]
+enum CpuMeter {
+    /// cgroup v1's root `cpuacct.usage`: nanoseconds, exact.
+    CpuacctV1,
+    /// cgroup v2's root `cpu.stat` `usage_usec` (tick-based on most kernels).
+    CgroupV2,
+    /// `/proc/stat`'s first line, non-idle fields, in clock ticks.
+    ProcStat,
+}
+
+impl CpuMeter {
+    fn pick() -> CpuMeter {
+        if CpuMeter::CpuacctV1.busy().is_some() {
+            CpuMeter::CpuacctV1
+        } else if CpuMeter::CgroupV2.busy().is_some() {
+            CpuMeter::CgroupV2
+        } else {
+            CpuMeter::ProcStat
+        }
+    }
+
+    /// Busy time so far, or `None` when the source is unreadable.
+    fn busy(self) -> Option<Duration> {
+        match self {
+            CpuMeter::CpuacctV1 => {
+                let s = std::fs::read_to_string("/sys/fs/cgroup/cpuacct/cpuacct.usage").ok()?;
+                Some(Duration::from_nanos(s.trim().parse().ok()?))
+            }
+            CpuMeter::CgroupV2 => {
+                let s = std::fs::read_to_string("/sys/fs/cgroup/cpu.stat").ok()?;
+                let usec = s
+                    .lines()
+                    .find_map(|l| l.strip_prefix("usage_usec "))?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                Some(Duration::from_micros(usec))
+            }
+            CpuMeter::ProcStat => {
+                let s = std::fs::read_to_string("/proc/stat").ok()?;
+                let fields: Vec<u64> = s
+                    .lines()
+                    .next()?
+                    .split_whitespace()
+                    .skip(1)
+                    .map(|f| f.parse().ok())
+                    .collect::<Option<_>>()?;
+                // user nice system idle iowait irq softirq steal (guest is inside user).
+                let busy: u64 = [0, 1, 2, 5, 6, 7]
+                    .iter()
+                    .filter_map(|i| fields.get(*i))
+                    .sum();
+                // SAFETY: sysconf only reads a constant of the C library.
+                let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+                Some(Duration::from_nanos(
+                    busy.saturating_mul(1_000_000_000 / hz),
+                ))
+            }
+        }
+    }
+
+    /// The window over which "quiet" is judged: long enough for several of the source's ticks.
+    fn window(self) -> Duration {
+        match self {
+            CpuMeter::CpuacctV1 => Duration::from_millis(20),
+            CpuMeter::CgroupV2 | CpuMeter::ProcStat => Duration::from_millis(100),
+        }
+    }
+
+    /// Waits until one window's busy time is under 10 % of one CPU (or a tick, for a
+    /// tick-based source). Returns how long after the call that quiet window began and the
+    /// machine's busy time then, or `None` when the machine did not get quiet within
+    /// [`QUIET_DEADLINE`] (or the source became unreadable).
+    fn wait_quiet(self) -> Option<(Duration, Duration)> {
+        let start = Instant::now();
+        let window = self.window();
+        let allowed = match self {
+            CpuMeter::CpuacctV1 => window / 10,
+            CpuMeter::CgroupV2 | CpuMeter::ProcStat => window / 10 + Duration::from_millis(1),
+        };
+        while start.elapsed() < QUIET_DEADLINE {
+            let began = start.elapsed();
+            let before = self.busy()?;
+            std::thread::sleep(window);
+            let after = self.busy()?;
+            if after.saturating_sub(before) <= allowed {
+                return Some((began, before));
+            }
+        }
+        None
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            CpuMeter::CpuacctV1 => "cgroup v1 cpuacct.usage",
+            CpuMeter::CgroupV2 => "cgroup v2 cpu.stat",
+            CpuMeter::ProcStat => "/proc/stat",
+        }
+    }
+}
 
 fn spec(extra: usize) -> LabSpec {
     LabSpec {
@@ -115,27 +228,37 @@ fn script_build_and_teardown(topo: &Topology, tag: &str) -> Result<(), String> {
 
     let mut b = String::new();
     b += "link set lo up\n";
-    b += "link add ens192 mtu 1500 type veth peer name ens192-wire mtu 1500\n";
+    b += "link add ens192 mtu 1500 numtxqueues 1 numrxqueues 1 \
+          type veth peer name ens192-wire mtu 1500 numtxqueues 1 numrxqueues 1\n";
     b += "link set ens192 up\nlink set ens192-wire up\n";
     b += &format!("addr add {}/16 dev ens192\n", node.address);
-    let mut sysctls = vec!["net.ipv4.ip_forward=1".to_string()];
+    let rp_filter = calico_conformance::lab::NODE_RP_FILTER;
+    let mut sysctls = vec![
+        "net.ipv4.ip_forward=1".to_string(),
+        format!("net.ipv4.conf.all.rp_filter={rp_filter}"),
+        format!("net.ipv4.conf.default.rp_filter={rp_filter}"),
+    ];
     for (p, ns) in topo.pods.iter().zip(&pod_ns) {
         let cali = calico_conformance::calico::host_end_name(&p.namespace, &p.name);
         b += &format!(
-            "link add {cali} mtu 1500 address ee:ee:ee:ee:ee:ee type veth peer name eth0 mtu 1500 netns {ns}\n"
+            "link add {cali} mtu 1500 numtxqueues 1 numrxqueues 1 address ee:ee:ee:ee:ee:ee \
+             type veth peer name eth0 mtu 1500 numtxqueues 1 numrxqueues 1 netns {ns}\n"
         );
         b += &format!("link set {cali} up\n");
         b += &format!("route add {}/32 dev {cali} scope link\n", p.ip);
+        // What the lab writes (Felix's list), in one `sysctl -w`.
+        sysctls.push(format!("net.ipv6.conf.{cali}.accept_ra=0"));
         for (k, v) in [
-            ("conf", "rp_filter=1"),
-            ("conf", "route_localnet=1"),
-            ("conf", "proxy_arp=1"),
-            ("neigh", "proxy_delay=0"),
-            ("conf", "forwarding=1"),
+            ("conf", "route_localnet=1".to_string()),
+            ("neigh", "proxy_delay=0".to_string()),
+            ("conf", "proxy_arp=1".to_string()),
+            ("conf", "forwarding=1".to_string()),
+            ("conf", format!("rp_filter={rp_filter}")),
         ] {
             sysctls.push(format!("net.ipv4.{k}.{cali}.{v}"));
         }
     }
+    b += "route add default via 10.12.0.1 dev ens192\n";
     for blk in &node.blocks {
         b += &format!("route add blackhole {blk}\n");
     }
@@ -176,10 +299,23 @@ fn main() {
         .unwrap_or(7)
         .max(1);
     let pid = std::process::id();
+    let meter = CpuMeter::pick();
+    let mut never_quiet = 0usize;
+    let mut settle = || {
+        if meter.wait_quiet().is_none() {
+            never_quiet += 1;
+        }
+    };
+    // The machine's CPU time from `from` until it is quiet again after the teardown: the
+    // build, the teardown and the kernel's freeing, whichever CPU ran them.
+    let cycle_cpu = |from: Option<Duration>| -> Option<Duration> {
+        let (_, busy_then) = meter.wait_quiet()?;
+        Some(busy_then.saturating_sub(from?))
+    };
     println!(
-        "| extra pods (+2 article pods) | in-process build (median) | in-process build + teardown (median) | per pod | `ip -batch` build + teardown (median) | per pod | ip -batch / in-process |"
+        "| extra pods (+2 article pods) | in-process build | in-process build + teardown | per pod | `ip -batch` build + teardown | per pod | ip -batch / in-process | machine CPU per cycle, freeing included: in-process, `ip -batch` | ratio of CPU |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in SIZES {
         let pods = (n + 2) as u32;
         // The script builds exactly what the lab builds: take the plan from one lab.
@@ -191,7 +327,10 @@ fn main() {
             }
         };
         let (mut build, mut lab_total, mut script) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut lab_cpu, mut script_cpu) = (Vec::new(), Vec::new());
         for i in 0..iters {
+            settle();
+            let cpu0 = meter.busy();
             let start = Instant::now();
             let lab = match Lab::build_blocking(&spec(n), &format!("bench-{pid}-{n}-{i}")) {
                 Ok(lab) => lab,
@@ -206,27 +345,58 @@ fn main() {
                 std::process::exit(1);
             }
             lab_total.push(start.elapsed());
+            lab_cpu.push(cycle_cpu(cpu0));
 
+            settle();
+            let cpu0 = meter.busy();
             let start = Instant::now();
             if let Err(e) = script_build_and_teardown(&topo, &format!("{pid}-{n}-{i}")) {
                 eprintln!("lab_build: ip -batch script: {e}");
                 std::process::exit(1);
             }
             script.push(start.elapsed());
+            script_cpu.push(cycle_cpu(cpu0));
         }
         let (b, l, s) = (median(build), median(lab_total), median(script));
+        let (lc, sc) = (median_known(lab_cpu), median_known(script_cpu));
+        let cpu_ratio = match (lc, sc) {
+            (Some(lc), Some(sc)) => {
+                format!("{:.1}x", sc.as_secs_f64() / lc.as_secs_f64().max(1e-9))
+            }
+            _ => "n/a".to_string(),
+        };
+        let show = |d: Option<Duration>| d.map(ms).unwrap_or_else(|| "n/a".into());
         println!(
-            "| {n} | {} | {} | {} | {} | {} | {:.1}x |",
+            "| {n} | {} | {} | {} | {} | {} | {:.1}x | {}, {} | {} |",
             ms(b),
             ms(l),
             ms(l / pods),
             ms(s),
             ms(s / pods),
-            s.as_secs_f64() / l.as_secs_f64().max(1e-9)
+            s.as_secs_f64() / l.as_secs_f64().max(1e-9),
+            show(lc),
+            show(sc),
+            cpu_ratio
         );
     }
     println!();
     println!(
-        "{iters} iterations per size, interleaved (lab, then script); one node, encapsulation None."
+        "{iters} iterations per size, interleaved (lab, then script), each started on a quiet \
+         machine; medians; one node, encapsulation None. CPU time read from {} (quiet: under \
+         10 % of one CPU for {} ms).",
+        meter.name(),
+        meter.window().as_millis()
     );
+    if never_quiet > 0 {
+        println!(
+            "The machine was not quiet within {} s before {never_quiet} measurement(s): other \
+             work may have run alongside them.",
+            QUIET_DEADLINE.as_secs()
+        );
+    }
+}
+
+/// The median, or `None` when any measurement is unknown (the machine never got quiet).
+fn median_known(v: Vec<Option<Duration>>) -> Option<Duration> {
+    v.into_iter().collect::<Option<Vec<_>>>().map(median)
 }
