@@ -13,8 +13,6 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-/// Calico's CRD group (the default on manifest and operator installs).
-pub const CRD_GROUP: &str = "crd.projectcalico.org";
 /// The operator's group.
 pub const OPERATOR_GROUP: &str = "operator.tigera.io";
 /// Node annotation: the node's address with its underlay prefix (`172.18.0.3/16`).
@@ -26,24 +24,69 @@ pub const ANNOTATION_VXLAN_TUNNEL: &str = "projectcalico.org/IPv4VXLANTunnelAddr
 /// Calico's default IPv4 block size.
 pub const DEFAULT_BLOCK_SIZE: u8 = 26;
 
-/// A cluster-scoped Calico resource in `crd.projectcalico.org/v1`.
-pub fn calico_resource(kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(CRD_GROUP, "v1", kind), plural)
+/// Where a cluster serves Calico's resources.
+///
+/// `projectcalico.org/v3` is Calico's API: served by the aggregated Calico API server
+/// (operator installs) or, since the native-v3 CRDs (tech preview in v3.32), by CRDs of that
+/// group, in which case `crd.projectcalico.org/v1` may be absent or, after a migration, stale.
+/// `crd.projectcalico.org/v1` is the storage the manifest install (the article's) and the API
+/// server use. The kube target asks v3 first and falls back to v1 when v3 is not served, not
+/// reachable (the API server down) or not allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalicoApi {
+    /// `projectcalico.org/v3`.
+    V3,
+    /// `crd.projectcalico.org/v1`.
+    CrdV1,
 }
 
-/// `clusterinformations.crd.projectcalico.org/v1`.
-pub fn cluster_information_resource() -> ApiResource {
-    calico_resource("ClusterInformation", "clusterinformations")
-}
+impl CalicoApi {
+    /// The order in which a run tries them.
+    pub const PREFERENCE: [CalicoApi; 2] = [CalicoApi::V3, CalicoApi::CrdV1];
 
-/// `ippools.crd.projectcalico.org/v1`.
-pub fn ip_pool_resource() -> ApiResource {
-    calico_resource("IPPool", "ippools")
-}
+    /// The API group.
+    pub fn group(self) -> &'static str {
+        match self {
+            CalicoApi::V3 => "projectcalico.org",
+            CalicoApi::CrdV1 => "crd.projectcalico.org",
+        }
+    }
 
-/// `blockaffinities.crd.projectcalico.org/v1`.
-pub fn block_affinity_resource() -> ApiResource {
-    calico_resource("BlockAffinity", "blockaffinities")
+    /// The version.
+    pub fn version(self) -> &'static str {
+        match self {
+            CalicoApi::V3 => "v3",
+            CalicoApi::CrdV1 => "v1",
+        }
+    }
+
+    /// A cluster-scoped Calico resource of this group and version.
+    pub fn resource(self, kind: &str, plural: &str) -> ApiResource {
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(self.group(), self.version(), kind),
+            plural,
+        )
+    }
+
+    /// `<plural>.<group>/<version>`, for messages.
+    pub fn describe(self, plural: &str) -> String {
+        format!("{plural}.{}/{}", self.group(), self.version())
+    }
+
+    /// `clusterinformations`.
+    pub fn cluster_information(self) -> ApiResource {
+        self.resource("ClusterInformation", "clusterinformations")
+    }
+
+    /// `ippools`.
+    pub fn ip_pool(self) -> ApiResource {
+        self.resource("IPPool", "ippools")
+    }
+
+    /// `blockaffinities`.
+    pub fn block_affinity(self) -> ApiResource {
+        self.resource("BlockAffinity", "blockaffinities")
+    }
 }
 
 /// `installations.operator.tigera.io/v1`.
@@ -57,6 +100,8 @@ pub fn installation_resource() -> ApiResource {
 /// Everything read from the API that the facts come from.
 #[derive(Debug, Clone, Default)]
 pub struct CalicoObjects {
+    /// Where Calico's objects were read (`None` in tests that build the objects by hand).
+    pub api: Option<CalicoApi>,
     /// `ClusterInformation` `default`.
     pub cluster_information: Option<DynamicObject>,
     /// All IP pools.
@@ -232,18 +277,25 @@ pub fn facts_from_objects(
     objects: &CalicoObjects,
     also_nodes: &[&str],
 ) -> Result<Facts> {
+    let served_by = |plural: &str| {
+        objects
+            .api
+            .map(|a| format!(" ({})", a.describe(plural)))
+            .unwrap_or_default()
+    };
     let info = objects.cluster_information.as_ref().ok_or_else(|| {
-        Error::Kube(
-            "Calico is not installed: ClusterInformation `default` (clusterinformations.crd.projectcalico.org) does not exist"
-                .into(),
-        )
+        Error::Kube(format!(
+            "Calico is not installed: ClusterInformation `default`{} does not exist",
+            served_by("clusterinformations")
+        ))
     })?;
     let info_spec = spec(info);
     let pools = pools_from(&objects.ip_pools)?;
     if pools.is_empty() {
-        return Err(Error::Kube(
-            "Calico has no enabled IPv4 IPPool (ippools.crd.projectcalico.org)".into(),
-        ));
+        return Err(Error::Kube(format!(
+            "Calico has no enabled IPv4 IPPool{}",
+            served_by("ippools")
+        )));
     }
     let blocks = blocks_by_node(&objects.block_affinities)?;
     let mut nodes = Vec::new();
@@ -341,6 +393,7 @@ mod tests {
         let list: Value = serde_json::from_str(&read("kube/calico/nodes-kind.json")).unwrap();
         let nodes: Vec<Node> = serde_json::from_value(list["items"].clone()).unwrap();
         CalicoObjects {
+            api: None,
             cluster_information: objects("kube/calico/clusterinformation-default.json").pop(),
             ip_pools: objects(pools),
             block_affinities: objects("kube/calico/blockaffinities.json"),
@@ -349,6 +402,56 @@ mod tests {
                 .flatten(),
             nodes,
         }
+    }
+
+    #[test]
+    fn calico_api_is_v3_first_then_the_crd_storage() {
+        assert_eq!(CalicoApi::PREFERENCE, [CalicoApi::V3, CalicoApi::CrdV1]);
+        let ar = CalicoApi::V3.ip_pool();
+        assert_eq!(
+            (
+                ar.group.as_str(),
+                ar.version.as_str(),
+                ar.kind.as_str(),
+                ar.plural.as_str()
+            ),
+            ("projectcalico.org", "v3", "IPPool", "ippools")
+        );
+        assert_eq!(ar.api_version, "projectcalico.org/v3");
+        let ar = CalicoApi::CrdV1.block_affinity();
+        assert_eq!(ar.api_version, "crd.projectcalico.org/v1");
+        assert_eq!(ar.plural, "blockaffinities");
+        assert_eq!(
+            CalicoApi::CrdV1.describe("clusterinformations"),
+            "clusterinformations.crd.projectcalico.org/v1"
+        );
+    }
+
+    #[test]
+    fn v3_affinities_give_the_same_blocks_as_v1() {
+        let v1 = blocks_by_node(&objects("kube/calico/blockaffinities.json")).unwrap();
+        let v3 = blocks_by_node(&objects("kube/calico/blockaffinities-v3.json")).unwrap();
+        assert_eq!(v1, v3);
+        assert!(!v3.is_empty());
+    }
+
+    #[test]
+    fn missing_objects_name_the_api_they_were_read_from() {
+        let mut objects = kind_objects("kube/calico/ippools-ipip.json", false);
+        objects.api = Some(CalicoApi::V3);
+        objects.ip_pools.clear();
+        let e = facts_from_objects("kube t", &objects, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no enabled IPv4 IPPool (ippools.projectcalico.org/v3)"),
+            "{e}"
+        );
+        objects.cluster_information = None;
+        let e = facts_from_objects("kube t", &objects, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ClusterInformation `default` (clusterinformations.projectcalico.org/v3) does not exist"), "{e}");
     }
 
     #[test]

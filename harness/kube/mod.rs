@@ -178,29 +178,60 @@ fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
-/// Reads Calico's objects. A cluster without Calico fails with one message naming everything
-/// missing (the CRDs, the `calico-node` pods).
+/// Whether an API error means "this group/version cannot be used here": not served (404),
+/// not allowed (403), or its server unavailable (503, the aggregated API server down).
+fn is_unusable(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if matches!(s.code, 403 | 404 | 503))
+}
+
+/// Reads Calico's objects, from `projectcalico.org/v3` when the cluster serves it and from
+/// `crd.projectcalico.org/v1` otherwise (see [`cluster::CalicoApi`]). A cluster without Calico
+/// fails with one message naming everything missing (the Calico API, the `calico-node` pods).
 pub async fn read_calico_objects(client: &Client) -> Result<CalicoObjects> {
     let mut missing = Vec::new();
-    let info_api: Api<DynamicObject> =
-        Api::all_with(client.clone(), &cluster::cluster_information_resource());
-    let cluster_information = match info_api.get_opt("default").await {
-        Ok(Some(o)) => Some(o),
-        Ok(None) => {
-            missing.push("ClusterInformation `default`".to_string());
-            None
+    let mut unusable = Vec::new();
+    let mut found = None;
+    for api in cluster::CalicoApi::PREFERENCE {
+        // A list, not `get_opt("default")`: a GET of an object of a resource the server does
+        // not serve is a 404 like a missing object (and `get_opt` turns both into `None`); a
+        // list is a 404 only when the resource is not served.
+        let info_api: Api<DynamicObject> =
+            Api::all_with(client.clone(), &api.cluster_information());
+        match info_api.list(&ListParams::default()).await {
+            Ok(list) => {
+                let info = list
+                    .items
+                    .into_iter()
+                    .find(|o| o.metadata.name.as_deref() == Some("default"));
+                found = Some((api, info));
+                break;
+            }
+            Err(e) if is_unusable(&e) => {
+                unusable.push(format!("{}: {e}", api.describe("clusterinformations")));
+            }
+            Err(e) => {
+                return Err(Error::Kube(format!(
+                    "listing {}: {e}",
+                    api.describe("clusterinformations")
+                )));
+            }
         }
-        Err(e) if is_not_found(&e) => {
-            missing.push(
-                "the crd.projectcalico.org CRDs (clusterinformations.crd.projectcalico.org is not served)"
-                    .to_string(),
-            );
-            None
+    }
+    let (api, cluster_information) = match found {
+        Some((api, Some(info))) => (Some(api), Some(info)),
+        Some((api, None)) => {
+            missing.push(format!(
+                "ClusterInformation `default` ({})",
+                api.describe("clusterinformations")
+            ));
+            (Some(api), None)
         }
-        Err(e) => {
-            return Err(Error::Kube(format!(
-                "reading ClusterInformation default: {e}"
-            )));
+        None => {
+            missing.push(format!(
+                "the Calico API (neither group can be read: {})",
+                unusable.join("; ")
+            ));
+            (None, None)
         }
     };
     let calico_nodes = Api::<Pod>::all(client.clone())
@@ -211,13 +242,18 @@ pub async fn read_calico_objects(client: &Client) -> Result<CalicoObjects> {
         missing
             .push("calico-node pods (no pod labelled k8s-app=calico-node in any namespace)".into());
     }
-    if !missing.is_empty() {
+    let Some(api) = api.filter(|_| missing.is_empty()) else {
         return Err(Error::Kube(format!(
             "Calico is not installed on this cluster: missing {}",
             missing.join("; ")
         )));
-    }
-    let list = |ar: kube::core::ApiResource, what: &'static str| {
+    };
+    tracing::debug!(
+        group = api.group(),
+        version = api.version(),
+        "reading Calico's objects"
+    );
+    let list = |ar: kube::core::ApiResource, what: String| {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
         async move {
             api.list(&ListParams::default())
@@ -226,12 +262,8 @@ pub async fn read_calico_objects(client: &Client) -> Result<CalicoObjects> {
                 .map_err(|e| Error::Kube(format!("listing {what}: {e}")))
         }
     };
-    let ip_pools = list(cluster::ip_pool_resource(), "ippools.crd.projectcalico.org").await?;
-    let block_affinities = list(
-        cluster::block_affinity_resource(),
-        "blockaffinities.crd.projectcalico.org",
-    )
-    .await?;
+    let ip_pools = list(api.ip_pool(), api.describe("ippools")).await?;
+    let block_affinities = list(api.block_affinity(), api.describe("blockaffinities")).await?;
     let installation_api: Api<DynamicObject> =
         Api::all_with(client.clone(), &cluster::installation_resource());
     let installation = match installation_api.get_opt("default").await {
@@ -245,6 +277,7 @@ pub async fn read_calico_objects(client: &Client) -> Result<CalicoObjects> {
         .map_err(|e| Error::Kube(format!("listing nodes: {e}")))?
         .items;
     Ok(CalicoObjects {
+        api: Some(api),
         cluster_information,
         ip_pools,
         block_affinities,
@@ -1076,5 +1109,213 @@ mod tests {
         let containers = target.container_places(C2C_POD).unwrap();
         assert_eq!(containers.len(), 2);
         target.teardown().await.unwrap();
+    }
+
+    /// A fake API server for [`read_calico_objects`]: answers `GET <path>` (query ignored) from
+    /// `routes`, a Kubernetes 404 Status for anything else, and records the paths asked.
+    fn fake_api(
+        routes: Vec<(&'static str, u16, serde_json::Value)>,
+    ) -> (Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let svc = tower::service_fn(move |req: http::Request<kube::client::Body>| {
+            let path = req.uri().path().to_string();
+            log.lock().unwrap().push(path.clone());
+            let (code, body) = routes
+                .iter()
+                .find(|(p, _, _)| *p == path)
+                .map(|(_, c, b)| (*c, b.clone()))
+                .unwrap_or_else(|| (404, api_status(404, "NotFound")));
+            async move {
+                Ok::<_, std::convert::Infallible>(
+                    http::Response::builder()
+                        .status(code)
+                        .header("content-type", "application/json")
+                        .body(kube::client::Body::from(serde_json::to_vec(&body).unwrap()))
+                        .unwrap(),
+                )
+            }
+        });
+        (Client::new(svc, "default"), seen)
+    }
+
+    fn api_status(code: u16, reason: &str) -> serde_json::Value {
+        serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "message": format!("{reason} (fake API)"), "reason": reason,
+            "code": code})
+    }
+
+    /// A fixture as a list the API would return (`metadata` added: lists always carry it).
+    fn api_list(fixture: &str) -> serde_json::Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/kube/calico")
+            .join(fixture);
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        if v.get("items").is_none() {
+            v = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [v]});
+        }
+        v["metadata"] = serde_json::json!({"resourceVersion": "1"});
+        v
+    }
+
+    fn calico_node_pods() -> serde_json::Value {
+        serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {},
+            "items": [{"metadata": {"name": "calico-node-x", "namespace": "kube-system",
+                "labels": {"k8s-app": "calico-node"}}}]})
+    }
+
+    /// The routes every scenario shares: calico-node pods, the nodes, no Installation.
+    fn common_routes(pods: serde_json::Value) -> Vec<(&'static str, u16, serde_json::Value)> {
+        vec![
+            ("/api/v1/pods", 200, pods),
+            ("/api/v1/nodes", 200, api_list("nodes-kind.json")),
+        ]
+    }
+
+    fn v1_routes() -> Vec<(&'static str, u16, serde_json::Value)> {
+        vec![
+            (
+                "/apis/crd.projectcalico.org/v1/clusterinformations",
+                200,
+                api_list("clusterinformation-default.json"),
+            ),
+            (
+                "/apis/crd.projectcalico.org/v1/ippools",
+                200,
+                api_list("ippools-ipip.json"),
+            ),
+            (
+                "/apis/crd.projectcalico.org/v1/blockaffinities",
+                200,
+                api_list("blockaffinities.json"),
+            ),
+        ]
+    }
+
+    fn v3_routes() -> Vec<(&'static str, u16, serde_json::Value)> {
+        let mut info = api_list("clusterinformation-default.json");
+        info["items"][0]["apiVersion"] = "projectcalico.org/v3".into();
+        let mut pools = api_list("ippools-vxlan-crosssubnet.json");
+        for p in pools["items"].as_array_mut().unwrap() {
+            p["apiVersion"] = "projectcalico.org/v3".into();
+        }
+        vec![
+            ("/apis/projectcalico.org/v3/clusterinformations", 200, info),
+            ("/apis/projectcalico.org/v3/ippools", 200, pools),
+            (
+                "/apis/projectcalico.org/v3/blockaffinities",
+                200,
+                api_list("blockaffinities-v3.json"),
+            ),
+        ]
+    }
+
+    fn asked(seen: &std::sync::Mutex<Vec<String>>, prefix: &str) -> bool {
+        seen.lock().unwrap().iter().any(|p| p.starts_with(prefix))
+    }
+
+    #[tokio::test]
+    async fn manifest_install_without_v3_is_read_from_the_crd_storage() {
+        let mut routes = common_routes(calico_node_pods());
+        routes.extend(v1_routes());
+        let (client, seen) = fake_api(routes);
+        let objects = read_calico_objects(&client).await.unwrap();
+        assert_eq!(objects.api, Some(cluster::CalicoApi::CrdV1));
+        assert!(objects.cluster_information.is_some());
+        assert!(objects.installation.is_none());
+        let facts = cluster::facts_from_objects("kube fake", &objects, &[]).unwrap();
+        assert_eq!(facts.pools.len(), 1);
+        assert_eq!(facts.calico_version.as_deref(), Some("v3.30.0"));
+        // v3 was asked first.
+        let first = seen.lock().unwrap().first().cloned();
+        assert_eq!(
+            first.as_deref(),
+            Some("/apis/projectcalico.org/v3/clusterinformations")
+        );
+    }
+
+    #[tokio::test]
+    async fn native_v3_crds_are_read_without_touching_the_v1_group() {
+        let mut routes = common_routes(calico_node_pods());
+        routes.extend(v3_routes());
+        let (client, seen) = fake_api(routes);
+        let objects = read_calico_objects(&client).await.unwrap();
+        assert_eq!(objects.api, Some(cluster::CalicoApi::V3));
+        let facts = cluster::facts_from_objects("kube fake", &objects, &[]).unwrap();
+        assert_eq!(facts.pools.len(), 1, "{:?}", facts.pools);
+        assert!(facts.nodes.iter().all(|n| !n.blocks.is_empty()));
+        assert!(!asked(&seen, "/apis/crd.projectcalico.org/"));
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_or_forbidden_v3_falls_back_to_v1() {
+        for code in [503u16, 403] {
+            let mut routes = common_routes(calico_node_pods());
+            routes.push((
+                "/apis/projectcalico.org/v3/clusterinformations",
+                code,
+                api_status(code, "ServiceUnavailable"),
+            ));
+            routes.extend(v1_routes());
+            let (client, _) = fake_api(routes);
+            let objects = read_calico_objects(&client).await.unwrap();
+            assert_eq!(
+                objects.api,
+                Some(cluster::CalicoApi::CrdV1),
+                "v3 answered {code}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn another_v3_error_is_reported_not_papered_over() {
+        let mut routes = common_routes(calico_node_pods());
+        routes.push((
+            "/apis/projectcalico.org/v3/clusterinformations",
+            500,
+            api_status(500, "InternalError"),
+        ));
+        routes.extend(v1_routes());
+        let (client, _) = fake_api(routes);
+        let e = read_calico_objects(&client).await.unwrap_err().to_string();
+        assert!(
+            e.contains("listing clusterinformations.projectcalico.org/v3"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cluster_without_calico_gets_one_message_naming_what_is_missing() {
+        let empty =
+            serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []});
+        let (client, _) = fake_api(common_routes(empty));
+        let e = read_calico_objects(&client).await.unwrap_err().to_string();
+        assert!(e.contains("Calico is not installed on this cluster"), "{e}");
+        assert!(
+            e.contains("clusterinformations.projectcalico.org/v3"),
+            "{e}"
+        );
+        assert!(
+            e.contains("clusterinformations.crd.projectcalico.org/v1"),
+            "{e}"
+        );
+        assert!(e.contains("calico-node pods"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_served_api_without_clusterinformation_default_says_so() {
+        let mut routes = common_routes(calico_node_pods());
+        let mut v1 = v1_routes();
+        v1[0].2["items"] = serde_json::json!([]);
+        routes.extend(v1);
+        let (client, _) = fake_api(routes);
+        let e = read_calico_objects(&client).await.unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "ClusterInformation `default` (clusterinformations.crd.projectcalico.org/v1)"
+            ),
+            "{e}"
+        );
     }
 }
