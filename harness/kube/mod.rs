@@ -1111,27 +1111,45 @@ mod tests {
         target.teardown().await.unwrap();
     }
 
-    /// A fake API server for [`read_calico_objects`]: answers `GET <path>` (query ignored) from
-    /// `routes`, a Kubernetes 404 Status for anything else, and records the paths asked.
+    /// A fake API server: answers `<METHOD> <path>` (query ignored; a GET with `watch=true`
+    /// is `WATCH <path>`) from `routes`, a Kubernetes 404 Status for anything else, and records
+    /// the requests it got. A WATCH body is the newline-separated events, as the API sends.
     fn fake_api(
         routes: Vec<(&'static str, u16, serde_json::Value)>,
     ) -> (Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = seen.clone();
         let svc = tower::service_fn(move |req: http::Request<kube::client::Body>| {
-            let path = req.uri().path().to_string();
-            log.lock().unwrap().push(path.clone());
+            let watch = req.uri().query().is_some_and(|q| q.contains("watch=true"));
+            let method = if watch {
+                "WATCH"
+            } else {
+                req.method().as_str()
+            };
+            let key = format!("{method} {}", req.uri().path());
+            log.lock().unwrap().push(key.clone());
             let (code, body) = routes
                 .iter()
-                .find(|(p, _, _)| *p == path)
+                .find(|(k, _, _)| *k == key)
                 .map(|(_, c, b)| (*c, b.clone()))
                 .unwrap_or_else(|| (404, api_status(404, "NotFound")));
+            let bytes = match (watch, body) {
+                (true, serde_json::Value::Array(events)) => events
+                    .iter()
+                    .flat_map(|e| {
+                        let mut line = serde_json::to_vec(e).unwrap();
+                        line.push(b'\n');
+                        line
+                    })
+                    .collect(),
+                (_, body) => serde_json::to_vec(&body).unwrap(),
+            };
             async move {
                 Ok::<_, std::convert::Infallible>(
                     http::Response::builder()
                         .status(code)
                         .header("content-type", "application/json")
-                        .body(kube::client::Body::from(serde_json::to_vec(&body).unwrap()))
+                        .body(kube::client::Body::from(bytes))
                         .unwrap(),
                 )
             }
@@ -1168,25 +1186,25 @@ mod tests {
     /// The routes every scenario shares: calico-node pods, the nodes, no Installation.
     fn common_routes(pods: serde_json::Value) -> Vec<(&'static str, u16, serde_json::Value)> {
         vec![
-            ("/api/v1/pods", 200, pods),
-            ("/api/v1/nodes", 200, api_list("nodes-kind.json")),
+            ("GET /api/v1/pods", 200, pods),
+            ("GET /api/v1/nodes", 200, api_list("nodes-kind.json")),
         ]
     }
 
     fn v1_routes() -> Vec<(&'static str, u16, serde_json::Value)> {
         vec![
             (
-                "/apis/crd.projectcalico.org/v1/clusterinformations",
+                "GET /apis/crd.projectcalico.org/v1/clusterinformations",
                 200,
                 api_list("clusterinformation-default.json"),
             ),
             (
-                "/apis/crd.projectcalico.org/v1/ippools",
+                "GET /apis/crd.projectcalico.org/v1/ippools",
                 200,
                 api_list("ippools-ipip.json"),
             ),
             (
-                "/apis/crd.projectcalico.org/v1/blockaffinities",
+                "GET /apis/crd.projectcalico.org/v1/blockaffinities",
                 200,
                 api_list("blockaffinities.json"),
             ),
@@ -1201,10 +1219,14 @@ mod tests {
             p["apiVersion"] = "projectcalico.org/v3".into();
         }
         vec![
-            ("/apis/projectcalico.org/v3/clusterinformations", 200, info),
-            ("/apis/projectcalico.org/v3/ippools", 200, pools),
             (
-                "/apis/projectcalico.org/v3/blockaffinities",
+                "GET /apis/projectcalico.org/v3/clusterinformations",
+                200,
+                info,
+            ),
+            ("GET /apis/projectcalico.org/v3/ippools", 200, pools),
+            (
+                "GET /apis/projectcalico.org/v3/blockaffinities",
                 200,
                 api_list("blockaffinities-v3.json"),
             ),
@@ -1212,7 +1234,7 @@ mod tests {
     }
 
     fn asked(seen: &std::sync::Mutex<Vec<String>>, prefix: &str) -> bool {
-        seen.lock().unwrap().iter().any(|p| p.starts_with(prefix))
+        seen.lock().unwrap().iter().any(|p| p.contains(prefix))
     }
 
     #[tokio::test]
@@ -1231,7 +1253,7 @@ mod tests {
         let first = seen.lock().unwrap().first().cloned();
         assert_eq!(
             first.as_deref(),
-            Some("/apis/projectcalico.org/v3/clusterinformations")
+            Some("GET /apis/projectcalico.org/v3/clusterinformations")
         );
     }
 
@@ -1253,7 +1275,7 @@ mod tests {
         for code in [503u16, 403] {
             let mut routes = common_routes(calico_node_pods());
             routes.push((
-                "/apis/projectcalico.org/v3/clusterinformations",
+                "GET /apis/projectcalico.org/v3/clusterinformations",
                 code,
                 api_status(code, "ServiceUnavailable"),
             ));
@@ -1272,7 +1294,7 @@ mod tests {
     async fn another_v3_error_is_reported_not_papered_over() {
         let mut routes = common_routes(calico_node_pods());
         routes.push((
-            "/apis/projectcalico.org/v3/clusterinformations",
+            "GET /apis/projectcalico.org/v3/clusterinformations",
             500,
             api_status(500, "InternalError"),
         ));
@@ -1317,5 +1339,117 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    fn namespace_json(name: &str, created: &str, uid: &str) -> serde_json::Value {
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "uid": uid, "creationTimestamp": created,
+                "resourceVersion": "7",
+                "labels": {MANAGED_BY_LABEL: MANAGER, RUN_ID_LABEL: name}},
+            "status": {"phase": "Terminating"}})
+    }
+
+    #[tokio::test]
+    async fn cleanup_deletes_only_the_suites_namespaces_older_than_asked() {
+        let old = namespace_json("calico-conformance-old", "2026-01-01T00:00:00Z", "u1");
+        let young_time = Timestamp::now().to_string();
+        let young = namespace_json("calico-conformance-young", &young_time, "u2");
+        let mut unlabelled =
+            namespace_json("calico-conformance-foreign", "2026-01-01T00:00:00Z", "u3");
+        unlabelled["metadata"]["labels"] = serde_json::json!({MANAGED_BY_LABEL: MANAGER});
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "NamespaceList",
+            "metadata": {"resourceVersion": "7"}, "items": [old.clone(), young, unlabelled]});
+        let (client, seen) = fake_api(vec![
+            ("GET /api/v1/namespaces", 200, list),
+            ("DELETE /api/v1/namespaces/calico-conformance-old", 200, old),
+        ]);
+        let names = cleanup_leftovers(&client, Some(LEFTOVER_AGE))
+            .await
+            .unwrap();
+        assert_eq!(names, ["calico-conformance-old"]);
+        let deletes: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|k| k.starts_with("DELETE"))
+            .cloned()
+            .collect();
+        assert_eq!(
+            deletes,
+            ["DELETE /api/v1/namespaces/calico-conformance-old"]
+        );
+    }
+
+    #[tokio::test]
+    async fn deleting_a_namespace_waits_for_the_api_to_report_it_gone() {
+        let ns = namespace_json("calico-conformance-r1", "2026-01-01T00:00:00Z", "u1");
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "NamespaceList",
+            "metadata": {"resourceVersion": "7"}, "items": [ns.clone()]});
+        let events = serde_json::json!([{"type": "DELETED", "object": ns.clone()}]);
+        let (client, seen) = fake_api(vec![
+            ("DELETE /api/v1/namespaces/calico-conformance-r1", 200, ns),
+            ("GET /api/v1/namespaces", 200, list),
+            ("WATCH /api/v1/namespaces", 200, events),
+        ]);
+        delete_namespace(
+            &client,
+            &client,
+            "calico-conformance-r1",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert!(seen.iter().any(|k| k.starts_with("WATCH")), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn deleting_a_namespace_that_is_gone_is_fine() {
+        let (client, seen) = fake_api(vec![]);
+        delete_namespace(
+            &client,
+            &client,
+            "calico-conformance-gone",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["DELETE /api/v1/namespaces/calico-conformance-gone"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_namespace_still_terminating_at_the_deadline_is_one_clear_error() {
+        let ns = namespace_json("calico-conformance-stuck", "2026-01-01T00:00:00Z", "u1");
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "NamespaceList",
+            "metadata": {"resourceVersion": "7"}, "items": [ns.clone()]});
+        let events = serde_json::json!([{"type": "MODIFIED", "object": ns.clone()}]);
+        let (client, _) = fake_api(vec![
+            (
+                "DELETE /api/v1/namespaces/calico-conformance-stuck",
+                200,
+                ns,
+            ),
+            ("GET /api/v1/namespaces", 200, list),
+            ("WATCH /api/v1/namespaces", 200, events),
+        ]);
+        let started = Instant::now();
+        let e = delete_namespace(
+            &client,
+            &client,
+            "calico-conformance-stuck",
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            e.contains("namespace calico-conformance-stuck was still terminating after"),
+            "{e}"
+        );
+        assert!(e.contains("cargo run -- cleanup"), "{e}");
     }
 }
