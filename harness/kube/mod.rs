@@ -1452,4 +1452,72 @@ mod tests {
         );
         assert!(e.contains("cargo run -- cleanup"), "{e}");
     }
+
+    fn recorded(file: &str) -> serde_json::Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/recorded/kube")
+            .join(file);
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn pod_list(pod: &serde_json::Value) -> serde_json::Value {
+        serde_json::json!({"apiVersion": "v1", "kind": "PodList",
+            "metadata": {"resourceVersion": "9"}, "items": [pod]})
+    }
+
+    #[tokio::test]
+    async fn a_recorded_ready_pod_ends_the_wait_at_once() {
+        let pod = recorded("pod-test-tools.json");
+        let (client, _) = fake_api(vec![(
+            "GET /api/v1/namespaces/default/pods",
+            200,
+            pod_list(&pod),
+        )]);
+        let api: Api<Pod> = Api::namespaced(client, "default");
+        let t = Duration::from_secs(10);
+        let got = wait_ready(&api, &api, "test-tools", t, t, false)
+            .await
+            .unwrap();
+        assert_eq!(got.metadata.name.as_deref(), Some("test-tools"));
+    }
+
+    #[tokio::test]
+    async fn a_recorded_image_pull_failure_is_reported_with_its_events_at_the_deadline() {
+        let pod = recorded("pod-image-pull-failure.json");
+        let mut events = recorded("events-image-pull-failure.json");
+        events["metadata"] = serde_json::json!({"resourceVersion": "9"});
+        let (client, seen) = fake_api(vec![
+            ("GET /api/v1/namespaces/default/pods", 200, pod_list(&pod)),
+            (
+                "WATCH /api/v1/namespaces/default/pods",
+                200,
+                serde_json::json!([{"type": "MODIFIED", "object": pod.clone()}]),
+            ),
+            ("GET /api/v1/namespaces/default/pods/badimage", 200, pod),
+            ("GET /api/v1/namespaces/default/events", 200, events),
+        ]);
+        let api: Api<Pod> = Api::namespaced(client, "default");
+        let e = wait_ready(
+            &api,
+            &api,
+            "badimage",
+            Duration::from_millis(300),
+            Duration::from_secs(180),
+            false,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("pod default/badimage did not become Ready within 180 s"),
+            "{e}"
+        );
+        assert!(e.contains("waiting ErrImagePull"), "{e}");
+        assert!(e.contains("latest events (7 of 7)"), "{e}");
+        assert!(
+            seen.lock()
+                .unwrap()
+                .contains(&"GET /api/v1/namespaces/default/events".to_string())
+        );
+    }
 }
