@@ -95,7 +95,21 @@ case "$mode" in
 esac
 
 kubectl wait --for=condition=Ready nodes --all --timeout="${wait_seconds}s"
-retry_until "$wait_seconds" kubectl get clusterinformations.crd.projectcalico.org default >/dev/null
-log "Calico ${version} (${mode}) is ready on context kind-${cluster}"
-kubectl get clusterinformations.crd.projectcalico.org default -o jsonpath='{.spec.calicoVersion}{"\n"}'
-kubectl get ippools.crd.projectcalico.org -o wide
+# Calico's API: projectcalico.org/v3 (its API server, or the native v3 CRDs of newer
+# releases), else the crd.projectcalico.org/v1 storage of the manifest install - the same
+# order the suite reads them in.
+calico_group() {
+  local group
+  for group in projectcalico.org crd.projectcalico.org; do
+    if kubectl get "clusterinformations.${group}" default >/dev/null 2>&1; then
+      echo "$group"
+      return 0
+    fi
+  done
+  return 1
+}
+retry_until "$wait_seconds" calico_group >/dev/null
+group=$(calico_group)
+log "Calico ${version} (${mode}) is ready on context kind-${cluster} (API group ${group})"
+kubectl get "clusterinformations.${group}" default -o jsonpath='{.spec.calicoVersion}{"\n"}'
+kubectl get "ippools.${group}" -o wide
