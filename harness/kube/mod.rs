@@ -416,6 +416,11 @@ impl KubeTarget {
     /// error is returned.
     pub async fn setup(run_id: &str) -> Result<KubeTarget> {
         let conn = connect().await?;
+        Self::setup_on(&conn, run_id).await
+    }
+
+    /// [`KubeTarget::setup`] on a connection already made and checked.
+    async fn setup_on(conn: &Connection, run_id: &str) -> Result<KubeTarget> {
         // Fail at once on a cluster without Calico, before creating anything.
         read_calico_objects(&conn.client).await?;
         if let Err(e) = warn_about_leftovers(&conn.client).await {
@@ -428,7 +433,7 @@ impl KubeTarget {
             .patch(&namespace, &apply_params(), &Patch::Apply(&ns))
             .await
             .map_err(|e| Error::Kube(format!("creating namespace {namespace}: {e}")))?;
-        match Self::populate(&conn, &namespace).await {
+        match Self::populate(conn, &namespace).await {
             Ok(t) => Ok(t),
             Err(e) => {
                 let deadline = env_seconds("CALICO_TEARDOWN_TIMEOUT", DEFAULT_TEARDOWN_TIMEOUT)
@@ -1518,6 +1523,68 @@ mod tests {
             seen.lock()
                 .unwrap()
                 .contains(&"GET /api/v1/namespaces/default/events".to_string())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_setup_that_fails_after_creating_its_namespace_deletes_it() {
+        let _env = ENV.lock().await;
+        set_env("CALICO_READY_TIMEOUT", Some("1".as_ref()));
+        set_env("CALICO_TEARDOWN_TIMEOUT", Some("5".as_ref()));
+        let ns_name = manifests::namespace_name("fake");
+        let ns = namespace_json(&ns_name, "2026-01-01T00:00:00Z", "u-fake");
+        let mut pod = recorded("pod-image-pull-failure.json");
+        pod["metadata"]["namespace"] = ns_name.clone().into();
+        let mut events = recorded("events-image-pull-failure.json");
+        events["metadata"] = serde_json::json!({"resourceVersion": "9"});
+        let no_namespaces = serde_json::json!({"apiVersion": "v1", "kind": "NamespaceList",
+            "metadata": {"resourceVersion": "7"}, "items": []});
+        let path = |rest: &str| -> &'static str {
+            Box::leak(format!("/api/v1/namespaces/{ns_name}{rest}").into_boxed_str())
+        };
+        let key = |method: &str, rest: &str| -> &'static str {
+            Box::leak(format!("{method} {}", path(rest)).into_boxed_str())
+        };
+        let mut routes = common_routes(calico_node_pods());
+        routes.extend(v1_routes());
+        routes.extend([
+            ("GET /api/v1/namespaces", 200, no_namespaces),
+            (key("PATCH", ""), 200, ns.clone()),
+            (key("DELETE", ""), 200, ns),
+            (key("PATCH", "/pods/c2c-network-demo"), 200, pod.clone()),
+            (key("PATCH", "/pods/test-tools"), 200, pod.clone()),
+            (key("PATCH", "/pods/test-tools-remote"), 200, pod.clone()),
+            (key("GET", "/pods"), 200, pod_list(&pod)),
+            (
+                key("WATCH", "/pods"),
+                200,
+                serde_json::json!([{"type": "MODIFIED", "object": pod.clone()}]),
+            ),
+            (key("GET", "/pods/c2c-network-demo"), 200, pod),
+            (key("GET", "/events"), 200, events),
+        ]);
+        let (client, seen) = fake_api(routes);
+        let conn = Connection {
+            context: "kind-fake".into(),
+            server: "https://fake.invalid".into(),
+            client: client.clone(),
+            exec_client: client,
+        };
+        let result = KubeTarget::setup_on(&conn, "fake").await;
+        set_env("CALICO_READY_TIMEOUT", None);
+        set_env("CALICO_TEARDOWN_TIMEOUT", None);
+        let e = result.err().expect("setup must fail").to_string();
+        assert!(e.contains("did not become Ready within 1 s"), "{e}");
+        let seen = seen.lock().unwrap().clone();
+        let at = |k: &str| seen.iter().position(|s| s == k);
+        let created = at(key("PATCH", "")).expect("the namespace was applied");
+        let applied = at(key("PATCH", "/pods/c2c-network-demo")).expect("c2c was applied");
+        let deleted = at(key("DELETE", "")).expect("the namespace was deleted");
+        assert!(created < applied && applied < deleted, "{seen:?}");
+        // Nothing was created after the delete.
+        assert!(
+            seen[deleted..].iter().all(|k| !k.starts_with("PATCH")),
+            "{seen:?}"
         );
     }
 }
