@@ -1119,11 +1119,20 @@ mod tests {
     /// A fake API server: answers `<METHOD> <path>` (query ignored; a GET with `watch=true`
     /// is `WATCH <path>`) from `routes`, a Kubernetes 404 Status for anything else, and records
     /// the requests it got. A WATCH body is the newline-separated events, as the API sends.
-    fn fake_api(
+    fn fake_api(routes: Vec<(&'static str, u16, serde_json::Value)>) -> (Client, Log) {
+        let (client, seen, _) = fake_api_with_uris(routes);
+        (client, seen)
+    }
+
+    type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+    /// [`fake_api`], also recording each request as `<METHOD> <path and query>`.
+    fn fake_api_with_uris(
         routes: Vec<(&'static str, u16, serde_json::Value)>,
-    ) -> (Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let log = seen.clone();
+    ) -> (Client, Log, Log) {
+        let seen = Log::default();
+        let uris = Log::default();
+        let (log, uri_log) = (seen.clone(), uris.clone());
         let svc = tower::service_fn(move |req: http::Request<kube::client::Body>| {
             let watch = req.uri().query().is_some_and(|q| q.contains("watch=true"));
             let method = if watch {
@@ -1133,6 +1142,10 @@ mod tests {
             };
             let key = format!("{method} {}", req.uri().path());
             log.lock().unwrap().push(key.clone());
+            uri_log
+                .lock()
+                .unwrap()
+                .push(format!("{method} {}", req.uri()));
             let (code, body) = routes
                 .iter()
                 .find(|(k, _, _)| *k == key)
@@ -1159,7 +1172,7 @@ mod tests {
                 )
             }
         });
-        (Client::new(svc, "default"), seen)
+        (Client::new(svc, "default"), seen, uris)
     }
 
     fn api_status(code: u16, reason: &str) -> serde_json::Value {
@@ -1563,7 +1576,7 @@ mod tests {
             (key("GET", "/pods/c2c-network-demo"), 200, pod),
             (key("GET", "/events"), 200, events),
         ]);
-        let (client, seen) = fake_api(routes);
+        let (client, seen, uris) = fake_api_with_uris(routes);
         let conn = Connection {
             context: "kind-fake".into(),
             server: "https://fake.invalid".into(),
@@ -1586,5 +1599,22 @@ mod tests {
             seen[deleted..].iter().all(|k| !k.starts_with("PATCH")),
             "{seen:?}"
         );
+        // Every object went by server-side apply as the suite's field manager, strictly
+        // validated.
+        let patches: Vec<String> = uris
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|u| u.starts_with("PATCH"))
+            .cloned()
+            .collect();
+        assert_eq!(patches.len(), 4, "{patches:?}");
+        for p in &patches {
+            assert!(
+                p.contains("fieldManager=calico-conformance")
+                    && p.contains("fieldValidation=Strict"),
+                "{p}"
+            );
+        }
     }
 }
