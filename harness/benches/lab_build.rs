@@ -97,10 +97,10 @@ impl CpuMeter {
     }
 
     /// Waits until one window's busy time is under 10 % of one CPU (or a tick, for a
-    /// tick-based source). Returns how long after the call that quiet window began and the
-    /// machine's busy time then, or `None` when the machine did not get quiet within
-    /// [`QUIET_DEADLINE`] (or the source became unreadable).
-    fn wait_quiet(self) -> Option<(Duration, Duration)> {
+    /// tick-based source). Returns the machine's busy time when that quiet window began, or
+    /// `None` when the machine did not get quiet within [`QUIET_DEADLINE`] (or the source
+    /// became unreadable).
+    fn wait_quiet(self) -> Option<Duration> {
         let start = Instant::now();
         let window = self.window();
         let allowed = match self {
@@ -108,12 +108,11 @@ impl CpuMeter {
             CpuMeter::CgroupV2 | CpuMeter::ProcStat => window / 10 + Duration::from_millis(1),
         };
         while start.elapsed() < QUIET_DEADLINE {
-            let began = start.elapsed();
             let before = self.busy()?;
             std::thread::sleep(window);
             let after = self.busy()?;
             if after.saturating_sub(before) <= allowed {
-                return Some((began, before));
+                return Some(before);
             }
         }
         None
@@ -309,7 +308,7 @@ fn main() {
     // The machine's CPU time from `from` until it is quiet again after the teardown: the
     // build, the teardown and the kernel's freeing, whichever CPU ran them.
     let cycle_cpu = |from: Option<Duration>| -> Option<Duration> {
-        let (_, busy_then) = meter.wait_quiet()?;
+        let busy_then = meter.wait_quiet()?;
         Some(busy_then.saturating_sub(from?))
     };
     println!(
