@@ -245,6 +245,10 @@ fn check_common(lab: &Lab, mtu: u32) -> std::result::Result<(PathBuf, PathBuf), 
     ] {
         let l = link(&links, cali).ok_or(format!("no {cali} for {pod}"))?;
         assert_eq!(l["address"], "ee:ee:ee:ee:ee:ee", "{l}");
+        // One queue each way, asked for at creation (see `veth` in lab/mod.rs).
+        let detail = json_in(&w1, "ip", &["-d", "-j", "link", "show", "dev", cali])?;
+        assert_eq!(detail[0]["num_tx_queues"], 1, "{}", detail[0]);
+        assert_eq!(detail[0]["num_rx_queues"], 1, "{}", detail[0]);
         assert_eq!(l["mtu"], mtu, "{l}");
         assert!(has_flag(l, "UP") && has_flag(l, "LOWER_UP"), "{l}");
         let addrs = json_in(&w1, "ip", &["-j", "-4", "addr", "show", "dev", cali])?;
