@@ -59,9 +59,49 @@ pub fn runtime() -> Result<Arc<tokio::runtime::Runtime>, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
+/// libtest's options that take a value in the next argument.
+const TAKES_VALUE: [&str; 6] = [
+    "--test-threads",
+    "--logfile",
+    "--skip",
+    "--color",
+    "--format",
+    "-Z",
+];
+
+/// Parses libtest's command line, keeping every positional filter: libtest takes several
+/// (`cargo test pod_r1 -- pod_r2` runs what matches either), libtest-mimic's parser only one
+/// and refuses the rest. Returns the arguments with the first filter, and the others.
+pub fn parse_args<I>(argv: I) -> (Arguments, Vec<String>)
+where
+    I: IntoIterator<Item = std::ffi::OsString>,
+{
+    let mut argv = argv.into_iter();
+    let mut kept: Vec<std::ffi::OsString> = argv.next().into_iter().collect();
+    let mut more = Vec::new();
+    let (mut first_seen, mut value_next) = (false, false);
+    for a in argv {
+        let text = a.to_string_lossy().into_owned();
+        if value_next {
+            value_next = false;
+        } else if !text.starts_with('-') {
+            if first_seen {
+                more.push(text);
+                continue;
+            }
+            first_seen = true;
+        } else {
+            value_next = TAKES_VALUE.contains(&text.as_str());
+        }
+        kept.push(a);
+    }
+    (Arguments::from_iter(kept), more)
+}
+
 /// The suite's `main`: libtest's command line (filters, `--list`, `--exact`, `--ignored`), the
-/// selected targets, the fault self-test on the lab.
-pub fn main(mut args: Arguments) -> ExitCode {
+/// selected targets, the fault self-test on the lab. `more_filters` are filters past the first
+/// (see [`parse_args`]): a test runs when it matches any of them.
+pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CALICO_LOG")
@@ -80,12 +120,28 @@ pub fn main(mut args: Arguments) -> ExitCode {
         // Claims mostly wait on packets; more threads than cores keeps the run short.
         args.test_threads = Some(8);
     }
-    let plans = plans(&kinds);
-    let fault_trials = kinds
+    let mut plans = plans(&kinds);
+    let mut fault_trials = kinds
         .iter()
         .any(|k| matches!(k, TargetKind::Lab(_)))
         .then(super::faults::plans)
         .unwrap_or_default();
+    if !more_filters.is_empty() {
+        // Several filters: select here (any may match), and hand libtest-mimic none.
+        let filters: Vec<String> = args.filter.take().into_iter().chain(more_filters).collect();
+        let exact = args.exact;
+        let selected = |name: &str| {
+            filters.iter().any(|f| {
+                if exact {
+                    name == f
+                } else {
+                    name.contains(f.as_str())
+                }
+            })
+        };
+        plans.retain(|p| selected(&p.name));
+        fault_trials.retain(|f| selected(&f.name));
+    }
     if args.list {
         let mut trials: Vec<Trial> = plans
             .iter()
@@ -269,5 +325,48 @@ fn print_summary(results: &[CaseRecord]) {
         for why in na {
             println!("           not applicable on {why}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_args;
+
+    fn parse(args: &[&str]) -> (libtest_mimic::Arguments, Vec<String>) {
+        parse_args(
+            std::iter::once("conformance")
+                .chain(args.iter().copied())
+                .map(Into::into),
+        )
+    }
+
+    #[test]
+    fn every_positional_filter_is_kept_and_option_values_are_not_filters() {
+        let (args, more) = parse(&[
+            "pod_r1",
+            "--skip",
+            "vxlan",
+            "arp_1",
+            "--test-threads",
+            "2",
+            "--exact",
+            "veth_3",
+        ]);
+        assert_eq!(args.filter.as_deref(), Some("pod_r1"));
+        assert_eq!(more, ["arp_1", "veth_3"]);
+        assert_eq!(args.skip, ["vxlan"]);
+        assert_eq!(args.test_threads, Some(2));
+        assert!(args.exact);
+    }
+
+    #[test]
+    fn one_filter_or_none_is_left_to_libtest_mimic() {
+        let (args, more) = parse(&["pod_r1", "--list"]);
+        assert_eq!(args.filter.as_deref(), Some("pod_r1"));
+        assert!(more.is_empty() && args.list);
+        let (args, more) = parse(&["--skip=faults::"]);
+        assert_eq!(args.filter, None);
+        assert!(more.is_empty());
+        assert_eq!(args.skip, ["faults::"]);
     }
 }

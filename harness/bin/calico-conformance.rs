@@ -60,7 +60,7 @@ fn main() -> ExitCode {
                 ..Default::default()
             };
             args.test_threads = Some(8);
-            claims::runner::main(args)
+            claims::runner::main(args, Vec::new())
         }
         Command::Faults { matrix } => {
             if !matrix {
