@@ -1127,8 +1127,8 @@ mod tests {
     type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
     /// [`fake_api`], also recording each request as `<METHOD> <path and query>`.
-    fn fake_api_with_uris(
-        routes: Vec<(&'static str, u16, serde_json::Value)>,
+    fn fake_api_with_uris<K: AsRef<str> + Send + Sync + 'static>(
+        routes: Vec<(K, u16, serde_json::Value)>,
     ) -> (Client, Log, Log) {
         let seen = Log::default();
         let uris = Log::default();
@@ -1148,7 +1148,7 @@ mod tests {
                 .push(format!("{method} {}", req.uri()));
             let (code, body) = routes
                 .iter()
-                .find(|(k, _, _)| *k == key)
+                .find(|(k, _, _)| k.as_ref() == key)
                 .map(|(_, c, b)| (*c, b.clone()))
                 .unwrap_or_else(|| (404, api_status(404, "NotFound")));
             let bytes = match (watch, body) {
@@ -1552,16 +1552,14 @@ mod tests {
         events["metadata"] = serde_json::json!({"resourceVersion": "9"});
         let no_namespaces = serde_json::json!({"apiVersion": "v1", "kind": "NamespaceList",
             "metadata": {"resourceVersion": "7"}, "items": []});
-        let path = |rest: &str| -> &'static str {
-            Box::leak(format!("/api/v1/namespaces/{ns_name}{rest}").into_boxed_str())
-        };
-        let key = |method: &str, rest: &str| -> &'static str {
-            Box::leak(format!("{method} {}", path(rest)).into_boxed_str())
-        };
-        let mut routes = common_routes(calico_node_pods());
-        routes.extend(v1_routes());
+        let key = |method: &str, rest: &str| format!("{method} /api/v1/namespaces/{ns_name}{rest}");
+        let mut routes: Vec<(String, u16, serde_json::Value)> = common_routes(calico_node_pods())
+            .into_iter()
+            .chain(v1_routes())
+            .map(|(k, code, body)| (k.to_string(), code, body))
+            .collect();
+        routes.push(("GET /api/v1/namespaces".into(), 200, no_namespaces));
         routes.extend([
-            ("GET /api/v1/namespaces", 200, no_namespaces),
             (key("PATCH", ""), 200, ns.clone()),
             (key("DELETE", ""), 200, ns),
             (key("PATCH", "/pods/c2c-network-demo"), 200, pod.clone()),
@@ -1589,7 +1587,7 @@ mod tests {
         let e = result.err().expect("setup must fail").to_string();
         assert!(e.contains("did not become Ready within 1 s"), "{e}");
         let seen = seen.lock().unwrap().clone();
-        let at = |k: &str| seen.iter().position(|s| s == k);
+        let at = |k: String| seen.iter().position(|s| *s == k);
         let created = at(key("PATCH", "")).expect("the namespace was applied");
         let applied = at(key("PATCH", "/pods/c2c-network-demo")).expect("c2c was applied");
         let deleted = at(key("DELETE", "")).expect("the namespace was deleted");
