@@ -246,7 +246,9 @@ fn script_build_and_teardown(topo: &Topology, tag: &str) -> Result<(), String> {
         b += &format!("link set {cali} up\n");
         b += &format!("route add {}/32 dev {cali} scope link\n", p.ip);
         // What the lab writes (Felix's list), in one `sysctl -w`.
-        sysctls.push(format!("net.ipv6.conf.{cali}.accept_ra=0"));
+        if std::path::Path::new("/proc/sys/net/ipv6").exists() {
+            sysctls.push(format!("net.ipv6.conf.{cali}.accept_ra=0"));
+        }
         for (k, v) in [
             ("conf", "route_localnet=1".to_string()),
             ("neigh", "proxy_delay=0".to_string()),

@@ -891,9 +891,13 @@ fn wire_node(job: NodeJob) -> Result<()> {
     // node's `conf/default/rp_filter` as Felix read it at start (NODE_RP_FILTER, pinned above).
     write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
     let rp_filter = NODE_RP_FILTER;
+    // A kernel booted with IPv6 off has no /proc/sys/net/ipv6; Felix then skips accept_ra too.
+    let ipv6 = Path::new("/proc/sys/net/ipv6").exists();
     for (p, _) in &pods {
         let c = &p.host_end;
-        write_sysctl(&format!("/proc/sys/net/ipv6/conf/{c}/accept_ra"), "0")?;
+        if ipv6 {
+            write_sysctl(&format!("/proc/sys/net/ipv6/conf/{c}/accept_ra"), "0")?;
+        }
         write_sysctl(&format!("/proc/sys/net/ipv4/conf/{c}/route_localnet"), "1")?;
         write_sysctl(&format!("/proc/sys/net/ipv4/neigh/{c}/proxy_delay"), "0")?;
         write_sysctl(&format!("/proc/sys/net/ipv4/conf/{c}/proxy_arp"), "1")?;
