@@ -6,7 +6,7 @@
 //! port is chosen by the caller so captures can filter on the exact connection.
 
 use crate::error::{Error, Result};
-use crate::place::Place;
+use crate::place::{LocalPlace, Place};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
@@ -42,12 +42,8 @@ impl Place {
     ) -> Result<Vec<u8>> {
         match self {
             Place::Local(p) => {
-                let netns = p.netns.clone();
-                let label = p.label.clone();
-                blocking(move || {
-                    crate::netns::in_netns(&netns, move || {
-                        http_get_here(&label, ip, port, src_port, deadline)
-                    })
+                in_local(p, move |label| {
+                    http_get_here(label, ip, port, src_port, deadline)
                 })
                 .await
             }
@@ -64,12 +60,7 @@ impl Place {
     ) -> Result<Vec<EchoReply>> {
         match self {
             Place::Local(p) => {
-                let netns = p.netns.clone();
-                let label = p.label.clone();
-                blocking(move || {
-                    crate::netns::in_netns(&netns, move || ping_here(&label, ip, count, deadline))
-                })
-                .await
+                in_local(p, move |label| ping_here(label, ip, count, deadline)).await
             }
             Place::Kube(p) => Ok(p
                 .ping(ip, count, deadline)
@@ -85,8 +76,15 @@ impl Place {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
+/// Runs `f` (given the place's label) inside a local place's network namespace, on tokio's
+/// blocking pool: the socket work it does blocks.
+async fn in_local<T: Send + 'static>(
+    place: &LocalPlace,
+    f: impl FnOnce(&str) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let netns = place.netns.clone();
+    let label = place.label.clone();
+    tokio::task::spawn_blocking(move || crate::netns::in_netns(&netns, move || f(&label)))
         .await
         .map_err(|e| Error::Preflight(format!("a traffic thread failed: {e}")))?
 }
