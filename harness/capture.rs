@@ -472,9 +472,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_pcap_stream_read_in_small_pieces_gives_every_record() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/recorded/node/pcap-calied9d42cb137-arp-ping-http.pcap");
-        let bytes = std::fs::read(&path).expect("recorded fixture");
+        let bytes =
+            crate::fixtures::read_bytes("recorded/node/pcap-calied9d42cb137-arp-ping-http.pcap");
         let whole = packet::parse_pcap("fixture", &bytes).expect("fixture parses");
         // A reader that hands out 7 bytes at a time, as a slow exec stream might.
         let (mut tx, rx) = tokio::io::duplex(7);

@@ -29,6 +29,20 @@ pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+/// A file under [`fixtures_dir`], whole, for tests; panics naming the file.
+#[cfg(test)]
+pub(crate) fn read_bytes(path: &str) -> Vec<u8> {
+    let full = fixtures_dir().join(path);
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// [`read_bytes`] as text.
+#[cfg(test)]
+pub(crate) fn read_text(path: &str) -> String {
+    let full = fixtures_dir().join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
 /// The article's two pods, `c2c-network-demo` and `test-tools`, in that order.
 pub fn article_pods() -> Result<Vec<Pod>> {
     let dir = fixtures_dir();

@@ -376,13 +376,9 @@ pub fn dynamic_objects_from_json(text: &str, source: &str) -> Result<Vec<Dynamic
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     fn read(path: &str) -> String {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join(path);
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        crate::fixtures::read_text(path)
     }
 
     fn objects(path: &str) -> Vec<DynamicObject> {

@@ -274,10 +274,7 @@ mod tests {
     const TEST_TOOLS_ID: &str = "b64902ad0df778a0a0916997b040c1b9e927013c743a0cc65805df0509bcc388";
 
     fn recorded(path: &str) -> String {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/recorded")
-            .join(path);
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        crate::fixtures::read_text(&format!("recorded/{path}"))
     }
 
     #[test]

@@ -920,7 +920,7 @@ mod tests {
                 serde_json::to_value(manifests::probe_pod(node, &ns, &image)).unwrap(),
             ));
         }
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/kube/snapshots");
+        let dir = crate::fixtures::fixtures_dir().join("kube/snapshots");
         let bless = std::env::var("CALICO_BLESS").is_ok_and(|v| v == "1");
         let mut differ = Vec::new();
         for (name, value) in &objects {
@@ -1181,24 +1181,34 @@ mod tests {
             "code": code})
     }
 
-    /// A fixture as a list the API would return (`metadata` added: lists always carry it).
-    fn api_list(fixture: &str) -> serde_json::Value {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/kube/calico")
-            .join(fixture);
-        let mut v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    /// A list as the API returns it: `kind`, `items`, and the list metadata a watch starts
+    /// from.
+    fn api_list_of(kind: &str, items: Vec<serde_json::Value>) -> serde_json::Value {
+        serde_json::json!({"apiVersion": "v1", "kind": kind,
+            "metadata": {"resourceVersion": "1"}, "items": items})
+    }
+
+    /// A list fixture (`kubectl get -o json` output, or one object) as the API returns it.
+    fn as_api_list(mut v: serde_json::Value) -> serde_json::Value {
         if v.get("items").is_none() {
-            v = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [v]});
+            return api_list_of("List", vec![v]);
         }
         v["metadata"] = serde_json::json!({"resourceVersion": "1"});
         v
     }
 
+    /// A Calico fixture of `fixtures/kube/calico/` as the API would list it.
+    fn api_list(fixture: &str) -> serde_json::Value {
+        let text = crate::fixtures::read_text(&format!("kube/calico/{fixture}"));
+        as_api_list(serde_json::from_str(&text).unwrap())
+    }
+
     fn calico_node_pods() -> serde_json::Value {
-        serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {},
-            "items": [{"metadata": {"name": "calico-node-x", "namespace": "kube-system",
-                "labels": {"k8s-app": "calico-node"}}}]})
+        api_list_of(
+            "PodList",
+            vec![serde_json::json!({"metadata": {"name": "calico-node-x",
+                "namespace": "kube-system", "labels": {"k8s-app": "calico-node"}}})],
+        )
     }
 
     /// The routes every scenario shares: calico-node pods, the nodes, no Installation.
@@ -1327,8 +1337,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cluster_without_calico_gets_one_message_naming_what_is_missing() {
-        let empty =
-            serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []});
+        let empty = api_list_of("PodList", vec![]);
         let (client, _) = fake_api(common_routes(empty));
         let e = read_calico_objects(&client).await.unwrap_err().to_string();
         assert!(e.contains("Calico is not installed on this cluster"), "{e}");
@@ -1375,8 +1384,7 @@ mod tests {
         let mut unlabelled =
             namespace_json("calico-conformance-foreign", "2026-01-01T00:00:00Z", "u3");
         unlabelled["metadata"]["labels"] = serde_json::json!({MANAGED_BY_LABEL: MANAGER});
-        let list = serde_json::json!({"apiVersion": "v1", "kind": "NamespaceList",
-            "metadata": {"resourceVersion": "7"}, "items": [old.clone(), young, unlabelled]});
+        let list = api_list_of("NamespaceList", vec![old.clone(), young, unlabelled]);
         let (client, seen) = fake_api(vec![
             ("GET /api/v1/namespaces", 200, list),
             ("DELETE /api/v1/namespaces/calico-conformance-old", 200, old),
@@ -1401,8 +1409,7 @@ mod tests {
     #[tokio::test]
     async fn deleting_a_namespace_waits_for_the_api_to_report_it_gone() {
         let ns = namespace_json("calico-conformance-r1", "2026-01-01T00:00:00Z", "u1");
-        let list = serde_json::json!({"apiVersion": "v1", "kind": "NamespaceList",
-            "metadata": {"resourceVersion": "7"}, "items": [ns.clone()]});
+        let list = api_list_of("NamespaceList", vec![ns.clone()]);
         let events = serde_json::json!([{"type": "DELETED", "object": ns.clone()}]);
         let (client, seen) = fake_api(vec![
             ("DELETE /api/v1/namespaces/calico-conformance-r1", 200, ns),
@@ -1441,8 +1448,7 @@ mod tests {
     #[tokio::test]
     async fn a_namespace_still_terminating_at_the_deadline_is_one_clear_error() {
         let ns = namespace_json("calico-conformance-stuck", "2026-01-01T00:00:00Z", "u1");
-        let list = serde_json::json!({"apiVersion": "v1", "kind": "NamespaceList",
-            "metadata": {"resourceVersion": "7"}, "items": [ns.clone()]});
+        let list = api_list_of("NamespaceList", vec![ns.clone()]);
         let events = serde_json::json!([{"type": "MODIFIED", "object": ns.clone()}]);
         let (client, _) = fake_api(vec![
             (
@@ -1472,15 +1478,14 @@ mod tests {
     }
 
     fn recorded(file: &str) -> serde_json::Value {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/recorded/kube")
-            .join(file);
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        serde_json::from_str(&crate::fixtures::read_text(&format!(
+            "recorded/kube/{file}"
+        )))
+        .unwrap()
     }
 
     fn pod_list(pod: &serde_json::Value) -> serde_json::Value {
-        serde_json::json!({"apiVersion": "v1", "kind": "PodList",
-            "metadata": {"resourceVersion": "9"}, "items": [pod]})
+        api_list_of("PodList", vec![pod.clone()])
     }
 
     #[tokio::test]
@@ -1502,8 +1507,7 @@ mod tests {
     #[tokio::test]
     async fn a_recorded_image_pull_failure_is_reported_with_its_events_at_the_deadline() {
         let pod = recorded("pod-image-pull-failure.json");
-        let mut events = recorded("events-image-pull-failure.json");
-        events["metadata"] = serde_json::json!({"resourceVersion": "9"});
+        let events = as_api_list(recorded("events-image-pull-failure.json"));
         let (client, seen) = fake_api(vec![
             ("GET /api/v1/namespaces/default/pods", 200, pod_list(&pod)),
             (
@@ -1548,10 +1552,8 @@ mod tests {
         let ns = namespace_json(&ns_name, "2026-01-01T00:00:00Z", "u-fake");
         let mut pod = recorded("pod-image-pull-failure.json");
         pod["metadata"]["namespace"] = ns_name.clone().into();
-        let mut events = recorded("events-image-pull-failure.json");
-        events["metadata"] = serde_json::json!({"resourceVersion": "9"});
-        let no_namespaces = serde_json::json!({"apiVersion": "v1", "kind": "NamespaceList",
-            "metadata": {"resourceVersion": "7"}, "items": []});
+        let events = as_api_list(recorded("events-image-pull-failure.json"));
+        let no_namespaces = api_list_of("NamespaceList", vec![]);
         let key = |method: &str, rest: &str| format!("{method} /api/v1/namespaces/{ns_name}{rest}");
         let mut routes: Vec<(String, u16, serde_json::Value)> = common_routes(calico_node_pods())
             .into_iter()

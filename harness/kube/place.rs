@@ -485,11 +485,10 @@ mod tests {
     use super::*;
 
     fn status(file: &str) -> Status {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/recorded/kube")
-            .join(file);
-        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        serde_json::from_str(&text).unwrap()
+        serde_json::from_str(&crate::fixtures::read_text(&format!(
+            "recorded/kube/{file}"
+        )))
+        .unwrap()
     }
 
     #[test]
@@ -536,9 +535,7 @@ mod tests {
 
     #[test]
     fn ping_ttls_are_read_from_the_recorded_output() {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/recorded/pod/test-tools-ping-c2c.txt");
-        let text = std::fs::read_to_string(p).unwrap();
+        let text = crate::fixtures::read_text("recorded/pod/test-tools-ping-c2c.txt");
         assert_eq!(parse_ping_ttls(&text), vec![63, 63]);
         let busybox = "PING 10.0.0.1 (10.0.0.1): 56 data bytes\n64 bytes from 10.0.0.1: seq=0 ttl=62 time=0.1 ms\n";
         assert_eq!(parse_ping_ttls(busybox), vec![62]);

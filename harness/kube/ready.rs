@@ -158,10 +158,7 @@ mod tests {
     use super::*;
 
     fn read(path: &str) -> String {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/recorded/kube")
-            .join(path);
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        crate::fixtures::read_text(&format!("recorded/kube/{path}"))
     }
 
     #[test]

@@ -708,8 +708,7 @@ mod tests {
     use std::net::Ipv6Addr;
 
     fn fixture(path: &str) -> Vec<u8> {
-        let full = format!("{}/fixtures/recorded/{path}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+        crate::fixtures::read_bytes(&format!("recorded/{path}"))
     }
 
     fn ip(s: &str) -> IpAddr {

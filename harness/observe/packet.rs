@@ -689,8 +689,7 @@ mod tests {
     use super::*;
 
     fn fixture(path: &str) -> Vec<u8> {
-        let full = format!("{}/fixtures/recorded/{path}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+        crate::fixtures::read_bytes(&format!("recorded/{path}"))
     }
 
     const NODE_PCAP: &str = "node/pcap-calied9d42cb137-arp-ping-http.pcap";

@@ -153,8 +153,7 @@ mod tests {
     use super::*;
 
     fn fixture(path: &str) -> String {
-        let full = format!("{}/fixtures/recorded/{path}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+        crate::fixtures::read_text(&format!("recorded/{path}"))
     }
 
     #[test]
