@@ -266,11 +266,11 @@ pub async fn read_calico_objects(client: &Client) -> Result<CalicoObjects> {
     let block_affinities = list(api.block_affinity(), api.describe("blockaffinities")).await?;
     let installation_api: Api<DynamicObject> =
         Api::all_with(client.clone(), &cluster::installation_resource());
-    let installation = match installation_api.get_opt("default").await {
-        Ok(i) => i,
-        Err(e) if is_not_found(&e) => None,
-        Err(e) => return Err(Error::Kube(format!("reading Installation default: {e}"))),
-    };
+    // `get_opt` gives `None` for a 404: no Installation, or no operator CRD at all.
+    let installation = installation_api
+        .get_opt("default")
+        .await
+        .map_err(|e| Error::Kube(format!("reading Installation default: {e}")))?;
     let nodes = Api::<k8s_openapi::api::core::v1::Node>::all(client.clone())
         .list(&ListParams::default())
         .await
@@ -1119,7 +1119,9 @@ mod tests {
     /// A fake API server: answers `<METHOD> <path>` (query ignored; a GET with `watch=true`
     /// is `WATCH <path>`) from `routes`, a Kubernetes 404 Status for anything else, and records
     /// the requests it got. A WATCH body is the newline-separated events, as the API sends.
-    fn fake_api(routes: Vec<(&'static str, u16, serde_json::Value)>) -> (Client, Log) {
+    fn fake_api<K: AsRef<str> + Send + Sync + 'static>(
+        routes: Vec<(K, u16, serde_json::Value)>,
+    ) -> (Client, Log) {
         let (client, seen, _) = fake_api_with_uris(routes);
         (client, seen)
     }
@@ -1406,16 +1408,28 @@ mod tests {
         );
     }
 
+    /// A namespace being deleted: DELETE answers with it, the list still shows it, and the
+    /// watch then sends one `event` (`DELETED`: gone; `MODIFIED`: still terminating).
+    fn being_deleted(name: &str, event: &str) -> Vec<(String, u16, serde_json::Value)> {
+        let ns = namespace_json(name, "2026-01-01T00:00:00Z", "u1");
+        vec![
+            (format!("DELETE /api/v1/namespaces/{name}"), 200, ns.clone()),
+            (
+                "GET /api/v1/namespaces".into(),
+                200,
+                api_list_of("NamespaceList", vec![ns.clone()]),
+            ),
+            (
+                "WATCH /api/v1/namespaces".into(),
+                200,
+                serde_json::json!([{"type": event, "object": ns}]),
+            ),
+        ]
+    }
+
     #[tokio::test]
     async fn deleting_a_namespace_waits_for_the_api_to_report_it_gone() {
-        let ns = namespace_json("calico-conformance-r1", "2026-01-01T00:00:00Z", "u1");
-        let list = api_list_of("NamespaceList", vec![ns.clone()]);
-        let events = serde_json::json!([{"type": "DELETED", "object": ns.clone()}]);
-        let (client, seen) = fake_api(vec![
-            ("DELETE /api/v1/namespaces/calico-conformance-r1", 200, ns),
-            ("GET /api/v1/namespaces", 200, list),
-            ("WATCH /api/v1/namespaces", 200, events),
-        ]);
+        let (client, seen) = fake_api(being_deleted("calico-conformance-r1", "DELETED"));
         delete_namespace(
             &client,
             &client,
@@ -1430,7 +1444,7 @@ mod tests {
 
     #[tokio::test]
     async fn deleting_a_namespace_that_is_gone_is_fine() {
-        let (client, seen) = fake_api(vec![]);
+        let (client, seen) = fake_api::<&str>(vec![]);
         delete_namespace(
             &client,
             &client,
@@ -1447,18 +1461,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_namespace_still_terminating_at_the_deadline_is_one_clear_error() {
-        let ns = namespace_json("calico-conformance-stuck", "2026-01-01T00:00:00Z", "u1");
-        let list = api_list_of("NamespaceList", vec![ns.clone()]);
-        let events = serde_json::json!([{"type": "MODIFIED", "object": ns.clone()}]);
-        let (client, _) = fake_api(vec![
-            (
-                "DELETE /api/v1/namespaces/calico-conformance-stuck",
-                200,
-                ns,
-            ),
-            ("GET /api/v1/namespaces", 200, list),
-            ("WATCH /api/v1/namespaces", 200, events),
-        ]);
+        let (client, _) = fake_api(being_deleted("calico-conformance-stuck", "MODIFIED"));
         let started = Instant::now();
         let e = delete_namespace(
             &client,
