@@ -890,7 +890,6 @@ fn wire_node(job: NodeJob) -> Result<()> {
     // route_localnet=1, proxy_delay=0, proxy_arp=1, forwarding=1, and rp_filter = the
     // node's `conf/default/rp_filter` as Felix read it at start (NODE_RP_FILTER, pinned above).
     write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
-    let rp_filter = NODE_RP_FILTER;
     // A kernel booted with IPv6 off has no /proc/sys/net/ipv6; Felix then skips accept_ra too.
     let ipv6 = Path::new("/proc/sys/net/ipv6").exists();
     for (p, _) in &pods {
@@ -902,7 +901,10 @@ fn wire_node(job: NodeJob) -> Result<()> {
         write_sysctl(&format!("/proc/sys/net/ipv4/neigh/{c}/proxy_delay"), "0")?;
         write_sysctl(&format!("/proc/sys/net/ipv4/conf/{c}/proxy_arp"), "1")?;
         write_sysctl(&format!("/proc/sys/net/ipv4/conf/{c}/forwarding"), "1")?;
-        write_sysctl(&format!("/proc/sys/net/ipv4/conf/{c}/rp_filter"), rp_filter)?;
+        write_sysctl(
+            &format!("/proc/sys/net/ipv4/conf/{c}/rp_filter"),
+            NODE_RP_FILTER,
+        )?;
     }
     Ok(())
 }
