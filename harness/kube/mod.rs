@@ -511,6 +511,8 @@ impl KubeTarget {
             wait_ready(&pods_api, &watch_pods, name, left, ready_timeout, false).await?;
         }
 
+        // Read again, not reused from setup's check: a node that got its first pod just now
+        // has a block affinity that did not exist then.
         let objects = read_calico_objects(&conn.client).await?;
         let node_refs: Vec<&str> = nodes.iter().map(String::as_str).collect();
         let mut facts =
