@@ -1,0 +1,727 @@
+//! Deploying the article's pods and the node probes, waiting for them, reading the facts and
+//! discovering each pod's network namespace: [`KubeTarget`].
+
+use super::calico_api::read_calico_objects;
+use super::cluster;
+use super::context::{Connection, connect, env_seconds};
+use super::discovery::{self, ContainerId};
+use super::manifests::{self, C2C_POD, ImageMap, MANAGER, REMOTE_POD, TEST_TOOLS_POD};
+use super::namespaces::{delete_namespace, warn_about_leftovers};
+use super::place::{KubePlace, Netns};
+use super::ready;
+use super::{DEFAULT_READY_TIMEOUT, DEFAULT_TEARDOWN_TIMEOUT, PROBE_COMMAND_DEADLINE};
+use crate::error::{Error, Result};
+use crate::facts::{Facts, PodFacts};
+use crate::place::Place;
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
+use k8s_openapi::jiff::Timestamp;
+use kube::Client;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+/// The pods a run deploys, prepared exactly as they are sent: the article's two pods and
+/// `test-tools-remote`, in that order.
+pub fn planned_pods(namespace: &str, images: &ImageMap) -> Result<Vec<Pod>> {
+    let mut pods = crate::fixtures::article_pods()?;
+    pods.push(crate::fixtures::test_tools_remote_pod()?);
+    pods.into_iter()
+        .map(|p| manifests::prepare_pod(p, namespace, images))
+        .collect()
+}
+
+/// A pod's discovered network namespaces.
+#[derive(Debug, Clone)]
+struct PodNetns {
+    node: String,
+    /// Container name → init PID on the node.
+    containers: Vec<(String, u32)>,
+    /// The PID whose netns is the pod's.
+    pod_pid: u32,
+}
+
+/// A run against a real cluster: its namespace, pods, probes and facts.
+pub struct KubeTarget {
+    context: String,
+    client: Client,
+    watch_client: Client,
+    namespace: String,
+    exec_pods: Api<Pod>,
+    facts: Facts,
+    /// Node → probe pod name.
+    probes: BTreeMap<String, String>,
+    /// Pod name → discovered namespaces.
+    pods: BTreeMap<String, PodNetns>,
+    /// Why `test-tools-remote` is not running, when it is not (one schedulable node).
+    remote_not_applicable: Option<String>,
+}
+
+impl KubeTarget {
+    /// Guard → connect → Calico check → namespace → article pods and remote pod → probes →
+    /// facts → discovery. On any error after the namespace was created it is deleted before the
+    /// error is returned.
+    pub async fn setup(run_id: &str) -> Result<KubeTarget> {
+        let conn = connect().await?;
+        Self::setup_on(&conn, run_id).await
+    }
+
+    /// [`KubeTarget::setup`] on a connection already made and checked.
+    async fn setup_on(conn: &Connection, run_id: &str) -> Result<KubeTarget> {
+        // Fail at once on a cluster without Calico, before creating anything.
+        read_calico_objects(&conn.client).await?;
+        if let Err(e) = warn_about_leftovers(&conn.client).await {
+            tracing::warn!("could not look for leftover namespaces: {e}");
+        }
+        let namespace = manifests::namespace_name(run_id);
+        let ns_api: Api<Namespace> = Api::all(conn.client.clone());
+        let ns = manifests::namespace(run_id, &Timestamp::now().to_string());
+        ns_api
+            .patch(&namespace, &apply_params(), &Patch::Apply(&ns))
+            .await
+            .map_err(|e| Error::Kube(format!("creating namespace {namespace}: {e}")))?;
+        match Self::populate(conn, &namespace).await {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                let deadline = env_seconds("CALICO_TEARDOWN_TIMEOUT", DEFAULT_TEARDOWN_TIMEOUT)
+                    .unwrap_or(DEFAULT_TEARDOWN_TIMEOUT);
+                if let Err(del) =
+                    delete_namespace(&conn.client, &conn.exec_client, &namespace, deadline).await
+                {
+                    tracing::warn!("after a failed setup: {del}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn populate(conn: &Connection, namespace: &str) -> Result<KubeTarget> {
+        let ready_timeout = env_seconds("CALICO_READY_TIMEOUT", DEFAULT_READY_TIMEOUT)?;
+        let images = ImageMap::from_env()?;
+        let pods_api: Api<Pod> = Api::namespaced(conn.client.clone(), namespace);
+        let watch_pods: Api<Pod> = Api::namespaced(conn.exec_client.clone(), namespace);
+        for pod in planned_pods(namespace, &images)? {
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            pods_api
+                .patch(&name, &apply_params(), &Patch::Apply(&pod))
+                .await
+                .map_err(|e| Error::Kube(format!("applying pod {namespace}/{name}: {e}")))?;
+        }
+        let started = Instant::now();
+        let mut ready = BTreeMap::new();
+        for name in [C2C_POD, TEST_TOOLS_POD] {
+            let left = ready_timeout.saturating_sub(started.elapsed());
+            ready.insert(
+                name,
+                wait_ready(&pods_api, &watch_pods, name, left, ready_timeout, false).await?,
+            );
+        }
+        let left = ready_timeout.saturating_sub(started.elapsed());
+        let mut remote_not_applicable = None;
+        match wait_ready(
+            &pods_api,
+            &watch_pods,
+            REMOTE_POD,
+            left,
+            ready_timeout,
+            true,
+        )
+        .await
+        {
+            Ok(p) => {
+                ready.insert(REMOTE_POD, p);
+            }
+            Err(Error::NotFound(why)) => {
+                tracing::warn!("cross-node claims are not applicable: {why}");
+                remote_not_applicable = Some(why);
+            }
+            Err(e) => return Err(e),
+        }
+        let mut nodes: Vec<String> = ready.values().map(pod_node).collect::<Result<_>>()?;
+        nodes.sort();
+        nodes.dedup();
+
+        let probe_image =
+            manifests::probe_image(std::env::var("CALICO_PROBE_IMAGE").ok().as_deref(), &images);
+        let mut probes = BTreeMap::new();
+        for node in &nodes {
+            let probe = manifests::probe_pod(node, namespace, &probe_image);
+            let name = manifests::probe_name(node);
+            pods_api
+                .patch(&name, &apply_params(), &Patch::Apply(&probe))
+                .await
+                .map_err(|e| Error::Kube(format!("applying probe {namespace}/{name}: {e}")))?;
+            probes.insert(node.clone(), name);
+        }
+        for name in probes.values() {
+            let left = ready_timeout.saturating_sub(started.elapsed());
+            wait_ready(&pods_api, &watch_pods, name, left, ready_timeout, false).await?;
+        }
+
+        // Read again, not reused from setup's check: a node that got its first pod just now
+        // has a block affinity that did not exist then.
+        let objects = read_calico_objects(&conn.client).await?;
+        let node_refs: Vec<&str> = nodes.iter().map(String::as_str).collect();
+        let mut facts =
+            cluster::facts_from_objects(&format!("kube {}", conn.context), &objects, &node_refs)?;
+
+        let exec_pods: Api<Pod> = Api::namespaced(conn.exec_client.clone(), namespace);
+        let host = |node: &str| -> Result<KubePlace> {
+            let probe = probes
+                .get(node)
+                .ok_or_else(|| Error::NotFound(format!("no probe on node {node}")))?;
+            Ok(KubePlace::new(
+                format!("host {node}"),
+                exec_pods.clone(),
+                probe.clone(),
+                Netns::Host,
+            ))
+        };
+        // Node details only the node knows: the ipip module, the underlay interface.
+        for node in &nodes {
+            let place = host(node)?;
+            let out = place
+                .run(&["test", "-d", "/sys/module/ipip"], PROBE_COMMAND_DEADLINE)
+                .await?;
+            let has_ipip = out.code == Some(0);
+            facts.ipip_module = Some(facts.ipip_module.unwrap_or(true) && has_ipip);
+            let addr = place
+                .run(&["ip", "-j", "-4", "addr", "show"], PROBE_COMMAND_DEADLINE)
+                .await?
+                .ok()?;
+            if let Some(n) = facts.nodes.iter_mut().find(|n| &n.name == node)
+                && let Some((iface, prefix)) =
+                    cluster::underlay_from_ip_addr(&addr.stdout_text(), n.address)
+            {
+                n.underlay = Some(iface);
+                n.underlay_prefix.get_or_insert(prefix);
+            }
+        }
+
+        let mut discovered = BTreeMap::new();
+        for (name, pod) in &ready {
+            let node = pod_node(pod)?;
+            let place = host(&node)?;
+            let netns = discover_pod(&place, pod).await?;
+            facts.pods.push(PodFacts {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                node: node.clone(),
+                ip: pod_ip(pod)?,
+                containers: netns.containers.iter().map(|(c, _)| c.clone()).collect(),
+            });
+            discovered.insert(name.to_string(), netns);
+        }
+        Ok(KubeTarget {
+            context: conn.context.clone(),
+            client: conn.client.clone(),
+            watch_client: conn.exec_client.clone(),
+            namespace: namespace.to_string(),
+            exec_pods,
+            facts,
+            probes,
+            pods: discovered,
+            remote_not_applicable,
+        })
+    }
+
+    /// The cluster facts, the deployed pods included (`test-tools-remote` only when scheduled).
+    pub fn facts(&self) -> &Facts {
+        &self.facts
+    }
+
+    /// The kubeconfig context the run uses.
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    /// The run's namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Why the cross-node claims do not apply (`test-tools-remote` could not be scheduled on
+    /// another node), or `None` when they do.
+    pub fn cross_node_not_applicable(&self) -> Option<&str> {
+        self.remote_not_applicable.as_deref()
+    }
+
+    fn probe_on(&self, node: &str) -> Result<&String> {
+        self.probes.get(node).ok_or_else(|| {
+            Error::NotFound(format!(
+                "no node probe on node {node} (probes run on: {})",
+                self.probes.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+
+    fn pod(&self, pod: &str) -> Result<&PodNetns> {
+        self.pods.get(pod).ok_or_else(|| {
+            Error::NotFound(format!(
+                "pod {pod} is not running in {} (running: {})",
+                self.namespace,
+                self.pods.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+
+    /// The host network namespace of `node` (its probe).
+    pub fn host_place(&self, node: &str) -> Result<Place> {
+        Ok(Place::Kube(Box::new(KubePlace::new(
+            format!("host {node}"),
+            self.exec_pods.clone(),
+            self.probe_on(node)?.clone(),
+            Netns::Host,
+        ))))
+    }
+
+    /// The network namespace of pod `pod`, entered from its node's probe.
+    pub fn pod_place(&self, pod: &str) -> Result<Place> {
+        let p = self.pod(pod)?;
+        Ok(Place::Kube(Box::new(KubePlace::new(
+            format!("pod {}/{pod}", self.namespace),
+            self.exec_pods.clone(),
+            self.probe_on(&p.node)?.clone(),
+            Netns::Process(p.pod_pid),
+        ))))
+    }
+
+    /// One place per container of `pod`, each entering that container's own init process's
+    /// network namespace (C2C-1 compares them).
+    pub fn container_places(&self, pod: &str) -> Result<Vec<(String, Place)>> {
+        let p = self.pod(pod)?;
+        let probe = self.probe_on(&p.node)?;
+        Ok(p.containers
+            .iter()
+            .map(|(c, pid)| {
+                (
+                    c.clone(),
+                    Place::Kube(Box::new(KubePlace::new(
+                        format!("container {}/{pod}/{c}", self.namespace),
+                        self.exec_pods.clone(),
+                        probe.clone(),
+                        Netns::Process(*pid),
+                    ))),
+                )
+            })
+            .collect())
+    }
+
+    /// Deletes the run's namespace (foreground propagation) and waits until it is gone, at
+    /// most `CALICO_TEARDOWN_TIMEOUT`.
+    pub async fn teardown(self) -> Result<()> {
+        let deadline = env_seconds("CALICO_TEARDOWN_TIMEOUT", DEFAULT_TEARDOWN_TIMEOUT)?;
+        delete_namespace(&self.client, &self.watch_client, &self.namespace, deadline).await
+    }
+}
+
+fn apply_params() -> PatchParams {
+    PatchParams::apply(MANAGER).validation_strict()
+}
+
+fn pod_node(pod: &Pod) -> Result<String> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .ok_or_else(|| {
+            Error::Kube(format!(
+                "pod {} is Ready but has no spec.nodeName",
+                pod.metadata.name.as_deref().unwrap_or("?")
+            ))
+        })
+}
+
+fn pod_ip(pod: &Pod) -> Result<Ipv4Addr> {
+    let name = pod.metadata.name.as_deref().unwrap_or("?");
+    let ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.as_deref())
+        .ok_or_else(|| Error::Kube(format!("pod {name} has no status.podIP")))?;
+    ip.parse()
+        .map_err(|_| Error::Kube(format!("pod {name}: status.podIP `{ip}` is not IPv4")))
+}
+
+/// Finds the init PID of every container of `pod` from its node's probe (`host`), by container
+/// ID in `/proc/*/cgroup`; a container not found that way falls back to the namespace whose
+/// `eth0` holds the pod IP.
+async fn discover_pod(host: &KubePlace, pod: &Pod) -> Result<PodNetns> {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let node = pod_node(pod)?;
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.clone())
+        .unwrap_or_default();
+    let mut containers = Vec::new();
+    let mut fallback: Option<u32> = None;
+    for c in &statuses {
+        let Some(raw) = c.container_id.as_deref() else {
+            return Err(Error::Kube(format!(
+                "pod {name} container {}: no containerID in its status",
+                c.name
+            )));
+        };
+        let id = ContainerId::parse(raw)?;
+        let out = host
+            .run(
+                &[
+                    "sh",
+                    "-c",
+                    discovery::FIND_CONTAINER_PROCESSES,
+                    "sh",
+                    &id.id,
+                ],
+                PROBE_COMMAND_DEADLINE,
+            )
+            .await?
+            .ok()?;
+        let processes = discovery::parse_process_list(&out.stdout_text())?;
+        let pid = match discovery::choose_init_process(&processes, &id.id) {
+            Some(pid) => pid,
+            None => {
+                tracing::warn!(
+                    "pod {name} container {}: no process in a cgroup of {raw}; finding the pod by its IP",
+                    c.name
+                );
+                match fallback {
+                    Some(pid) => pid,
+                    None => {
+                        let ip = pod_ip(pod)?;
+                        let out = host
+                            .run(
+                                &["sh", "-c", discovery::LIST_NETNS_ETH0],
+                                PROBE_COMMAND_DEADLINE,
+                            )
+                            .await?
+                            .ok()?;
+                        let entries = discovery::parse_netns_list(&out.stdout_text())?;
+                        let pid = discovery::choose_netns_by_ip(&entries, ip).map_err(|e| {
+                            Error::NotFound(format!("pod {name} on node {node}: {e}"))
+                        })?;
+                        fallback = Some(pid);
+                        pid
+                    }
+                }
+            }
+        };
+        containers.push((c.name.clone(), pid));
+    }
+    let pod_pid = containers
+        .first()
+        .map(|(_, pid)| *pid)
+        .ok_or_else(|| Error::Kube(format!("pod {name} has no container statuses")))?;
+    Ok(PodNetns {
+        node,
+        containers,
+        pod_pid,
+    })
+}
+
+/// Waits until pod `name` is Ready, at most `left`. With `allow_unschedulable`, a pod the
+/// scheduler cannot place ends the wait with `Error::NotFound(<scheduler message>)`. On timeout
+/// the error describes the pod (phase, containers, latest events).
+async fn wait_ready(
+    api: &Api<Pod>,
+    watch: &Api<Pod>,
+    name: &str,
+    left: Duration,
+    total: Duration,
+    allow_unschedulable: bool,
+) -> Result<Pod> {
+    let cond = move |p: Option<&Pod>| {
+        p.is_some_and(|p| {
+            ready::is_ready(p) || (allow_unschedulable && ready::unschedulable(p).is_some())
+        })
+    };
+    let waited = tokio::time::timeout(
+        left,
+        kube::runtime::wait::await_condition(watch.clone(), name, cond),
+    )
+    .await;
+    match waited {
+        Ok(Ok(Some(pod))) => {
+            if ready::is_ready(&pod) {
+                Ok(pod)
+            } else {
+                let why = ready::unschedulable(&pod).unwrap_or_default();
+                Err(Error::NotFound(format!(
+                    "pod {name} cannot be scheduled: {why}"
+                )))
+            }
+        }
+        Ok(Ok(None)) => Err(Error::Kube(format!(
+            "pod {name} was deleted while starting"
+        ))),
+        Ok(Err(e)) => Err(Error::Kube(format!("watching pod {name}: {e}"))),
+        Err(_) => {
+            let pod = api.get(name).await.map_err(|e| {
+                Error::Kube(format!(
+                    "pod {name} did not become Ready, and reading it failed: {e}"
+                ))
+            })?;
+            let events = list_events(api, name).await;
+            Err(Error::Kube(ready::describe_not_ready(&pod, &events, total)))
+        }
+    }
+}
+
+/// The events of pod `name` (empty when they cannot be read: the message is still useful).
+async fn list_events(pods: &Api<Pod>, name: &str) -> Vec<Event> {
+    let ns = pods.namespace().unwrap_or("default").to_string();
+    let events: Api<Event> = Api::namespaced(pods.clone().into_client(), &ns);
+    let lp = ListParams::default().fields(&format!("involvedObject.name={name}"));
+    match events.list(&lp).await {
+        Ok(l) => l.items,
+        Err(e) => {
+            tracing::warn!("reading the events of pod {ns}/{name}: {e}");
+            Vec::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kube::fake_api::*;
+
+    /// The exact objects a run sends (namespace, pods, probes), compared with the committed
+    /// files under fixtures/kube/snapshots/. `CALICO_BLESS=1` rewrites them.
+    #[test]
+    fn manifests_snapshot() {
+        let run_id = "snapshot";
+        let ns = manifests::namespace_name(run_id);
+        let images = ImageMap::parse(
+            "python:2.7=mirror.local/python:2.7,yannxia/ubuntu-with-tcpdump=mirror.local/utt",
+        )
+        .unwrap();
+        let mut objects: Vec<(String, serde_json::Value)> = vec![(
+            "namespace".into(),
+            serde_json::to_value(manifests::namespace(run_id, "2026-01-01T00:00:00Z")).unwrap(),
+        )];
+        for pod in planned_pods(&ns, &images).unwrap() {
+            let name = pod.metadata.name.clone().unwrap();
+            objects.push((format!("pod-{name}"), serde_json::to_value(pod).unwrap()));
+        }
+        for node in ["kind-worker", "kind-worker2"] {
+            let image = manifests::probe_image(None, &images);
+            objects.push((
+                format!("probe-{node}"),
+                serde_json::to_value(manifests::probe_pod(node, &ns, &image)).unwrap(),
+            ));
+        }
+        let dir = crate::fixtures::fixtures_dir().join("kube/snapshots");
+        let bless = std::env::var("CALICO_BLESS").is_ok_and(|v| v == "1");
+        let mut differ = Vec::new();
+        for (name, value) in &objects {
+            let path = dir.join(format!("{name}.json"));
+            let text = serde_json::to_string_pretty(value).unwrap() + "\n";
+            if bless {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &text).unwrap();
+                continue;
+            }
+            match std::fs::read_to_string(&path) {
+                Ok(committed) if committed == text => {}
+                Ok(_) => differ.push(format!("{} differs", path.display())),
+                Err(e) => differ.push(format!("{}: {e}", path.display())),
+            }
+        }
+        assert!(
+            differ.is_empty(),
+            "the objects a run sends changed: {differ:?}; review, then re-bless with CALICO_BLESS=1"
+        );
+        // What the snapshot must show, whatever was blessed.
+        let pod = |n: &str| {
+            &objects
+                .iter()
+                .find(|(k, _)| k == &format!("pod-{n}"))
+                .unwrap()
+                .1
+        };
+        let tools = pod(TEST_TOOLS_POD);
+        assert!(tools["spec"].get("nodeSelector").is_none());
+        let term = &tools["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            [0];
+        assert_eq!(term["topologyKey"], "kubernetes.io/hostname");
+        assert_eq!(term["labelSelector"]["matchLabels"]["app"], C2C_POD);
+        let remote = pod(REMOTE_POD);
+        assert_eq!(
+            remote["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                [0]["labelSelector"]["matchLabels"]["app"],
+            C2C_POD
+        );
+        assert_eq!(
+            pod(C2C_POD)["spec"]["containers"][0]["image"],
+            "mirror.local/python:2.7"
+        );
+        for (_, v) in &objects {
+            assert!(v["apiVersion"].is_string() && v["kind"].is_string(), "{v}");
+        }
+        assert_eq!(
+            objects[0].1["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+            "privileged"
+        );
+    }
+
+    #[tokio::test]
+    #[ignore = "needs a cluster: a kind cluster with Calico (ci/kind-up.sh) as the current context"]
+    async fn setup_and_teardown_on_a_live_cluster() {
+        let target = KubeTarget::setup(&format!("live-{}", std::process::id()))
+            .await
+            .unwrap();
+        assert!(target.facts().pod(C2C_POD).is_some());
+        let c2c = target.facts().pod(C2C_POD).unwrap().clone();
+        let tools = target.facts().pod(TEST_TOOLS_POD).unwrap().clone();
+        assert_eq!(
+            c2c.node, tools.node,
+            "affinity keeps test-tools next to the server"
+        );
+        let place = target.pod_place(TEST_TOOLS_POD).unwrap();
+        let out = place
+            .run(&["ip", "-j", "-4", "addr"], Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(out.stdout_text().contains(&tools.ip.to_string()));
+        let failing = place
+            .run(&["sh", "-c", "exit 3"], Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(failing.code, Some(3));
+        let ttls = place.ping(c2c.ip, 2, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(ttls.iter().map(|r| r.ttl).collect::<Vec<_>>(), vec![63, 63]);
+        let containers = target.container_places(C2C_POD).unwrap();
+        assert_eq!(containers.len(), 2);
+        target.teardown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_recorded_ready_pod_ends_the_wait_at_once() {
+        let pod = recorded("kube/pod-test-tools.json");
+        let (client, _) = fake_api(vec![(
+            "GET /api/v1/namespaces/default/pods",
+            200,
+            pod_list(&pod),
+        )]);
+        let api: Api<Pod> = Api::namespaced(client, "default");
+        let t = Duration::from_secs(10);
+        let got = wait_ready(&api, &api, "test-tools", t, t, false)
+            .await
+            .unwrap();
+        assert_eq!(got.metadata.name.as_deref(), Some("test-tools"));
+    }
+
+    #[tokio::test]
+    async fn a_recorded_image_pull_failure_is_reported_with_its_events_at_the_deadline() {
+        let pod = recorded("kube/pod-image-pull-failure.json");
+        let events = as_api_list(recorded("kube/events-image-pull-failure.json"));
+        let (client, seen) = fake_api(vec![
+            ("GET /api/v1/namespaces/default/pods", 200, pod_list(&pod)),
+            (
+                "WATCH /api/v1/namespaces/default/pods",
+                200,
+                serde_json::json!([{"type": "MODIFIED", "object": pod.clone()}]),
+            ),
+            ("GET /api/v1/namespaces/default/pods/badimage", 200, pod),
+            ("GET /api/v1/namespaces/default/events", 200, events),
+        ]);
+        let api: Api<Pod> = Api::namespaced(client, "default");
+        let e = wait_ready(
+            &api,
+            &api,
+            "badimage",
+            Duration::from_millis(300),
+            Duration::from_secs(180),
+            false,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("pod default/badimage did not become Ready within 180 s"),
+            "{e}"
+        );
+        assert!(e.contains("waiting ErrImagePull"), "{e}");
+        assert!(e.contains("latest events (7 of 7)"), "{e}");
+        assert!(
+            seen.lock()
+                .unwrap()
+                .contains(&"GET /api/v1/namespaces/default/events".to_string())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_setup_that_fails_after_creating_its_namespace_deletes_it() {
+        let _env = ENV.lock().await;
+        set_env("CALICO_READY_TIMEOUT", Some("1".as_ref()));
+        set_env("CALICO_TEARDOWN_TIMEOUT", Some("5".as_ref()));
+        let ns_name = manifests::namespace_name("fake");
+        let ns = namespace_json(&ns_name, "2026-01-01T00:00:00Z", "u-fake");
+        let mut pod = recorded("kube/pod-image-pull-failure.json");
+        pod["metadata"]["namespace"] = ns_name.clone().into();
+        let events = as_api_list(recorded("kube/events-image-pull-failure.json"));
+        let no_namespaces = api_list_of("NamespaceList", vec![]);
+        let key = |method: &str, rest: &str| format!("{method} /api/v1/namespaces/{ns_name}{rest}");
+        let mut routes: Vec<(String, u16, serde_json::Value)> = common_routes(calico_node_pods())
+            .into_iter()
+            .chain(v1_routes())
+            .map(|(k, code, body)| (k.to_string(), code, body))
+            .collect();
+        routes.push(("GET /api/v1/namespaces".into(), 200, no_namespaces));
+        routes.extend([
+            (key("PATCH", ""), 200, ns.clone()),
+            (key("DELETE", ""), 200, ns),
+            (key("PATCH", "/pods/c2c-network-demo"), 200, pod.clone()),
+            (key("PATCH", "/pods/test-tools"), 200, pod.clone()),
+            (key("PATCH", "/pods/test-tools-remote"), 200, pod.clone()),
+            (key("GET", "/pods"), 200, pod_list(&pod)),
+            (
+                key("WATCH", "/pods"),
+                200,
+                serde_json::json!([{"type": "MODIFIED", "object": pod.clone()}]),
+            ),
+            (key("GET", "/pods/c2c-network-demo"), 200, pod),
+            (key("GET", "/events"), 200, events),
+        ]);
+        let (client, seen, uris) = fake_api_with_uris(routes);
+        let conn = Connection {
+            context: "kind-fake".into(),
+            server: "https://fake.invalid".into(),
+            client: client.clone(),
+            exec_client: client,
+        };
+        let result = KubeTarget::setup_on(&conn, "fake").await;
+        set_env("CALICO_READY_TIMEOUT", None);
+        set_env("CALICO_TEARDOWN_TIMEOUT", None);
+        let e = result.err().expect("setup must fail").to_string();
+        assert!(e.contains("did not become Ready within 1 s"), "{e}");
+        let seen = seen.lock().unwrap().clone();
+        let at = |k: String| seen.iter().position(|s| *s == k);
+        let created = at(key("PATCH", "")).expect("the namespace was applied");
+        let applied = at(key("PATCH", "/pods/c2c-network-demo")).expect("c2c was applied");
+        let deleted = at(key("DELETE", "")).expect("the namespace was deleted");
+        assert!(created < applied && applied < deleted, "{seen:?}");
+        // Nothing was created after the delete.
+        assert!(
+            seen[deleted..].iter().all(|k| !k.starts_with("PATCH")),
+            "{seen:?}"
+        );
+        // Every object went by server-side apply as the suite's field manager, strictly
+        // validated.
+        let patches: Vec<String> = uris
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|u| u.starts_with("PATCH"))
+            .cloned()
+            .collect();
+        assert_eq!(patches.len(), 4, "{patches:?}");
+        for p in &patches {
+            assert!(
+                p.contains("fieldManager=calico-conformance")
+                    && p.contains("fieldValidation=Strict"),
+                "{p}"
+            );
+        }
+    }
+}
