@@ -17,7 +17,13 @@ pub const VXLAN_PORT: u16 = 4789;
 pub const VXLAN_DEVICE: &str = "vxlan.calico";
 /// The IPIP device name.
 pub const IPIP_DEVICE: &str = "tunl0";
-/// The port the article's server listens on.
+/// The article's server pod (containers `hello-world-server` and `curl-client`).
+pub const SERVER_POD: &str = "c2c-network-demo";
+/// The article's client pod, on the server's node.
+pub const CLIENT_POD: &str = "test-tools";
+/// The client pod on another node (cross-node claims); the suite adds it to the article's two.
+pub const REMOTE_POD: &str = "test-tools-remote";
+/// The article's HTTP port.
 pub const HTTP_PORT: u16 = 8080;
 
 /// The body the article's server answers with, for a pod of that name.

@@ -4,6 +4,7 @@
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 /// How an IP pool carries traffic between nodes (Calico's `ipipMode`/`vxlanMode`).
@@ -121,12 +122,21 @@ pub struct Facts {
     pub pools: Vec<Pool>,
     pub nodes: Vec<NodeFacts>,
     pub pods: Vec<PodFacts>,
+    /// Pods of the article that do not run on this target, with why (`test-tools-remote` on a
+    /// cluster with one schedulable node). Their per-pod claims are not applicable.
+    #[serde(default)]
+    pub absent_pods: BTreeMap<String, String>,
 }
 
 impl Facts {
     /// A pod by name.
     pub fn pod(&self, name: &str) -> Option<&PodFacts> {
         self.pods.iter().find(|p| p.name == name)
+    }
+
+    /// Why pod `name` does not run on this target, when the target says it does not.
+    pub fn absence(&self, name: &str) -> Option<&str> {
+        self.absent_pods.get(name).map(String::as_str)
     }
 
     /// A node by name.
@@ -175,6 +185,9 @@ impl Facts {
         }
         for p in &self.pods {
             s += &format!("pod {}/{} {} on {}\n", p.namespace, p.name, p.ip, p.node);
+        }
+        for (pod, why) in &self.absent_pods {
+            s += &format!("pod {pod} not running: {why}\n");
         }
         s
     }

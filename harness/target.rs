@@ -88,12 +88,7 @@ pub struct Target {
     _interrupt: Option<crate::lifecycle::Registration>,
 }
 
-/// The pod whose server the claims talk to, as in the article.
-pub const SERVER_POD: &str = "c2c-network-demo";
-/// The article's client pod, on the server's node.
-pub const CLIENT_POD: &str = "test-tools";
-/// The client pod on another node (cross-node claims).
-pub const REMOTE_POD: &str = "test-tools-remote";
+pub use crate::calico::{CLIENT_POD, REMOTE_POD, SERVER_POD};
 
 impl Target {
     /// Opens a target: builds the lab, reads the topology file, or deploys onto the cluster.

@@ -12,6 +12,7 @@
 //! }
 //! ```
 
+use crate::calico::REMOTE_POD;
 use crate::error::{Error, Result};
 use crate::facts::{Encapsulation, Facts, NodeFacts, PodFacts, Pool};
 use ipnet::Ipv4Net;
@@ -192,6 +193,18 @@ impl Topology {
                     ip: p.ip,
                     containers: p.containers.keys().cloned().collect(),
                 })
+                .collect(),
+            absent_pods: self
+                .pods
+                .iter()
+                .all(|p| p.name != REMOTE_POD)
+                .then(|| {
+                    (
+                        REMOTE_POD.to_string(),
+                        format!("the topology file lists no pod {REMOTE_POD} (a dataplane with one node)"),
+                    )
+                })
+                .into_iter()
                 .collect(),
         }
     }

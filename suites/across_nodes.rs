@@ -36,6 +36,9 @@ pub fn claims() -> Vec<Claim> {
 /// The two pods on two nodes, or why the claim does not apply.
 fn two_nodes<'a>(cx: &Cx<'a>) -> Result<Result<(&'a PodFacts, &'a PodFacts), String>, Failure> {
     let server = cx.facts_of(SERVER_POD)?;
+    if let Some(why) = cx.target.facts.absence(REMOTE_POD) {
+        return Ok(Err(why.to_string()));
+    }
     let Some(remote) = cx.target.facts.pod(REMOTE_POD) else {
         return Ok(Err(format!(
             "{REMOTE_POD} is not running: the cluster has no second schedulable node"

@@ -204,6 +204,11 @@ pub async fn run_case(
         Some(p) => format!("{}/{p}", target.name),
         None => target.name.clone(),
     };
+    // A per-pod case needs its pod: one the target says does not run here (not scheduled on
+    // a one-node cluster, not in the topology file) makes the case not applicable, with why.
+    if let Some(why) = pod.and_then(|p| target.facts.absence(p)) {
+        return CaseResult::NotApplicable(why.to_string());
+    }
     let cx = Cx {
         target,
         pod,
@@ -459,3 +464,54 @@ use calico_conformance::observe::{
     ip::{Interface, Route, RouteType},
     packet::{ArpOp, Frame, L3, L4, mac_str},
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calico_conformance::facts::Encapsulation;
+    use calico_conformance::target::{REMOTE_POD, SERVER_POD, TargetKind};
+
+    /// A one-node cluster as the kube target reports it: `test-tools-remote` absent with the
+    /// scheduler's reason. Every case of it, and every cross-node claim, is not applicable with
+    /// that reason; none fails, none passes; the other pods' cases still run and pass. (On the
+    /// lab, which does run the remote pod, so that a case that did run would be seen.)
+    #[test]
+    fn an_absent_pods_cases_are_not_applicable_and_none_fails() {
+        let rt = super::super::runner::runtime().unwrap();
+        let mut target = rt
+            .block_on(Target::open(&TargetKind::Lab(Encapsulation::None)))
+            .unwrap();
+        let why = "test-tools-remote cannot be scheduled on another node than c2c-network-demo's (the cluster has one schedulable node): 0/1 nodes are available";
+        target
+            .facts
+            .absent_pods
+            .insert(REMOTE_POD.to_string(), why.to_string());
+        let switches = Switches::default();
+        let mut remote_cases = 0;
+        for claim in super::super::all() {
+            let case = |pod| rt.block_on(run_case(&claim, &target, pod, &switches));
+            match claim.per {
+                Per::EachPod => {
+                    remote_cases += 1;
+                    match case(Some(REMOTE_POD)) {
+                        CaseResult::NotApplicable(r) => assert_eq!(r, why, "{}", claim.id),
+                        other => panic!("{} on the absent pod: {other:?}", claim.id),
+                    }
+                    let present = case(Some(SERVER_POD));
+                    assert!(
+                        matches!(present, CaseResult::Verified),
+                        "{} on {SERVER_POD}: {present:?}",
+                        claim.id
+                    );
+                }
+                Per::Target if claim.id.starts_with("XN-") => match case(None) {
+                    CaseResult::NotApplicable(r) => assert_eq!(r, why, "{}", claim.id),
+                    other => panic!("{}: {other:?}", claim.id),
+                },
+                Per::Target => {}
+            }
+        }
+        assert!(remote_cases >= 10, "{remote_cases} per-pod claims");
+        rt.block_on(target.close()).unwrap();
+    }
+}

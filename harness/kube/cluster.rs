@@ -341,6 +341,7 @@ pub fn facts_from_objects(
         pools,
         nodes,
         pods: Vec::new(),
+        absent_pods: BTreeMap::new(),
     })
 }
 

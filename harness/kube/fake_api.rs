@@ -156,8 +156,12 @@ pub fn fake_api_with_uris<K: AsRef<str> + Send + Sync + 'static>(
             .iter()
             .find(|(k, _, _)| k.as_ref() == key)
             .map(|(_, c, b)| (*c, b.clone()));
+        let by_name = field_selector_name(req.uri().query().unwrap_or(""));
         let (code, content_type, bytes) = match scripted {
-            Some((code, body)) => {
+            Some((code, mut body)) => {
+                if let Some(name) = &by_name {
+                    keep_only_named(&mut body, name);
+                }
                 let bytes = match (watch, body) {
                     (true, serde_json::Value::Array(events)) => events
                         .iter()
@@ -202,6 +206,26 @@ pub fn fake_api_with_uris<K: AsRef<str> + Send + Sync + 'static>(
         }
     });
     (kube::Client::new(svc, "default"), seen, uris)
+}
+
+/// The name a `fieldSelector=metadata.name=<name>` asks for (what kube-runtime's waits send).
+fn field_selector_name(query: &str) -> Option<String> {
+    query.split('&').find_map(|kv| {
+        let value = kv.strip_prefix("fieldSelector=")?;
+        let decoded = value.replace("%3D", "=").replace("%3d", "=");
+        decoded.strip_prefix("metadata.name=").map(str::to_string)
+    })
+}
+
+/// Filters a list's items or a watch's events to the object named `name`, as the API server
+/// applies a `metadata.name` field selector.
+fn keep_only_named(body: &mut serde_json::Value, name: &str) {
+    let named = |o: &serde_json::Value| o["metadata"]["name"] == name;
+    if let Some(items) = body.get_mut("items").and_then(|i| i.as_array_mut()) {
+        items.retain(named);
+    } else if let Some(events) = body.as_array_mut() {
+        events.retain(|e| named(&e["object"]));
+    }
 }
 
 /// A `Status` failure as the API sends it.

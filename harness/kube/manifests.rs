@@ -32,11 +32,11 @@ pub const PROBE_NODE_LABEL: &str = "calico-conformance/probe-node";
 /// The default node probe image.
 pub const DEFAULT_PROBE_IMAGE: &str = "nicolaka/netshoot:v0.13";
 /// The article's server pod.
-pub const C2C_POD: &str = "c2c-network-demo";
+pub const C2C_POD: &str = crate::calico::SERVER_POD;
 /// The article's client pod (same node as the server).
-pub const TEST_TOOLS_POD: &str = "test-tools";
+pub const TEST_TOOLS_POD: &str = crate::calico::CLIENT_POD;
 /// The suite's extra client pod on another node (for the cross-node claims).
-pub const REMOTE_POD: &str = "test-tools-remote";
+pub const REMOTE_POD: &str = crate::calico::REMOTE_POD;
 /// The topology key that means "same node".
 pub const HOSTNAME_TOPOLOGY_KEY: &str = "kubernetes.io/hostname";
 

@@ -53,8 +53,8 @@ pub struct KubeTarget {
     probes: BTreeMap<String, String>,
     /// Pod name → discovered namespaces.
     pods: BTreeMap<String, PodNetns>,
-    /// Why `test-tools-remote` is not running, when it is not (one schedulable node).
-    remote_not_applicable: Option<String>,
+    /// How long each phase of the setup took.
+    phases: Vec<(&'static str, Duration)>,
 }
 
 impl KubeTarget {
@@ -108,35 +108,8 @@ impl KubeTarget {
                 .map_err(|e| Error::Kube(format!("applying pod {namespace}/{name}: {e}")))?;
         }
         let started = Instant::now();
-        let mut ready = BTreeMap::new();
-        for name in [C2C_POD, TEST_TOOLS_POD] {
-            let left = ready_timeout.saturating_sub(started.elapsed());
-            ready.insert(
-                name,
-                wait_ready(&pods_api, &watch_pods, name, left, ready_timeout, false).await?,
-            );
-        }
-        let left = ready_timeout.saturating_sub(started.elapsed());
-        let mut remote_not_applicable = None;
-        match wait_ready(
-            &pods_api,
-            &watch_pods,
-            REMOTE_POD,
-            left,
-            ready_timeout,
-            true,
-        )
-        .await
-        {
-            Ok(p) => {
-                ready.insert(REMOTE_POD, p);
-            }
-            Err(Error::NotFound(why)) => {
-                tracing::warn!("cross-node claims are not applicable: {why}");
-                remote_not_applicable = Some(why);
-            }
-            Err(e) => return Err(e),
-        }
+        let Deployed { ready, absent } =
+            wait_for_pods(&pods_api, &watch_pods, ready_timeout).await?;
         let mut nodes: Vec<String> = ready.values().map(pod_node).collect::<Result<_>>()?;
         nodes.sort();
         nodes.dedup();
@@ -157,6 +130,7 @@ impl KubeTarget {
             let left = ready_timeout.saturating_sub(started.elapsed());
             wait_ready(&pods_api, &watch_pods, name, left, ready_timeout, false).await?;
         }
+        let deployed = started.elapsed();
 
         // Read again, not reused from setup's check: a node that got its first pod just now
         // has a block affinity that did not exist then.
@@ -212,6 +186,7 @@ impl KubeTarget {
             });
             discovered.insert(name.to_string(), netns);
         }
+        facts.absent_pods = absent;
         Ok(KubeTarget {
             context: conn.context.clone(),
             client: conn.client.clone(),
@@ -221,11 +196,18 @@ impl KubeTarget {
             facts,
             probes,
             pods: discovered,
-            remote_not_applicable,
+            phases: vec![
+                ("deploy and readiness", deployed),
+                (
+                    "facts and discovery",
+                    started.elapsed().saturating_sub(deployed),
+                ),
+            ],
         })
     }
 
-    /// The cluster facts, the deployed pods included (`test-tools-remote` only when scheduled).
+    /// The cluster facts, the deployed pods included (`test-tools-remote` only when scheduled;
+    /// otherwise it is in `absent_pods` with the scheduler's reason).
     pub fn facts(&self) -> &Facts {
         &self.facts
     }
@@ -240,10 +222,9 @@ impl KubeTarget {
         &self.namespace
     }
 
-    /// Why the cross-node claims do not apply (`test-tools-remote` could not be scheduled on
-    /// another node), or `None` when they do.
-    pub fn cross_node_not_applicable(&self) -> Option<&str> {
-        self.remote_not_applicable.as_deref()
+    /// How long the phases of the setup took: deploy and readiness, facts and discovery.
+    pub fn phases(&self) -> &[(&'static str, Duration)] {
+        &self.phases
     }
 
     fn probe_on(&self, node: &str) -> Result<&String> {
@@ -418,9 +399,62 @@ async fn discover_pod(host: &KubePlace, pod: &Pod) -> Result<PodNetns> {
     })
 }
 
+/// How waiting for a pod ended, when it did not fail.
+#[derive(Debug)]
+pub(crate) enum Readiness {
+    Ready(Box<Pod>),
+    /// The scheduler cannot place it; its message.
+    Unschedulable(String),
+}
+
+/// The article's pods after the readiness wait: those Ready, and those that do not run here,
+/// with why (`test-tools-remote` on a cluster with one schedulable node).
+#[derive(Debug)]
+pub(crate) struct Deployed {
+    pub ready: BTreeMap<&'static str, Pod>,
+    pub absent: BTreeMap<String, String>,
+}
+
+/// Waits for the article's pods to be Ready, at most `timeout` for all of them.
+/// `c2c-network-demo` and `test-tools` must be Ready; `test-tools-remote` may instead be
+/// Unschedulable (its anti-affinity finds no second node), which makes it absent with the
+/// scheduler's message. Anything else — an image that cannot be pulled, a crash loop, a pod
+/// still Pending at the deadline for any other reason — fails with the pod's state and events.
+pub(crate) async fn wait_for_pods(
+    api: &Api<Pod>,
+    watch: &Api<Pod>,
+    timeout: Duration,
+) -> Result<Deployed> {
+    let started = Instant::now();
+    let mut deployed = Deployed {
+        ready: BTreeMap::new(),
+        absent: BTreeMap::new(),
+    };
+    for (name, may_be_unschedulable) in [
+        (C2C_POD, false),
+        (TEST_TOOLS_POD, false),
+        (REMOTE_POD, true),
+    ] {
+        let left = timeout.saturating_sub(started.elapsed());
+        match wait_ready(api, watch, name, left, timeout, may_be_unschedulable).await? {
+            Readiness::Ready(pod) => {
+                deployed.ready.insert(name, *pod);
+            }
+            Readiness::Unschedulable(why) => {
+                let why = format!(
+                    "{name} cannot be scheduled on another node than {C2C_POD}'s (the cluster has one schedulable node): {why}"
+                );
+                tracing::warn!("{why}");
+                deployed.absent.insert(name.to_string(), why);
+            }
+        }
+    }
+    Ok(deployed)
+}
+
 /// Waits until pod `name` is Ready, at most `left`. With `allow_unschedulable`, a pod the
-/// scheduler cannot place ends the wait with `Error::NotFound(<scheduler message>)`. On timeout
-/// the error describes the pod (phase, containers, latest events).
+/// scheduler cannot place ends the wait as [`Readiness::Unschedulable`]. On timeout the error
+/// describes the pod (phase, containers, latest events).
 async fn wait_ready(
     api: &Api<Pod>,
     watch: &Api<Pod>,
@@ -428,7 +462,7 @@ async fn wait_ready(
     left: Duration,
     total: Duration,
     allow_unschedulable: bool,
-) -> Result<Pod> {
+) -> Result<Readiness> {
     let cond = move |p: Option<&Pod>| {
         p.is_some_and(|p| {
             ready::is_ready(p) || (allow_unschedulable && ready::unschedulable(p).is_some())
@@ -442,12 +476,11 @@ async fn wait_ready(
     match waited {
         Ok(Ok(Some(pod))) => {
             if ready::is_ready(&pod) {
-                Ok(pod)
+                Ok(Readiness::Ready(Box::new(pod)))
             } else {
-                let why = ready::unschedulable(&pod).unwrap_or_default();
-                Err(Error::NotFound(format!(
-                    "pod {name} cannot be scheduled: {why}"
-                )))
+                Ok(Readiness::Unschedulable(
+                    ready::unschedulable(&pod).unwrap_or_default(),
+                ))
             }
         }
         Ok(Ok(None)) => Err(Error::Kube(format!(
@@ -608,6 +641,9 @@ mod tests {
         let got = wait_ready(&api, &api, "test-tools", t, t, false)
             .await
             .unwrap();
+        let Readiness::Ready(got) = got else {
+            panic!("{got:?}")
+        };
         assert_eq!(got.metadata.name.as_deref(), Some("test-tools"));
     }
 
@@ -648,6 +684,91 @@ mod tests {
                 .unwrap()
                 .contains(&"GET /api/v1/namespaces/default/events".to_string())
         );
+    }
+
+    /// The article's pods in namespace `ns` as the API lists and watches them: the recorded
+    /// Ready `c2c-network-demo` and `test-tools`, and `remote` as `test-tools-remote`.
+    fn one_node_cluster(
+        ns: &str,
+        remote: serde_json::Value,
+    ) -> Vec<(String, u16, serde_json::Value)> {
+        let mut pods = vec![
+            recorded("kube/pod-c2c-network-demo.json"),
+            recorded("kube/pod-test-tools.json"),
+            remote,
+        ];
+        for p in &mut pods {
+            p["metadata"]["namespace"] = ns.into();
+        }
+        pods[2]["metadata"]["name"] = REMOTE_POD.into();
+        let path = format!("/api/v1/namespaces/{ns}");
+        let events: Vec<serde_json::Value> = pods
+            .iter()
+            .map(|p| serde_json::json!({"type": "MODIFIED", "object": p}))
+            .collect();
+        vec![
+            (
+                format!("GET {path}/pods"),
+                200,
+                api_list_of("PodList", pods.clone()),
+            ),
+            (format!("WATCH {path}/pods"), 200, serde_json::json!(events)),
+            (
+                format!("GET {path}/pods/{REMOTE_POD}"),
+                200,
+                pods[2].clone(),
+            ),
+        ]
+    }
+
+    /// One schedulable node (recorded): `test-tools-remote` Pending, `PodScheduled=False`
+    /// reason `Unschedulable`. The wait ends at once with the two article pods Ready and the
+    /// remote pod absent, carrying the scheduler's message.
+    #[tokio::test]
+    async fn one_schedulable_node_leaves_the_remote_pod_absent_with_the_schedulers_reason() {
+        let ns = "calico-conformance-6b0ed858-32fe";
+        let remote = recorded("kube-api/pod-pending-unschedulable.json");
+        let (client, _) = fake_api(one_node_cluster(ns, remote));
+        let api: Api<Pod> = Api::namespaced(client, ns);
+        let started = Instant::now();
+        let deployed = wait_for_pods(&api, &api, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(
+            deployed.ready.keys().copied().collect::<Vec<_>>(),
+            [C2C_POD, TEST_TOOLS_POD]
+        );
+        let why = &deployed.absent[REMOTE_POD];
+        assert!(
+            why.contains("the cluster has one schedulable node")
+                && why.contains(
+                    "0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules"
+                ),
+            "{why}"
+        );
+    }
+
+    /// A remote pod Pending for another reason (the recorded `ErrImagePull`) is not "one
+    /// node": the wait fails at its deadline with the pod's state.
+    #[tokio::test]
+    async fn a_remote_pod_that_cannot_pull_its_image_still_fails_the_setup() {
+        let ns = "calico-conformance-pull";
+        let remote = recorded("kube/pod-image-pull-failure.json");
+        let mut routes = one_node_cluster(ns, remote);
+        routes.push((
+            format!("GET /api/v1/namespaces/{ns}/events"),
+            200,
+            as_api_list(recorded("kube/events-image-pull-failure.json")),
+        ));
+        let (client, _) = fake_api(routes);
+        let api: Api<Pod> = Api::namespaced(client, ns);
+        let e = wait_for_pods(&api, &api, Duration::from_millis(500))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("test-tools-remote did not become Ready"), "{e}");
+        assert!(e.contains("ErrImagePull"), "{e}");
     }
 
     #[tokio::test]
