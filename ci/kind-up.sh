@@ -2,15 +2,17 @@
 # Creates the kind cluster of ci/kind-config.yaml (context kind-calico) and installs Calico.
 #
 # usage: ci/kind-up.sh <calico-version> <mode>
-#   calico-version  a Calico release tag, e.g. v3.30.0
+#   calico-version  a Calico release tag of a minor release ci/kind-pins.sh pins, e.g. v3.32.1
 #   mode            ipip      the calico.yaml manifest, pool with CALICO_IPV4POOL_IPIP=Always (as in the article)
 #                   operator  tigera-operator + an Installation with the operator's kind default: VXLANCrossSubnet
 #                   vxlan     tigera-operator + an Installation whose pool is VXLAN (Always)
-# environment: KIND_CLUSTER_NAME (default calico), CALICO_WAIT_SECONDS (default 600)
+# environment: KIND_CLUSTER_NAME (default calico), CALICO_WAIT_SECONDS (default 600),
+#   KIND_NODE_IMAGE (a node image of your choosing instead of the pinned one; the kind version is
+#   then not checked)
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 <calico-version, e.g. v3.30.0> <ipip|operator|vxlan>" >&2
+  echo "usage: $0 <calico-version, e.g. v3.32.1> <ipip|operator|vxlan>" >&2
   exit 2
 }
 [ "$#" -eq 2 ] || usage
@@ -27,6 +29,26 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 log() { echo "kind-up: $*" >&2; }
+
+for tool in kind kubectl curl; do
+  command -v "$tool" >/dev/null || {
+    log "$tool is not on PATH"
+    exit 1
+  }
+done
+
+# The kind release and node image this Calico release is brought up with (see ci/kind-pins.sh).
+pins=$("$here/kind-pins.sh" "$version")
+kind_pinned=$(sed -n 's/^kind=//p' <<<"$pins")
+node_image=$(sed -n 's/^node_image=//p' <<<"$pins")
+kind_found=$(kind version | awk '{print $2}')
+if [ -n "${KIND_NODE_IMAGE:-}" ]; then
+  node_image="$KIND_NODE_IMAGE"
+  log "node image ${node_image} (KIND_NODE_IMAGE) on kind ${kind_found}; the pin for Calico ${version} is kind ${kind_pinned}"
+elif [ "$kind_found" != "$kind_pinned" ]; then
+  log "Calico ${version} is pinned to kind ${kind_pinned} (node image ${node_image}), this is kind ${kind_found}: install kind ${kind_pinned}, or set KIND_NODE_IMAGE"
+  exit 1
+fi
 
 # Runs "$@" until it succeeds or the deadline passes.
 retry_until() {
@@ -45,8 +67,8 @@ fetch() {
   curl -fsSL --retry 3 -o "$2" "$1"
 }
 
-log "creating kind cluster ${cluster}"
-kind create cluster --name "$cluster" --config "$here/kind-config.yaml" --wait 0s
+log "creating kind cluster ${cluster} (${node_image})"
+kind create cluster --name "$cluster" --config "$here/kind-config.yaml" --image "$node_image" --wait 0s
 kubectl config use-context "kind-${cluster}"
 
 install_operator() {
