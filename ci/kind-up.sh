@@ -4,8 +4,11 @@
 # usage: ci/kind-up.sh <calico-version> <mode>
 #   calico-version  a Calico release tag of a minor release ci/kind-pins.sh pins, e.g. v3.32.1
 #   mode            ipip      the calico.yaml manifest, pool with CALICO_IPV4POOL_IPIP=Always (as in the article)
-#                   operator  tigera-operator + an Installation with the operator's kind default: VXLANCrossSubnet
-#                   vxlan     tigera-operator + an Installation whose pool is VXLAN (Always)
+#                   operator  tigera-operator + the Installation and APIServer of upstream's
+#                             manifests/custom-resources.yaml: pool VXLANCrossSubnet, and the Calico
+#                             API server, which serves projectcalico.org/v3
+#                   vxlan     tigera-operator + an Installation whose pool is VXLAN (Always); no API
+#                             server, so Calico's objects are read as crd.projectcalico.org/v1
 # environment: KIND_CLUSTER_NAME (default calico), CALICO_WAIT_SECONDS (default 600),
 #   KIND_NODE_IMAGE (a node image of your choosing instead of the pinned one; the kind version is
 #   then not checked)
@@ -71,14 +74,20 @@ log "creating kind cluster ${cluster} (${node_image})"
 kind create cluster --name "$cluster" --config "$here/kind-config.yaml" --image "$node_image" --wait 0s
 kubectl config use-context "kind-${cluster}"
 
+# The operator install of upstream's quickstart (tigera/docs getting-started/kubernetes/kind.mdx
+# and quickstart.mdx): operator-crds.yaml, tigera-operator.yaml (which holds no CRDs since
+# v3.30), then the objects of custom-resources.yaml. Those are an Installation whose pool is
+# VXLANCrossSubnet - the quickstart's choice; the Installation CRD documents IPIP as the default
+# encapsulation - and an APIServer, without which projectcalico.org/v3 is never served; its
+# Goldmane and Whisker (flow logs and their UI, not on the packet path) are left out. Upstream's
+# own kind CI (hack/test/kind/deploy_resources.sh of v3.32, node/tests/k8st/
+# deploy_resources_on_kind_cluster.sh of v3.30/v3.31) waits for tigerastatus calico and
+# apiserver to be Available; so does this.
 install_operator() {
-  local encapsulation="$1"
-  # Calico v3.30+ ship the operator's CRDs separately; older releases keep them inside
-  # tigera-operator.yaml.
-  if fetch "$manifests/operator-crds.yaml" "$work/operator-crds.yaml"; then
-    kubectl create -f "$work/operator-crds.yaml"
-  fi
+  local encapsulation="$1" apiserver="$2"
+  fetch "$manifests/operator-crds.yaml" "$work/operator-crds.yaml"
   fetch "$manifests/tigera-operator.yaml" "$work/tigera-operator.yaml"
+  kubectl create -f "$work/operator-crds.yaml"
   kubectl create -f "$work/tigera-operator.yaml"
   retry_until 120 kubectl get crd installations.operator.tigera.io >/dev/null
   cat >"$work/installation.yaml" <<YAML
@@ -89,15 +98,31 @@ metadata:
 spec:
   calicoNetwork:
     ipPools:
-      - name: default-ipv4-pool
+      - name: default-ipv4-ippool
         cidr: 192.168.0.0/16
         blockSize: 26
         encapsulation: ${encapsulation}
         natOutgoing: Enabled
         nodeSelector: all()
 YAML
+  if [ "$apiserver" = with-apiserver ]; then
+    cat >>"$work/installation.yaml" <<YAML
+---
+apiVersion: operator.tigera.io/v1
+kind: APIServer
+metadata:
+  name: default
+spec: {}
+YAML
+  fi
   kubectl create -f "$work/installation.yaml"
-  retry_until "$wait_seconds" kubectl -n calico-system get daemonset calico-node >/dev/null
+  retry_until "$wait_seconds" kubectl get tigerastatus calico >/dev/null
+  kubectl wait --for=condition=Available tigerastatus/calico --timeout="${wait_seconds}s"
+  if [ "$apiserver" = with-apiserver ]; then
+    retry_until "$wait_seconds" kubectl get tigerastatus apiserver >/dev/null
+    kubectl wait --for=condition=Available tigerastatus/apiserver --timeout="${wait_seconds}s"
+    kubectl wait --for=condition=Available apiservice/v3.projectcalico.org --timeout="${wait_seconds}s"
+  fi
   kubectl -n calico-system rollout status daemonset/calico-node --timeout="${wait_seconds}s"
 }
 
@@ -112,8 +137,18 @@ case "$mode" in
     kubectl apply -f "$work/calico.yaml"
     kubectl -n kube-system rollout status daemonset/calico-node --timeout="${wait_seconds}s"
     ;;
-  operator) install_operator VXLANCrossSubnet ;;
-  vxlan) install_operator VXLAN ;;
+  operator)
+    # The pool and the API server of upstream's custom-resources.yaml; make sure this version
+    # still has both.
+    fetch "$manifests/custom-resources.yaml" "$work/custom-resources.yaml"
+    if ! grep -q 'encapsulation: VXLANCrossSubnet' "$work/custom-resources.yaml" ||
+      ! grep -q '^kind: APIServer' "$work/custom-resources.yaml"; then
+      log "custom-resources.yaml of ${version} no longer has a VXLANCrossSubnet pool and an APIServer"
+      exit 1
+    fi
+    install_operator VXLANCrossSubnet with-apiserver
+    ;;
+  vxlan) install_operator VXLAN without-apiserver ;;
 esac
 
 kubectl wait --for=condition=Ready nodes --all --timeout="${wait_seconds}s"
@@ -132,6 +167,10 @@ calico_group() {
 }
 retry_until "$wait_seconds" calico_group >/dev/null
 group=$(calico_group)
+if [ "$mode" = operator ] && [ "$group" != projectcalico.org ]; then
+  log "the Calico API server is up but projectcalico.org/v3 does not serve ClusterInformation default"
+  exit 1
+fi
 log "Calico ${version} (${mode}) is ready on context kind-${cluster} (API group ${group})"
 kubectl get "clusterinformations.${group}" default -o jsonpath='{.spec.calicoVersion}{"\n"}'
 kubectl get "ippools.${group}" -o wide
