@@ -29,6 +29,11 @@ case "$mode" in ipip | operator | vxlan) ;; *) usage ;; esac
 here="$(cd "$(dirname "$0")" && pwd)"
 cluster="${KIND_CLUSTER_NAME:-calico}"
 wait_seconds="${CALICO_WAIT_SECONDS:-900}"
+case "$wait_seconds" in '' | *[!0-9]*)
+  echo "kind-up: CALICO_WAIT_SECONDS must be a whole number of seconds, not '${wait_seconds}'" >&2
+  exit 2
+  ;;
+esac
 manifests="https://raw.githubusercontent.com/projectcalico/calico/${version}/manifests"
 work="$(mktemp -d)"
 created=no
@@ -169,6 +174,7 @@ if [ "$mode" = operator ]; then
   fi
 fi
 
+# kind create is bounded by kind's and kubeadm's own timeouts, not by CALICO_WAIT_SECONDS.
 log "creating kind cluster ${cluster} (${node_image})"
 kind create cluster --name "$cluster" --config "$here/kind-config.yaml" --image "$node_image" --wait 0s
 created=yes
