@@ -467,9 +467,6 @@ use calico_conformance::observe::{
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use calico_conformance::facts::Encapsulation;
-    use calico_conformance::target::{REMOTE_POD, SERVER_POD, TargetKind};
 
     /// A one-node cluster as the kube target reports it: `test-tools-remote` absent with the
     /// scheduler's reason. Every case of it, and every cross-node claim, is not applicable with
@@ -477,6 +474,9 @@ mod tests {
     /// lab, which does run the remote pod, so that a case that did run would be seen.)
     #[test]
     fn an_absent_pods_cases_are_not_applicable_and_none_fails() {
+        use super::*;
+        use calico_conformance::facts::Encapsulation;
+        use calico_conformance::target::{REMOTE_POD, SERVER_POD, TargetKind};
         let rt = super::super::runner::runtime().unwrap();
         let mut target = rt
             .block_on(Target::open(&TargetKind::Lab(Encapsulation::None)))
