@@ -155,6 +155,15 @@ impl Target {
         })
     }
 
+    /// How long the parts of opening took, where the target knows (a cluster: deploy and
+    /// readiness, facts and discovery).
+    pub fn setup_phases(&self) -> Vec<(&'static str, std::time::Duration)> {
+        match &self.backend {
+            Backend::Local { .. } => Vec::new(),
+            Backend::Kube(k) => k.phases().to_vec(),
+        }
+    }
+
     /// The topology of a local target (faults change it).
     pub fn topology_mut(&mut self) -> Option<&mut Topology> {
         match &mut self.backend {

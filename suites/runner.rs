@@ -165,14 +165,19 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
     let wanted = |name: &str| !args.is_filtered_out(&Trial::test(name.to_string(), || Ok(())));
     // Open each target that a wanted trial needs, once.
     let mut targets: Vec<(TargetKind, Arc<Target>)> = Vec::new();
+    let mut timings: Vec<(String, Vec<Phase>)> = Vec::new();
     let cleanup_guard = calico_conformance::lifecycle::CleanupOnSignal::install(&rt);
     for kind in &kinds {
         if !plans.iter().any(|p| &p.kind == kind && wanted(&p.name)) {
             continue;
         }
+        let opening = std::time::Instant::now();
         match rt.block_on(Target::open(kind)) {
             Ok(t) => {
                 println!("\n== {} ==\n{}", t.name, t.facts.summary());
+                let mut phases = vec![Phase::new("open", opening.elapsed())];
+                phases.extend(t.setup_phases().into_iter().map(|(n, d)| Phase::part(n, d)));
+                timings.push((t.name.clone(), phases));
                 targets.push((kind.clone(), Arc::new(t)));
             }
             Err(e) => {
@@ -210,6 +215,8 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
             };
             if let Ok(mut r) = results.lock() {
                 r.push(CaseRecord {
+                    target: target.name.clone(),
+                    started,
                     id: plan.claim.id.to_string(),
                     case,
                     result: result.clone(),
@@ -233,17 +240,28 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
         }));
     }
     let conclusion = libtest_mimic::run(&args, trials);
-    close(&rt, targets);
+    let closed = close(&rt, targets);
     drop(cleanup_guard);
-    print_summary(&results.lock().map(|r| r.clone()).unwrap_or_default());
+    let results = results.lock().map(|r| r.clone()).unwrap_or_default();
+    print_summary(&results);
+    print_phases(timings, &results, &closed);
     conclusion.exit_code()
 }
 
-fn close(rt: &tokio::runtime::Runtime, targets: Vec<(TargetKind, Arc<Target>)>) {
+/// Closes the targets; returns how long each took (by target name).
+fn close(
+    rt: &tokio::runtime::Runtime,
+    targets: Vec<(TargetKind, Arc<Target>)>,
+) -> Vec<(String, std::time::Duration)> {
+    let mut took = Vec::new();
     for (kind, t) in targets {
         match Arc::try_unwrap(t) {
             Ok(t) => {
-                if let Err(e) = rt.block_on(t.close()) {
+                let name = t.name.clone();
+                let started = std::time::Instant::now();
+                let closed = rt.block_on(t.close());
+                took.push((name, started.elapsed()));
+                if let Err(e) = closed {
                     eprintln!(
                         "calico-conformance: closing the {} target: {e}",
                         kind.short()
@@ -256,11 +274,85 @@ fn close(rt: &tokio::runtime::Runtime, targets: Vec<(TargetKind, Arc<Target>)>) 
             ),
         }
     }
+    took
+}
+
+/// One timed phase of a run; `part` phases are the parts of the `open` before them.
+struct Phase {
+    name: String,
+    took: std::time::Duration,
+    part: bool,
+}
+
+impl Phase {
+    fn new(name: &str, took: std::time::Duration) -> Phase {
+        Phase {
+            name: name.to_string(),
+            took,
+            part: false,
+        }
+    }
+
+    fn part(name: &str, took: std::time::Duration) -> Phase {
+        Phase {
+            part: true,
+            ..Phase::new(name, took)
+        }
+    }
+}
+
+/// Prints how long each target's phases took: open (with its parts, e.g. deploy and
+/// readiness on a cluster), its claims (first case started to last case ended; cases run in
+/// parallel, and with the lab's fault self-test), and teardown.
+fn print_phases(
+    timings: Vec<(String, Vec<Phase>)>,
+    results: &[CaseRecord],
+    closed: &[(String, std::time::Duration)],
+) {
+    if timings.is_empty() {
+        return;
+    }
+    let secs = |d: std::time::Duration| format!("{:.1} s", d.as_secs_f64());
+    let list = |phases: &[Phase], part: bool| -> Vec<String> {
+        phases
+            .iter()
+            .filter(|p| p.part == part)
+            .map(|p| format!("{} {}", p.name, secs(p.took)))
+            .collect()
+    };
+    println!("\nphases:");
+    for (target, phases) in timings {
+        let parts = list(&phases, true);
+        let parts = if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", parts.join(", "))
+        };
+        let cases = results.iter().filter(|r| r.target == target);
+        let first = cases.clone().map(|r| r.started).min();
+        let last = cases.map(|r| r.started + r.took).max();
+        let claims = match (first, last) {
+            (Some(a), Some(b)) => secs(b.duration_since(a)),
+            _ => "none run".into(),
+        };
+        let teardown = closed
+            .iter()
+            .find(|(n, _)| *n == target)
+            .map(|(_, d)| secs(*d))
+            .unwrap_or_else(|| "not closed".into());
+        println!(
+            "  {target:<10} {}{parts}, claims {claims}, teardown {teardown}",
+            list(&phases, false).join(", ")
+        );
+    }
 }
 
 /// What one claim case did, for the summary.
 #[derive(Clone)]
 struct CaseRecord {
+    /// The target's name.
+    target: String,
+    started: std::time::Instant,
     id: String,
     case: String,
     result: CaseResult,
@@ -287,6 +379,7 @@ fn print_summary(results: &[CaseRecord]) {
         case,
         result,
         took,
+        ..
     } in results
     {
         let e = by_claim.entry(id.as_str()).or_default();

@@ -124,7 +124,7 @@ fn missing_object(p: &ApiPath, name: &str) -> serde_json::Value {
     status
 }
 
-/// [`fake_api`], also recording each request as `<METHOD> <path and query>`.
+/// [`fake_api`], also recording each request as `<METHOD> <path and query>[ <body>]`.
 pub fn fake_api_with_uris<K: AsRef<str> + Send + Sync + 'static>(
     routes: Vec<(K, u16, serde_json::Value)>,
 ) -> (kube::Client, Log, Log) {
@@ -139,6 +139,8 @@ pub fn fake_api_with_uris<K: AsRef<str> + Send + Sync + 'static>(
         .collect();
     let routes = Arc::new(routes);
     let svc = tower::service_fn(move |req: http::Request<kube::client::Body>| {
+        let (req, body) = req.into_parts();
+        let req = http::Request::from_parts(req, ());
         let watch = req.uri().query().is_some_and(|q| q.contains("watch=true"));
         let method = if watch {
             "WATCH"
@@ -148,10 +150,7 @@ pub fn fake_api_with_uris<K: AsRef<str> + Send + Sync + 'static>(
         let path = req.uri().path().to_string();
         let key = format!("{method} {path}");
         log.lock().unwrap().push(key.clone());
-        uri_log
-            .lock()
-            .unwrap()
-            .push(format!("{method} {}", req.uri()));
+        let uri = format!("{method} {}", req.uri());
         let scripted = routes
             .iter()
             .find(|(k, _, _)| k.as_ref() == key)
@@ -195,7 +194,19 @@ pub fn fake_api_with_uris<K: AsRef<str> + Send + Sync + 'static>(
                 _ => not_served(),
             },
         };
+        let uri_log = uri_log.clone();
         async move {
+            // The request body (DeleteOptions, an applied object) goes to the URI log after
+            // the URI, so tests can check what was sent.
+            let sent = http_body_util::BodyExt::collect(body)
+                .await
+                .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+                .unwrap_or_default();
+            uri_log.lock().unwrap().push(if sent.is_empty() {
+                uri
+            } else {
+                format!("{uri} {sent}")
+            });
             Ok::<_, std::convert::Infallible>(
                 http::Response::builder()
                     .status(code)
