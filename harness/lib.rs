@@ -21,6 +21,7 @@ pub mod lifecycle;
 pub mod netns;
 pub mod observe;
 pub mod place;
+pub mod ports;
 pub mod preflight;
 pub mod run;
 pub mod target;

@@ -6,8 +6,8 @@ use crate::claim;
 use calico_conformance::calico::{HTTP_PORT, VXLAN_PORT, VXLAN_VNI};
 use calico_conformance::facts::{Encapsulation, NodeFacts, PodFacts};
 use calico_conformance::observe::packet::{EncapKind, Frame, L4};
+use calico_conformance::ports::source_port;
 use calico_conformance::target::{REMOTE_POD, SERVER_POD};
-use calico_conformance::traffic::next_source_port;
 
 /// The claims of this section.
 pub fn claims() -> Vec<Claim> {
@@ -100,7 +100,7 @@ async fn crossing(cx: &Cx<'_>) -> Result<Result<Crossing, String>, Failure> {
         Failure::Harness(format!("no underlay interface known for {}", src_node.name))
     })?;
     let host = cx.target.host(&src_node.name)?;
-    let src_port = next_source_port();
+    let src_port = source_port()?;
     let capture = cx
         .capture(
             &host,

@@ -5,8 +5,8 @@ use super::support::*;
 use crate::claim;
 use calico_conformance::calico::{HTTP_PORT, article_body};
 use calico_conformance::observe::{self, packet::Frame};
+use calico_conformance::ports::source_port;
 use calico_conformance::target::SERVER_POD;
-use calico_conformance::traffic::next_source_port;
 use std::net::Ipv4Addr;
 use std::sync::atomic::Ordering;
 
@@ -113,7 +113,7 @@ async fn c2c_request(
     let eth0 = cx
         .capture(&pod, "eth0", &format!("tcp port {HTTP_PORT}"))
         .await?;
-    let src = next_source_port();
+    let src = source_port()?;
     let body = client.http_get(to, HTTP_PORT, src, TRAFFIC_DEADLINE).await;
     // Wait until lo shows the whole exchange (or the deadline): the zero on eth0 is only
     // judged once lo has seen the connection.

@@ -7,8 +7,8 @@ use calico_conformance::calico::{
     HOST_END_MAC, HOST_END_MAC_STR, HTTP_PORT, IPIP_DEVICE, VXLAN_DEVICE, article_body,
 };
 use calico_conformance::observe::packet::{Frame, mac_str};
+use calico_conformance::ports::source_port;
 use calico_conformance::target::{CLIENT_POD, SERVER_POD};
-use calico_conformance::traffic::next_source_port;
 use std::net::Ipv4Addr;
 
 /// The claims of this section.
@@ -63,7 +63,7 @@ pub async fn p2p_2_http_get_body(cx: &Cx<'_>) -> Outcome {
     let server = cx.facts_of(SERVER_POD)?;
     let client = cx.target.pod(CLIENT_POD)?;
     let body = client
-        .http_get(server.ip, HTTP_PORT, next_source_port(), TRAFFIC_DEADLINE)
+        .http_get(server.ip, HTTP_PORT, source_port()?, TRAFFIC_DEADLINE)
         .await?;
     let expected = article_body(SERVER_POD);
     ensure(
@@ -106,7 +106,7 @@ async fn exchange(cx: &Cx<'_>) -> Result<Exchange, Failure> {
         .facts
         .node(&client.node)
         .ok_or_else(|| Failure::Harness(format!("no facts for node {}", client.node)))?;
-    let src_port = next_source_port();
+    let src_port = source_port()?;
     let bpf = format!("tcp port {src_port} or udp port 4789 or ip proto 4");
     let mut others = Vec::new();
     let underlay = node.underlay.clone().ok_or_else(|| {
