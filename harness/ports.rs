@@ -9,11 +9,10 @@
 //! folder (`target/calico-conformance/<run-id>/source-ports`), under an exclusive `flock`.
 
 use crate::error::{Error, Result};
-use nix::fcntl::{Flock, FlockArg};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The first source port; 20000–29999 is below the kernel's default ephemeral range
 /// (32768–60999), so no other connection of the pod is given one of these by the kernel.
@@ -78,32 +77,7 @@ fn reserve(path: &Path, n: u32) -> Result<u32> {
         path: path.to_path_buf(),
         problem,
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| at_fault(format!("creating its folder: {e}")))?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| at_fault(format!("opening the source port counter: {e}")))?;
-    let started = Instant::now();
-    let mut file = loop {
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(locked) => break locked,
-            Err((f, nix::errno::Errno::EWOULDBLOCK)) if started.elapsed() < LOCK_DEADLINE => {
-                file = f;
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            Err((_, e)) => {
-                return Err(at_fault(format!(
-                    "locking the source port counter (waited {:.1} s): {e}",
-                    started.elapsed().as_secs_f64()
-                )));
-            }
-        }
-    };
+    let mut file = crate::run::lock_exclusive(path, LOCK_DEADLINE)?;
     let mut text = String::new();
     file.read_to_string(&mut text)
         .map_err(|e| at_fault(format!("reading the source port counter: {e}")))?;

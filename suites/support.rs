@@ -223,6 +223,19 @@ pub async fn run_case(
         } else {
             _shared = target.state_lock.read().await;
         }
+        // The same between the processes of a nextest run, which share the cluster's pods.
+        let _across_processes =
+            match calico_conformance::run::lock_state(claim.exclusive, CLAIM_DEADLINE).await {
+                Ok(lock) => lock,
+                Err(e) => {
+                    return CaseResult::Failed(failure_message(
+                        claim,
+                        &case,
+                        &Failure::Harness(e.to_string()),
+                        "(none)",
+                    ));
+                }
+            };
         match tokio::time::timeout(CLAIM_DEADLINE, (claim.run)(&cx)).await {
             Ok(o) => o,
             Err(_) => Err(Failure::Harness(format!(

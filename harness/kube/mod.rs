@@ -23,6 +23,7 @@ pub mod namespaces;
 pub mod place;
 pub mod ready;
 pub mod setup;
+pub mod shared;
 
 pub use calico_api::read_calico_objects;
 pub use context::{Connection, check_context, connect, context_name};

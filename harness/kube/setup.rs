@@ -9,6 +9,7 @@ use super::manifests::{self, C2C_POD, ImageMap, MANAGER, REMOTE_POD, TEST_TOOLS_
 use super::namespaces::{delete_namespace, warn_about_leftovers};
 use super::place::{KubePlace, Netns};
 use super::ready;
+use super::shared::Discovered;
 use super::{DEFAULT_READY_TIMEOUT, DEFAULT_TEARDOWN_TIMEOUT, PROBE_COMMAND_DEADLINE};
 use crate::error::{Error, Result};
 use crate::facts::{Facts, PodFacts};
@@ -32,13 +33,13 @@ pub fn planned_pods(namespace: &str, images: &ImageMap) -> Result<Vec<Pod>> {
 }
 
 /// A pod's discovered network namespaces.
-#[derive(Debug, Clone)]
-struct PodNetns {
-    node: String,
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct PodNetns {
+    pub node: String,
     /// Container name → init PID on the node.
-    containers: Vec<(String, u32)>,
+    pub containers: Vec<(String, u32)>,
     /// The PID whose netns is the pod's.
-    pod_pid: u32,
+    pub pod_pid: u32,
 }
 
 /// A run against a real cluster: its namespace, pods, probes and facts.
@@ -61,13 +62,47 @@ impl KubeTarget {
     /// Guard → connect → Calico check → namespace → article pods and remote pod → probes →
     /// facts → discovery. On any error after the namespace was created it is deleted before the
     /// error is returned.
+    ///
+    /// Under cargo-nextest the processes of one run share the deployment: the first sets it
+    /// up, the others attach to what it discovered (see [`super::shared`]).
     pub async fn setup(run_id: &str) -> Result<KubeTarget> {
         let conn = connect().await?;
+        if crate::run::shared_with_other_processes() {
+            return super::shared::setup_shared(&conn, run_id).await;
+        }
         Self::setup_on(&conn, run_id).await
     }
 
+    /// A target from what another process of this run discovered (`took`: reading it).
+    pub(crate) fn attach(conn: &Connection, d: Discovered, took: Duration) -> KubeTarget {
+        KubeTarget {
+            context: d.context,
+            client: conn.client.clone(),
+            watch_client: conn.exec_client.clone(),
+            exec_pods: Api::namespaced(conn.exec_client.clone(), &d.namespace),
+            namespace: d.namespace,
+            facts: d.facts,
+            probes: d.probes,
+            pods: d.pods,
+            phases: vec![("attached to this nextest run's deployment", took)],
+        }
+    }
+
+    /// What this target discovered, for the other processes of the run; `versions` are the
+    /// namespace's pods' uids and resourceVersions.
+    pub(crate) fn discovered(&self, versions: BTreeMap<String, (String, String)>) -> Discovered {
+        Discovered {
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+            facts: self.facts.clone(),
+            probes: self.probes.clone(),
+            pods: self.pods.clone(),
+            versions,
+        }
+    }
+
     /// [`KubeTarget::setup`] on a connection already made and checked.
-    async fn setup_on(conn: &Connection, run_id: &str) -> Result<KubeTarget> {
+    pub(crate) async fn setup_on(conn: &Connection, run_id: &str) -> Result<KubeTarget> {
         // Fail at once on a cluster without Calico, before creating anything.
         read_calico_objects(&conn.client).await?;
         if let Err(e) = warn_about_leftovers(&conn.client).await {
