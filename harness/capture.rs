@@ -7,7 +7,7 @@
 //! parsed by the one parser in [`crate::observe::packet`], and the raw pcap is kept as evidence.
 
 use crate::error::{Error, Result};
-use crate::observe::packet::{self, Frame, LINKTYPE_ETHERNET, LINKTYPE_RAW};
+use crate::observe::packet::{self, DataLink, Frame, PcapStreamReader};
 use crate::place::Place;
 use futures::future::BoxFuture;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -22,7 +22,7 @@ const POLL: Duration = Duration::from_millis(20);
 
 #[derive(Default)]
 struct State {
-    linktype: Option<u32>,
+    linktype: Option<DataLink>,
     records: Vec<(Duration, Vec<u8>)>,
     /// Why the source ended before it was stopped (a dead tcpdump, a read error).
     ended: Option<String>,
@@ -135,7 +135,7 @@ impl Capture {
     /// The frames seen so far.
     pub fn frames(&self) -> Vec<Frame> {
         let state = lock(&self.state);
-        let linktype = state.linktype.unwrap_or(LINKTYPE_ETHERNET);
+        let linktype = state.linktype.unwrap_or(DataLink::ETHERNET);
         state
             .records
             .iter()
@@ -192,7 +192,7 @@ impl Capture {
         }
         let frames = self.frames();
         let state = lock(&self.state);
-        let linktype = state.linktype.unwrap_or(LINKTYPE_ETHERNET);
+        let linktype = state.linktype.unwrap_or(DataLink::ETHERNET);
         CaptureResult {
             label: self.label.clone(),
             frames,
@@ -330,8 +330,8 @@ fn read_packets(
             continue;
         }
         let linktype = match from.sll_hatype {
-            libc::ARPHRD_ETHER | libc::ARPHRD_LOOPBACK => LINKTYPE_ETHERNET,
-            _ => LINKTYPE_RAW,
+            libc::ARPHRD_ETHER | libc::ARPHRD_LOOPBACK => DataLink::ETHERNET,
+            _ => DataLink::RAW,
         };
         let mut s = lock(state);
         s.linktype.get_or_insert(linktype);
@@ -341,27 +341,25 @@ fn read_packets(
     }
 }
 
-/// Reads a classic pcap stream incrementally into `state`.
+/// Reads a classic pcap stream into `state` as it arrives: each record is visible as soon as its
+/// last byte is in; a partial one waits for the rest.
 async fn read_pcap_stream<R: AsyncRead + Unpin>(
     mut stream: R,
     state: &Mutex<State>,
     notify: &Notify,
 ) {
-    let mut buf: Vec<u8> = Vec::new();
-    let mut header: Option<PcapHeader> = None;
+    let mut reader = PcapStreamReader::new();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let n = match stream.read(&mut chunk).await {
             Ok(0) => {
                 let mut s = lock(state);
                 if !s.stopping {
-                    s.ended = Some(if buf.is_empty() {
-                        "the capture stream ended before the capture was stopped".to_string()
-                    } else {
-                        format!(
-                            "the pcap stream ended inside a record ({} bytes left over)",
-                            buf.len()
-                        )
+                    s.ended = Some(match reader.end_problem() {
+                        Some(problem) if reader.pending() > 0 => {
+                            format!("the pcap stream ended inside a record: {problem}")
+                        }
+                        _ => "the capture stream ended before the capture was stopped".to_string(),
                     });
                 }
                 drop(s);
@@ -375,94 +373,22 @@ async fn read_pcap_stream<R: AsyncRead + Unpin>(
                 return;
             }
         };
-        buf.extend_from_slice(&chunk[..n]);
-        if header.is_none() {
-            match PcapHeader::parse(&buf) {
-                Ok(Some(h)) => {
-                    lock(state).linktype = Some(h.linktype);
-                    buf.drain(..24);
-                    header = Some(h);
-                }
-                Ok(None) => continue,
-                Err(problem) => {
-                    lock(state).ended = Some(problem);
-                    notify.notify_waiters();
-                    return;
-                }
+        let pushed = reader.push(&chunk[..n]);
+        let mut s = lock(state);
+        if s.linktype.is_none() {
+            s.linktype = reader.linktype();
+        }
+        match pushed {
+            Ok(records) => s.records.extend(records),
+            Err(problem) => {
+                s.ended = Some(format!("the capture stream: {problem}"));
+                drop(s);
+                notify.notify_waiters();
+                return;
             }
         }
-        let Some(h) = header else { continue };
-        let mut used = 0;
-        while let Some((ts, data, len)) = h.record(&buf[used..]) {
-            lock(state).records.push((ts, data.to_vec()));
-            used += len;
-        }
-        buf.drain(..used);
+        drop(s);
         notify.notify_waiters();
-    }
-}
-
-#[derive(Clone, Copy)]
-struct PcapHeader {
-    swapped: bool,
-    nanos: bool,
-    linktype: u32,
-}
-
-impl PcapHeader {
-    fn parse(buf: &[u8]) -> std::result::Result<Option<Self>, String> {
-        if buf.len() < 24 {
-            return Ok(None);
-        }
-        let magic = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
-        let (swapped, nanos) = match magic {
-            0xa1b2c3d4 => (false, false),
-            0xa1b23c4d => (false, true),
-            0xd4c3b2a1 => (true, false),
-            0x4d3cb2a1 => (true, true),
-            other => {
-                return Err(format!(
-                    "the capture stream is not pcap (magic {other:#010x})"
-                ));
-            }
-        };
-        let h = PcapHeader {
-            swapped,
-            nanos,
-            linktype: 0,
-        };
-        Ok(Some(PcapHeader {
-            linktype: h.u32_at(buf, 20) & 0x0fff_ffff,
-            ..h
-        }))
-    }
-
-    fn u32_at(&self, buf: &[u8], at: usize) -> u32 {
-        let b = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
-        if self.swapped {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    }
-
-    /// One complete record at the start of `buf`: timestamp, data, bytes used.
-    fn record<'a>(&self, buf: &'a [u8]) -> Option<(Duration, &'a [u8], usize)> {
-        if buf.len() < 16 {
-            return None;
-        }
-        let secs = self.u32_at(buf, 0) as u64;
-        let frac = self.u32_at(buf, 4);
-        let caplen = self.u32_at(buf, 8) as usize;
-        if buf.len() < 16 + caplen {
-            return None;
-        }
-        let ts = if self.nanos {
-            Duration::new(secs, frac)
-        } else {
-            Duration::new(secs, frac.saturating_mul(1000))
-        };
-        Some((ts, &buf[16..16 + caplen], 16 + caplen))
     }
 }
 
@@ -522,6 +448,11 @@ mod tests {
                 .await
         );
         let result = cap.stop().await;
-        assert!(result.ended_early.unwrap_or_default().contains("not pcap"));
+        assert!(
+            result
+                .ended_early
+                .unwrap_or_default()
+                .contains("not a pcap file")
+        );
     }
 }
