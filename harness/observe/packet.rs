@@ -1,7 +1,14 @@
-//! Frames parsed from pcap data: Ethernet, ARP, IPv4, TCP, UDP, ICMP, and the inner packet of
-//! VXLAN (UDP 4789) and IPIP (IP protocol 4).
+//! Frames parsed from pcap data: Ethernet (with VLAN tags), Linux cooked captures, ARP, IPv4,
+//! TCP, UDP, ICMP, and the inner packet of VXLAN (UDP 4789) and IPIP (IP protocol 4).
+//!
+//! pcap records are read by `pcap-file` ([`PcapStreamReader`], for a live `tcpdump -w -` stream
+//! as for a file), headers are decoded by `etherparse`'s lax slicing.
 
 use crate::error::{Error, Result};
+use etherparse::{
+    ArpOperation, ArpPacketSlice, EtherType, Icmpv4Type, IpNumber, LaxIpv4Slice, LaxNetSlice,
+    LaxSlicedPacket, LinkSlice, TransportSlice,
+};
 pub use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
 use pcap_file::{Endianness, PcapError, TsResolution};
@@ -173,16 +180,6 @@ pub struct Tcp {
 
 /// How deep encapsulations are unwrapped (VXLAN in IPIP in ...); deeper frames stay opaque.
 const MAX_DEPTH: usize = 4;
-
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_ARP: u16 = 0x0806;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERTYPE_TEB: u16 = 0x6558;
-const ETHERTYPES_VLAN: [u16; 3] = [0x8100, 0x88a8, 0x9100];
-const IPPROTO_ICMP: u8 = 1;
-const IPPROTO_IPIP: u8 = 4;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
 
 impl Frame {
     /// The IPv4 packet of this frame (the outer one when encapsulated).
@@ -534,183 +531,172 @@ pub fn write_pcap(linktype: DataLink, records: &[Record]) -> Vec<u8> {
 /// Decodes one captured frame of pcap link type `linktype`. `None` when the link type is unknown
 /// or the frame is too short for its link-layer or network header.
 pub fn parse_frame(linktype: DataLink, ts: Duration, data: &[u8]) -> Option<Frame> {
-    decode_link(linktype, ts, data, 0)
+    match linktype {
+        DataLink::ETHERNET => decode_ethernet(ts, data, 0),
+        // Raw IP: the version is the first nibble.
+        DataLink::RAW => match data.first()? >> 4 {
+            4 => decode_ether_type(ts, None, EtherType::IPV4, data, 0),
+            6 => decode_ether_type(ts, None, EtherType::IPV6, data, 0),
+            _ => None,
+        },
+        DataLink::IPV4 => decode_ether_type(ts, None, EtherType::IPV4, data, 0),
+        // Linux cooked captures are read by hand, by their fixed offsets: etherparse's
+        // `LinuxSllSlice` refuses every ARPHRD type but five, among them the ones
+        // `tcpdump -i any` records for `tunl0` (ARPHRD_TUNNEL), `lo` (ARPHRD_LOOPBACK) and
+        // WireGuard (ARPHRD_NONE); and it has no SLL2.
+        // v1: packet type, ARPHRD type, address length, 8 address bytes, protocol (at 14).
+        DataLink::LINUX_SLL => decode_cooked(ts, be16(data, 14)?, data.get(16..)?),
+        // v2: protocol (at 0), reserved, ifindex, ARPHRD type, packet type, address length,
+        // 8 address bytes.
+        DataLink::LINUX_SLL2 => decode_cooked(ts, be16(data, 0)?, data.get(20..)?),
+        _ => None,
+    }
 }
 
 fn be16(data: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(data.get(at..at + 2)?.try_into().ok()?))
 }
 
-fn mac_at(data: &[u8], at: usize) -> Option<Mac> {
-    data.get(at..at + 6)?.try_into().ok()
-}
-
-fn decode_link(linktype: DataLink, ts: Duration, data: &[u8], depth: usize) -> Option<Frame> {
-    match linktype {
-        DataLink::ETHERNET => decode_ethernet(ts, data, depth),
-        DataLink::RAW => match data.first()? >> 4 {
-            4 => decode_l3(ts, None, ETHERTYPE_IPV4, data, depth),
-            6 => decode_l3(ts, None, ETHERTYPE_IPV6, data, depth),
-            _ => None,
-        },
-        DataLink::IPV4 => decode_l3(ts, None, ETHERTYPE_IPV4, data, depth),
-        DataLink::LINUX_SLL => {
-            // packet type, ARPHRD type, address length, 8 address bytes, protocol.
-            let protocol = be16(data, 14)?;
-            decode_l3(ts, None, protocol, data.get(16..)?, depth)
-        }
-        DataLink::LINUX_SLL2 => {
-            // protocol, reserved, ifindex, ARPHRD type, packet type, address length, 8 bytes.
-            let protocol = be16(data, 0)?;
-            decode_l3(ts, None, protocol, data.get(20..)?, depth)
-        }
-        _ => None,
+/// The payload of a Linux cooked capture: its protocol is an EtherType, and transparent
+/// Ethernet bridging (0x6558) carries a whole Ethernet frame.
+fn decode_cooked(ts: Duration, protocol: u16, payload: &[u8]) -> Option<Frame> {
+    const TRANSPARENT_ETHERNET_BRIDGING: EtherType = EtherType(0x6558);
+    match EtherType(protocol) {
+        TRANSPARENT_ETHERNET_BRIDGING => decode_ethernet(ts, payload, 0),
+        ether_type => decode_ether_type(ts, None, ether_type, payload, 0),
     }
 }
 
 fn decode_ethernet(ts: Duration, data: &[u8], depth: usize) -> Option<Frame> {
-    let eth = EthHeader {
-        dst: mac_at(data, 0)?,
-        src: mac_at(data, 6)?,
+    let packet = LaxSlicedPacket::from_ethernet(data).ok()?;
+    let Some(LinkSlice::Ethernet2(link)) = &packet.link else {
+        return None;
     };
-    let ethertype = be16(data, 12)?;
-    decode_l3(ts, Some(eth), ethertype, data.get(14..)?, depth)
+    let eth = EthHeader {
+        src: link.source(),
+        dst: link.destination(),
+    };
+    frame_from(ts, Some(eth), &packet, depth)
 }
 
-fn decode_l3(
+fn decode_ether_type(
     ts: Duration,
     eth: Option<EthHeader>,
-    ethertype: u16,
+    ether_type: EtherType,
     data: &[u8],
     depth: usize,
 ) -> Option<Frame> {
-    let l3 = match ethertype {
-        t if ETHERTYPES_VLAN.contains(&t) => {
-            // An 802.1Q/802.1ad tag: TCI, then the real EtherType.
-            return decode_l3(ts, eth, be16(data, 2)?, data.get(4..)?, depth);
+    let packet = LaxSlicedPacket::from_ether_type(ether_type, data);
+    frame_from(ts, eth, &packet, depth)
+}
+
+/// The frame of a sliced packet. Lax slicing keeps what decoded: a packet cut by the snap
+/// length still yields its headers (the transport layer is then `L4::Other`).
+fn frame_from(
+    ts: Duration,
+    eth: Option<EthHeader>,
+    packet: &LaxSlicedPacket<'_>,
+    depth: usize,
+) -> Option<Frame> {
+    // The EtherType after any VLAN tags.
+    let ether_type = packet.ether_payload()?.ether_type;
+    let l3 = match (ether_type, &packet.net) {
+        (EtherType::ARP, Some(LaxNetSlice::Arp(arp))) => L3::Arp(arp_from(arp)?),
+        (EtherType::IPV4, Some(LaxNetSlice::Ipv4(ip))) => {
+            L3::Ipv4(ipv4_from(ts, ip, packet.transport.as_ref(), depth))
         }
-        ETHERTYPE_TEB if eth.is_none() => return decode_ethernet(ts, data, depth),
-        ETHERTYPE_ARP => L3::Arp(decode_arp(data)?),
-        ETHERTYPE_IPV4 => L3::Ipv4(decode_ipv4(ts, data, depth)?),
-        ETHERTYPE_IPV6 => L3::Ipv6,
-        other => L3::Other(other),
+        (EtherType::ARP | EtherType::IPV4, _) => return None,
+        (EtherType::IPV6, _) => L3::Ipv6,
+        (other, _) => L3::Other(other.0),
     };
     Some(Frame { ts, eth, l3 })
 }
 
-fn decode_arp(data: &[u8]) -> Option<Arp> {
-    // Ethernet (1) / IPv4 (0x0800), 6-byte and 4-byte addresses only.
-    if be16(data, 0)? != 1 || be16(data, 2)? != ETHERTYPE_IPV4 {
-        return None;
-    }
-    if *data.get(4)? != 6 || *data.get(5)? != 4 {
-        return None;
-    }
-    let ip_at = |at: usize| -> Option<Ipv4Addr> {
-        let b: [u8; 4] = data.get(at..at + 4)?.try_into().ok()?;
-        Some(Ipv4Addr::from(b))
-    };
-    let op = match be16(data, 6)? {
-        1 => ArpOp::Request,
-        2 => ArpOp::Reply,
-        n => ArpOp::Other(n),
+/// Ethernet/IPv4 ARP only (6-byte and 4-byte addresses).
+fn arp_from(arp: &ArpPacketSlice<'_>) -> Option<Arp> {
+    let arp = arp.to_packet().try_eth_ipv4().ok()?;
+    let op = match arp.operation {
+        ArpOperation::REQUEST => ArpOp::Request,
+        ArpOperation::REPLY => ArpOp::Reply,
+        other => ArpOp::Other(other.0),
     };
     Some(Arp {
         op,
-        sender_mac: mac_at(data, 8)?,
-        sender_ip: ip_at(14)?,
-        target_mac: mac_at(data, 18)?,
-        target_ip: ip_at(24)?,
+        sender_mac: arp.sender_mac,
+        sender_ip: Ipv4Addr::from(arp.sender_ipv4),
+        target_mac: arp.target_mac,
+        target_ip: Ipv4Addr::from(arp.target_ipv4),
     })
 }
 
-fn decode_ipv4(ts: Duration, data: &[u8], depth: usize) -> Option<Ipv4> {
-    // Lax: a packet cut by the snap length still yields its headers.
-    let (slice, _) = etherparse::LaxIpv4Slice::from_slice(data).ok()?;
-    let header = slice.header();
-    let protocol = header.protocol().0;
-    let payload = slice.payload();
-    let body = payload.payload;
+fn ipv4_from(
+    ts: Duration,
+    ip: &LaxIpv4Slice<'_>,
+    transport: Option<&TransportSlice<'_>>,
+    depth: usize,
+) -> Ipv4 {
+    let header = ip.header();
+    let payload = ip.payload();
     let mut inner = None;
-    let l4 = if payload.fragmented {
-        L4::Other
-    } else {
-        match protocol {
-            IPPROTO_TCP => etherparse::TcpSlice::from_slice(body)
-                .ok()
-                .map_or(L4::Other, |t| {
-                    L4::Tcp(Tcp {
-                        src_port: t.source_port(),
-                        dst_port: t.destination_port(),
-                        syn: t.syn(),
-                        ack: t.ack(),
-                        fin: t.fin(),
-                        rst: t.rst(),
-                        psh: t.psh(),
-                        payload: t.payload().to_vec(),
-                    })
-                }),
-            IPPROTO_UDP => match etherparse::UdpSlice::from_slice_lax(body) {
-                Ok(u) => {
-                    if u.destination_port() == VXLAN_PORT && depth < MAX_DEPTH {
-                        inner = decode_vxlan(ts, u.payload(), depth);
-                    }
-                    L4::Udp {
-                        src_port: u.source_port(),
-                        dst_port: u.destination_port(),
-                        payload_len: u.payload().len(),
-                    }
-                }
-                Err(_) => L4::Other,
-            },
-            IPPROTO_ICMP => {
-                etherparse::Icmpv4Slice::from_slice(body)
-                    .ok()
-                    .map_or(L4::Other, |icmp| {
-                        let (icmp_type, code) = (icmp.type_u8(), icmp.code_u8());
-                        let (id, seq) = if icmp_type == 0 || icmp_type == 8 {
-                            let b = icmp.bytes5to8();
-                            (
-                                u16::from_be_bytes([b[0], b[1]]),
-                                u16::from_be_bytes([b[2], b[3]]),
-                            )
-                        } else {
-                            (0, 0)
-                        };
-                        L4::Icmp {
-                            icmp_type,
-                            code,
-                            id,
-                            seq,
-                        }
-                    })
+    let l4 = match transport {
+        Some(TransportSlice::Tcp(t)) => L4::Tcp(Tcp {
+            src_port: t.source_port(),
+            dst_port: t.destination_port(),
+            syn: t.syn(),
+            ack: t.ack(),
+            fin: t.fin(),
+            rst: t.rst(),
+            psh: t.psh(),
+            payload: t.payload().to_vec(),
+        }),
+        Some(TransportSlice::Udp(u)) => {
+            if u.destination_port() == VXLAN_PORT && depth < MAX_DEPTH {
+                inner = decode_vxlan(ts, u.payload(), depth);
             }
-            IPPROTO_IPIP => {
-                if depth < MAX_DEPTH {
-                    inner = decode_l3(ts, None, ETHERTYPE_IPV4, body, depth + 1).map(|frame| {
+            L4::Udp {
+                src_port: u.source_port(),
+                dst_port: u.destination_port(),
+                payload_len: u.payload().len(),
+            }
+        }
+        Some(TransportSlice::Icmpv4(icmp)) => {
+            let (id, seq) = match icmp.icmp_type() {
+                Icmpv4Type::EchoRequest(echo) | Icmpv4Type::EchoReply(echo) => (echo.id, echo.seq),
+                _ => (0, 0),
+            };
+            L4::Icmp {
+                icmp_type: icmp.type_u8(),
+                code: icmp.code_u8(),
+                id,
+                seq,
+            }
+        }
+        _ => {
+            // IPIP: the payload is the inner IPv4 packet (never for a fragment).
+            if header.protocol() == IpNumber::IPV4 && !payload.fragmented && depth < MAX_DEPTH {
+                inner = decode_ether_type(ts, None, EtherType::IPV4, payload.payload, depth + 1)
+                    .map(|frame| {
                         Box::new(Encapsulated {
                             kind: EncapKind::Ipip,
                             frame,
                         })
                     });
-                }
-                L4::Other
             }
-            _ => L4::Other,
+            L4::Other
         }
     };
-    Some(Ipv4 {
+    Ipv4 {
         src: header.source_addr(),
         dst: header.destination_addr(),
         ttl: header.ttl(),
-        protocol,
+        protocol: header.protocol().0,
         l4,
         inner,
-    })
+    }
 }
 
 /// The inner frame of a VXLAN payload: an 8-byte header (flags with the I bit, 24-bit VNI),
-/// then Ethernet.
+/// then Ethernet. etherparse has no VXLAN, so its header is read here.
 fn decode_vxlan(ts: Duration, payload: &[u8], depth: usize) -> Option<Box<Encapsulated>> {
     let header = payload.get(..8)?;
     if header[0] & 0x08 == 0 {
@@ -855,7 +841,7 @@ mod tests {
         let mut out = Vec::new();
         out.extend_from_slice(&dst);
         out.extend_from_slice(&src);
-        out.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        out.extend_from_slice(&EtherType::IPV4.0.to_be_bytes());
         out.extend_from_slice(ip_packet);
         out
     }
@@ -1049,6 +1035,45 @@ mod tests {
             .to_string();
         assert!(msg.contains("unsupported pcap link type 147"), "{msg}");
         assert_eq!(parse_pcap("cap", &node[..24]).expect("header only"), vec![]);
+    }
+
+    #[test]
+    fn vlan_tags_cooked_captures_and_other_ethertypes() {
+        let node = fixture(NODE_PCAP);
+        let (_, records) = parse_pcap_records("node", &node).expect("ok");
+        let arp_eth = &records[0].1;
+        let request = node_frames()[0].arp().cloned().expect("ARP");
+        // 802.1ad outer tag, 802.1Q inner tag, then the ARP request.
+        let mut qinq = arp_eth[..12].to_vec();
+        qinq.extend_from_slice(&[0x88, 0xa8, 0x00, 0x0a, 0x81, 0x00, 0x00, 0x64]);
+        qinq.extend_from_slice(&arp_eth[12..]);
+        let frame = parse_frame(DataLink::ETHERNET, Duration::ZERO, &qinq).expect("QinQ");
+        assert_eq!(frame.arp(), Some(&request));
+        assert_eq!(frame.eth.map(|e| e.src), Some(POD_MAC));
+        // The same request in a cooked capture of `lo` (ARPHRD_LOOPBACK, 772).
+        let mut sll = vec![0, 0, 0x03, 0x04, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0];
+        sll.extend_from_slice(&arp_eth[12..]);
+        let frame = parse_frame(DataLink::LINUX_SLL, Duration::ZERO, &sll).expect("SLL");
+        assert_eq!((frame.eth, frame.arp()), (None, Some(&request)));
+        // A whole Ethernet frame behind transparent Ethernet bridging keeps its MACs.
+        let mut teb = vec![0, 0, 0x03, 0x04, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0x65, 0x58];
+        teb.extend_from_slice(arp_eth);
+        let frame = parse_frame(DataLink::LINUX_SLL, Duration::ZERO, &teb).expect("TEB");
+        assert_eq!(frame.eth.map(|e| e.src), Some(POD_MAC));
+        // IPv6 is recognised, other EtherTypes are named.
+        let mut v6 = arp_eth[..12].to_vec();
+        v6.extend_from_slice(&[0x86, 0xdd, 0x60]);
+        v6.extend_from_slice(&[0; 39]);
+        let frame = parse_frame(DataLink::ETHERNET, Duration::ZERO, &v6).expect("IPv6");
+        assert_eq!(frame.l3, L3::Ipv6);
+        let mut lldp = arp_eth[..12].to_vec();
+        lldp.extend_from_slice(&[0x88, 0xcc, 0, 0]);
+        let frame = parse_frame(DataLink::ETHERNET, Duration::ZERO, &lldp).expect("LLDP");
+        assert_eq!(frame.l3, L3::Other(0x88cc));
+        // ARP for another hardware type (IEEE 802, 6) is not the Ethernet/IPv4 ARP claims read.
+        let mut ieee = arp_eth.clone();
+        ieee[15] = 6;
+        assert_eq!(parse_frame(DataLink::ETHERNET, Duration::ZERO, &ieee), None);
     }
 
     #[test]
