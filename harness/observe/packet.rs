@@ -541,9 +541,9 @@ pub fn parse_frame(linktype: DataLink, ts: Duration, data: &[u8]) -> Option<Fram
         },
         DataLink::IPV4 => decode_ether_type(ts, None, EtherType::IPV4, data, 0),
         // Linux cooked captures are read by hand, by their fixed offsets: etherparse's
-        // `LinuxSllSlice` refuses every ARPHRD type but five, among them the ones
-        // `tcpdump -i any` records for `tunl0` (ARPHRD_TUNNEL), `lo` (ARPHRD_LOOPBACK) and
-        // WireGuard (ARPHRD_NONE); and it has no SLL2.
+        // `LinuxSllSlice` accepts only five ARPHRD types, so it refuses what `tcpdump -i any`
+        // records for `tunl0` (ARPHRD_TUNNEL), `lo` (ARPHRD_LOOPBACK) and WireGuard
+        // (ARPHRD_NONE); and it has no SLL2.
         // v1: packet type, ARPHRD type, address length, 8 address bytes, protocol (at 14).
         DataLink::LINUX_SLL => decode_cooked(ts, be16(data, 14)?, data.get(16..)?),
         // v2: protocol (at 0), reserved, ifindex, ARPHRD type, packet type, address length,
