@@ -7,10 +7,13 @@
 //! parsed by the one parser in [`crate::observe::packet`], and the raw pcap is kept as evidence.
 
 use crate::error::{Error, Result};
-use crate::observe::packet::{self, Frame, LINKTYPE_ETHERNET, LINKTYPE_RAW};
+use crate::observe::packet::{self, DataLink, Frame, PcapStreamReader};
 use crate::place::Place;
 use futures::future::BoxFuture;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use nix::errno::Errno;
+use nix::sys::socket::{self, AddressFamily, LinkAddr, SockFlag, SockType, SockaddrLike, sockopt};
+use nix::sys::time::{TimeVal, TimeValLike};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -22,7 +25,7 @@ const POLL: Duration = Duration::from_millis(20);
 
 #[derive(Default)]
 struct State {
-    linktype: Option<u32>,
+    linktype: Option<DataLink>,
     records: Vec<(Duration, Vec<u8>)>,
     /// Why the source ended before it was stopped (a dead tcpdump, a read error).
     ended: Option<String>,
@@ -135,7 +138,7 @@ impl Capture {
     /// The frames seen so far.
     pub fn frames(&self) -> Vec<Frame> {
         let state = lock(&self.state);
-        let linktype = state.linktype.unwrap_or(LINKTYPE_ETHERNET);
+        let linktype = state.linktype.unwrap_or(DataLink::ETHERNET);
         state
             .records
             .iter()
@@ -192,7 +195,7 @@ impl Capture {
         }
         let frames = self.frames();
         let state = lock(&self.state);
-        let linktype = state.linktype.unwrap_or(LINKTYPE_ETHERNET);
+        let linktype = state.linktype.unwrap_or(DataLink::ETHERNET);
         CaptureResult {
             label: self.label.clone(),
             frames,
@@ -232,62 +235,52 @@ fn now() -> Duration {
         .unwrap_or_default()
 }
 
-/// Opens an AF_PACKET socket bound to `iface` in the current thread's namespace. Returns the
-/// socket and whether the interface is a loopback.
+/// Opens an AF_PACKET socket bound to `iface` in the current thread's namespace, with a 20 ms
+/// receive timeout (so the reading thread sees the stop flag) and a 4 MiB receive buffer.
+/// Returns the socket and whether the interface is a loopback.
 fn open_packet_socket(iface: &str) -> Result<(OwnedFd, bool)> {
     let ifindex = nix::net::if_::if_nametoindex(iface)
         .map_err(|e| Error::NotFound(format!("interface {iface}: not in this namespace ({e})")))?;
-    // Protocol 0 receives nothing until bound, so no frame of another interface slips in.
-    // SAFETY: plain socket(2); the result is checked before use.
-    let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        return Err(Error::io(
-            format!("opening a packet socket for {iface}"),
-            std::io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
-    addr.sll_ifindex = ifindex as i32;
-    // SAFETY: addr is a valid sockaddr_ll of the size passed.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            &addr as *const libc::sockaddr_ll as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+    let fail = |what: &str, e: Errno| {
+        Error::io(
+            format!("{what} the packet socket for {iface}"),
+            std::io::Error::from(e),
         )
     };
-    if rc < 0 {
-        return Err(Error::io(
-            format!("binding a packet socket to {iface}"),
-            std::io::Error::last_os_error(),
-        ));
-    }
-    let timeout = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 20_000,
+    // Protocol 0 receives nothing until bound, so no frame of another interface slips in.
+    let fd = socket::socket(
+        AddressFamily::Packet,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| fail("opening", e))?;
+    let sll = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as u16,
+        sll_protocol: (libc::ETH_P_ALL as u16).to_be(),
+        sll_ifindex: i32::try_from(ifindex).map_err(|_| {
+            Error::NotFound(format!("interface {iface}: index {ifindex} out of range"))
+        })?,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
     };
-    let buf: libc::c_int = 4 << 20;
-    // SAFETY: setsockopt with correctly sized values.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            &timeout as *const libc::timeval as *const libc::c_void,
-            std::mem::size_of::<libc::timeval>() as u32,
-        );
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            &buf as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as u32,
-        );
+    // SAFETY: `sll` is a live, fully initialised sockaddr_ll and the length passed is its size;
+    // `from_raw` copies it and checks its family. nix has no safe constructor for a `LinkAddr`
+    // to bind to (it only hands them out from `recvfrom`).
+    let addr = unsafe {
+        LinkAddr::from_raw(
+            (&raw const sll).cast(),
+            Some(std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t),
+        )
     }
+    .ok_or_else(|| fail("building the address of", Errno::EINVAL))?;
+    socket::bind(fd.as_raw_fd(), &addr).map_err(|e| fail("binding", e))?;
+    socket::setsockopt(&fd, sockopt::ReceiveTimeout, &TimeVal::milliseconds(20))
+        .map_err(|e| fail("setting SO_RCVTIMEO (20 ms) on", e))?;
+    socket::setsockopt(&fd, sockopt::RcvBuf, &(4 << 20))
+        .map_err(|e| fail("setting SO_RCVBUF (4 MiB) on", e))?;
     let is_loopback = iface == "lo";
     Ok((fd, is_loopback))
 }
@@ -301,67 +294,54 @@ fn read_packets(
 ) {
     let mut buf = vec![0u8; 65536 + 64];
     while !stop.load(Ordering::SeqCst) {
-        let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-        // SAFETY: buf and from are valid for the sizes passed.
-        let n = unsafe {
-            libc::recvfrom(
-                fd.as_raw_fd(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-                0,
-                &mut from as *mut libc::sockaddr_ll as *mut libc::sockaddr,
-                &mut len,
-            )
-        };
-        if n < 0 {
-            let err = std::io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::EINTR) => continue,
-                _ => {
-                    lock(state).ended = Some(format!("reading packets failed: {err}"));
-                    notify.notify_waiters();
-                    return;
-                }
+        let (n, from) = match socket::recvfrom::<LinkAddr>(fd.as_raw_fd(), &mut buf) {
+            Ok(received) => received,
+            // The receive timeout: look at the stop flag again.
+            Err(Errno::EAGAIN | Errno::EINTR) => continue,
+            Err(e) => {
+                lock(state).ended = Some(format!("reading packets failed: {e}"));
+                notify.notify_waiters();
+                return;
             }
-        }
+        };
+        let (pkttype, hatype) = from.map_or((libc::PACKET_HOST, libc::ARPHRD_ETHER), |a| {
+            (a.pkttype(), a.hatype())
+        });
         // libpcap does the same: on loopback every packet is seen leaving and arriving.
-        if is_loopback && from.sll_pkttype == libc::PACKET_OUTGOING {
+        if is_loopback && pkttype == libc::PACKET_OUTGOING {
             continue;
         }
-        let linktype = match from.sll_hatype {
-            libc::ARPHRD_ETHER | libc::ARPHRD_LOOPBACK => LINKTYPE_ETHERNET,
-            _ => LINKTYPE_RAW,
+        let linktype = match hatype {
+            libc::ARPHRD_ETHER | libc::ARPHRD_LOOPBACK => DataLink::ETHERNET,
+            _ => DataLink::RAW,
         };
         let mut s = lock(state);
         s.linktype.get_or_insert(linktype);
-        s.records.push((now(), buf[..n as usize].to_vec()));
+        s.records.push((now(), buf[..n].to_vec()));
         drop(s);
         notify.notify_waiters();
     }
 }
 
-/// Reads a classic pcap stream incrementally into `state`.
+/// Reads a classic pcap stream into `state` as it arrives: each record is visible as soon as its
+/// last byte is in; a partial one waits for the rest.
 async fn read_pcap_stream<R: AsyncRead + Unpin>(
     mut stream: R,
     state: &Mutex<State>,
     notify: &Notify,
 ) {
-    let mut buf: Vec<u8> = Vec::new();
-    let mut header: Option<PcapHeader> = None;
+    let mut reader = PcapStreamReader::new();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let n = match stream.read(&mut chunk).await {
             Ok(0) => {
                 let mut s = lock(state);
                 if !s.stopping {
-                    s.ended = Some(if buf.is_empty() {
-                        "the capture stream ended before the capture was stopped".to_string()
-                    } else {
-                        format!(
-                            "the pcap stream ended inside a record ({} bytes left over)",
-                            buf.len()
-                        )
+                    s.ended = Some(match reader.end_problem() {
+                        Some(problem) if reader.pending() > 0 => {
+                            format!("the pcap stream ended inside a record: {problem}")
+                        }
+                        _ => "the capture stream ended before the capture was stopped".to_string(),
                     });
                 }
                 drop(s);
@@ -375,94 +355,22 @@ async fn read_pcap_stream<R: AsyncRead + Unpin>(
                 return;
             }
         };
-        buf.extend_from_slice(&chunk[..n]);
-        if header.is_none() {
-            match PcapHeader::parse(&buf) {
-                Ok(Some(h)) => {
-                    lock(state).linktype = Some(h.linktype);
-                    buf.drain(..24);
-                    header = Some(h);
-                }
-                Ok(None) => continue,
-                Err(problem) => {
-                    lock(state).ended = Some(problem);
-                    notify.notify_waiters();
-                    return;
-                }
+        let pushed = reader.push(&chunk[..n]);
+        let mut s = lock(state);
+        if s.linktype.is_none() {
+            s.linktype = reader.linktype();
+        }
+        match pushed {
+            Ok(records) => s.records.extend(records),
+            Err(problem) => {
+                s.ended = Some(format!("the capture stream: {problem}"));
+                drop(s);
+                notify.notify_waiters();
+                return;
             }
         }
-        let Some(h) = header else { continue };
-        let mut used = 0;
-        while let Some((ts, data, len)) = h.record(&buf[used..]) {
-            lock(state).records.push((ts, data.to_vec()));
-            used += len;
-        }
-        buf.drain(..used);
+        drop(s);
         notify.notify_waiters();
-    }
-}
-
-#[derive(Clone, Copy)]
-struct PcapHeader {
-    swapped: bool,
-    nanos: bool,
-    linktype: u32,
-}
-
-impl PcapHeader {
-    fn parse(buf: &[u8]) -> std::result::Result<Option<Self>, String> {
-        if buf.len() < 24 {
-            return Ok(None);
-        }
-        let magic = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
-        let (swapped, nanos) = match magic {
-            0xa1b2c3d4 => (false, false),
-            0xa1b23c4d => (false, true),
-            0xd4c3b2a1 => (true, false),
-            0x4d3cb2a1 => (true, true),
-            other => {
-                return Err(format!(
-                    "the capture stream is not pcap (magic {other:#010x})"
-                ));
-            }
-        };
-        let h = PcapHeader {
-            swapped,
-            nanos,
-            linktype: 0,
-        };
-        Ok(Some(PcapHeader {
-            linktype: h.u32_at(buf, 20) & 0x0fff_ffff,
-            ..h
-        }))
-    }
-
-    fn u32_at(&self, buf: &[u8], at: usize) -> u32 {
-        let b = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
-        if self.swapped {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    }
-
-    /// One complete record at the start of `buf`: timestamp, data, bytes used.
-    fn record<'a>(&self, buf: &'a [u8]) -> Option<(Duration, &'a [u8], usize)> {
-        if buf.len() < 16 {
-            return None;
-        }
-        let secs = self.u32_at(buf, 0) as u64;
-        let frac = self.u32_at(buf, 4);
-        let caplen = self.u32_at(buf, 8) as usize;
-        if buf.len() < 16 + caplen {
-            return None;
-        }
-        let ts = if self.nanos {
-            Duration::new(secs, frac)
-        } else {
-            Duration::new(secs, frac.saturating_mul(1000))
-        };
-        Some((ts, &buf[16..16 + caplen], 16 + caplen))
     }
 }
 
@@ -522,6 +430,11 @@ mod tests {
                 .await
         );
         let result = cap.stop().await;
-        assert!(result.ended_early.unwrap_or_default().contains("not pcap"));
+        assert!(
+            result
+                .ended_early
+                .unwrap_or_default()
+                .contains("not a pcap file")
+        );
     }
 }

@@ -67,8 +67,8 @@ pub fn load_pod(path: &Path) -> Result<Pod> {
         problem: one_line(&problem),
     };
     let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    let yaml: serde_yaml::Value =
-        serde_yaml::from_str(&text).map_err(|e| fail(format!("not valid YAML: {e}")))?;
+    let yaml: serde_norway::Value =
+        serde_norway::from_str(&text).map_err(|e| fail(format!("not valid YAML: {e}")))?;
     let doc: Value = serde_json::to_value(&yaml)
         .map_err(|e| fail(format!("cannot be read as a Kubernetes object: {e}")))?;
     let top = doc.as_object().ok_or_else(|| {

@@ -7,6 +7,9 @@
 
 use crate::error::{Error, Result};
 use crate::place::{LocalPlace, Place};
+use etherparse::{
+    IcmpEchoHeader, Icmpv4Header, Icmpv4Type, LaxNetSlice, LaxSlicedPacket, TransportSlice,
+};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
@@ -169,8 +172,8 @@ fn ping_here(label: &str, ip: Ipv4Addr, count: u16, deadline: Duration) -> Resul
             socket
                 .set_read_timeout(Some(left))
                 .map_err(|e| fail(format!("read timeout: {e}")))?;
-            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1500];
-            let n = match socket.recv(&mut buf) {
+            let mut buf = [0u8; 1500];
+            let n = match (&socket).read(&mut buf) {
                 Ok(n) => n,
                 Err(e)
                     if matches!(
@@ -182,12 +185,7 @@ fn ping_here(label: &str, ip: Ipv4Addr, count: u16, deadline: Duration) -> Resul
                 }
                 Err(e) => return Err(fail(format!("receive failed: {e}"))),
             };
-            // SAFETY: recv initialised the first n bytes.
-            let data: Vec<u8> = buf[..n]
-                .iter()
-                .map(|b| unsafe { b.assume_init() })
-                .collect();
-            if let Some(reply) = parse_echo_reply(&data, ip, id, seq) {
+            if let Some(reply) = parse_echo_reply(&buf[..n], ip, id, seq) {
                 replies.push(reply);
                 break;
             }
@@ -196,45 +194,39 @@ fn ping_here(label: &str, ip: Ipv4Addr, count: u16, deadline: Duration) -> Resul
     Ok(replies)
 }
 
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for pair in data.chunks(2) {
-        let word = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
-        sum += u32::from(word);
-    }
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
+/// The payload of our echo requests (what `ping` sends is arbitrary; this says who sent it).
+const ECHO_PAYLOAD: &[u8] = b"calico-conformance ping payload..";
 
+/// An ICMP echo request (header with its checksum, then the payload), as a raw ICMP socket
+/// sends it: the kernel adds the IPv4 header.
 fn echo_request(id: u16, seq: u16) -> Vec<u8> {
-    let mut p = vec![8u8, 0, 0, 0];
-    p.extend_from_slice(&id.to_be_bytes());
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(b"calico-conformance ping payload..");
-    let c = checksum(&p);
-    p[2..4].copy_from_slice(&c.to_be_bytes());
-    p
+    let header = Icmpv4Header::with_checksum(
+        Icmpv4Type::EchoRequest(IcmpEchoHeader { id, seq }),
+        ECHO_PAYLOAD,
+    );
+    let mut packet = header.to_bytes().to_vec();
+    packet.extend_from_slice(ECHO_PAYLOAD);
+    packet
 }
 
-/// An echo reply from `from` with our id and seq, out of a raw IPv4 packet.
+/// An echo reply from `from` with our id and seq, out of a raw IPv4 packet (what a raw ICMP
+/// socket receives).
 fn parse_echo_reply(ip_packet: &[u8], from: Ipv4Addr, id: u16, seq: u16) -> Option<EchoReply> {
-    let ihl = usize::from(ip_packet.first()? & 0x0f) * 4;
-    let ttl = *ip_packet.get(8)?;
-    let src = Ipv4Addr::new(
-        *ip_packet.get(12)?,
-        *ip_packet.get(13)?,
-        *ip_packet.get(14)?,
-        *ip_packet.get(15)?,
+    let packet = LaxSlicedPacket::from_ip(ip_packet).ok()?;
+    let (Some(LaxNetSlice::Ipv4(ip)), Some(TransportSlice::Icmpv4(icmp))) =
+        (&packet.net, &packet.transport)
+    else {
+        return None;
+    };
+    let header = ip.header();
+    let ours = matches!(
+        icmp.icmp_type(),
+        Icmpv4Type::EchoReply(echo) if echo == IcmpEchoHeader { id, seq }
     );
-    let icmp = ip_packet.get(ihl..)?;
-    let (ty, rid, rseq) = (
-        *icmp.first()?,
-        u16::from_be_bytes([*icmp.get(4)?, *icmp.get(5)?]),
-        u16::from_be_bytes([*icmp.get(6)?, *icmp.get(7)?]),
-    );
-    (src == from && ty == 0 && rid == id && rseq == seq).then_some(EchoReply { seq, ttl })
+    (ours && header.source_addr() == from).then_some(EchoReply {
+        seq,
+        ttl: header.ttl(),
+    })
 }
 
 /// The article's HTTP server (`python -m SimpleHTTPServer 8080` serving an `index.html` that
@@ -326,7 +318,11 @@ mod tests {
     #[test]
     fn echo_requests_carry_a_valid_checksum() {
         let p = echo_request(0x1234, 7);
-        assert_eq!(checksum(&p), 0);
+        assert_eq!(&p[..8], &[8, 0, p[2], p[3], 0x12, 0x34, 0, 7]);
+        assert_eq!(&p[8..], ECHO_PAYLOAD);
+        // The Internet checksum of a message that carries its checksum is zero.
+        let sum = etherparse::checksum::Sum16BitWords::new().add_slice(&p);
+        assert_eq!(sum.ones_complement(), 0);
     }
 
     #[test]

@@ -79,8 +79,11 @@ impl CpuMeter {
                     .iter()
                     .filter_map(|i| fields.get(*i))
                     .sum();
-                // SAFETY: sysconf only reads a constant of the C library.
-                let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+                let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(1)
+                    .max(1) as u64;
                 Some(Duration::from_nanos(
                     busy.saturating_mul(1_000_000_000 / hz),
                 ))

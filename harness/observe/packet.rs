@@ -1,20 +1,20 @@
-//! Frames parsed from pcap data: Ethernet, ARP, IPv4, TCP, UDP, ICMP, and the inner packet of
-//! VXLAN (UDP 4789) and IPIP (IP protocol 4).
+//! Frames parsed from pcap data: Ethernet (with VLAN tags), Linux cooked captures, ARP, IPv4,
+//! TCP, UDP, ICMP, and the inner packet of VXLAN (UDP 4789) and IPIP (IP protocol 4).
+//!
+//! pcap records are read by `pcap-file` ([`PcapStreamReader`], for a live `tcpdump -w -` stream
+//! as for a file), headers are decoded by `etherparse`'s lax slicing.
 
 use crate::error::{Error, Result};
+use etherparse::{
+    ArpOperation, ArpPacketSlice, EtherType, Icmpv4Type, IpNumber, LaxIpv4Slice, LaxNetSlice,
+    LaxSlicedPacket, LinkSlice, TransportSlice,
+};
+pub use pcap_file::DataLink;
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
+use pcap_file::{Endianness, PcapError, TsResolution};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
-/// pcap link type: Ethernet (a veth, an underlay NIC).
-pub const LINKTYPE_ETHERNET: u32 = 1;
-/// pcap link type: raw IP, version read from the first nibble.
-pub const LINKTYPE_RAW: u32 = 101;
-/// pcap link type: Linux cooked capture v1 (`tcpdump -i any`, `tunl0`).
-pub const LINKTYPE_LINUX_SLL: u32 = 113;
-/// pcap link type: raw IPv4.
-pub const LINKTYPE_IPV4: u32 = 228;
-/// pcap link type: Linux cooked capture v2 (`tcpdump -i any` since libpcap 1.10).
-pub const LINKTYPE_LINUX_SLL2: u32 = 276;
 /// The UDP port of VXLAN (IANA; Calico's default).
 pub const VXLAN_PORT: u16 = 4789;
 /// The snapshot length [`write_pcap`] records in its header.
@@ -181,16 +181,6 @@ pub struct Tcp {
 /// How deep encapsulations are unwrapped (VXLAN in IPIP in ...); deeper frames stay opaque.
 const MAX_DEPTH: usize = 4;
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_ARP: u16 = 0x0806;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERTYPE_TEB: u16 = 0x6558;
-const ETHERTYPES_VLAN: [u16; 3] = [0x8100, 0x88a8, 0x9100];
-const IPPROTO_ICMP: u8 = 1;
-const IPPROTO_IPIP: u8 = 4;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-
 impl Frame {
     /// The IPv4 packet of this frame (the outer one when encapsulated).
     pub fn ipv4(&self) -> Option<&Ipv4> {
@@ -331,114 +321,151 @@ impl std::fmt::Display for Frame {
     }
 }
 
-/// The byte order and timestamp unit of a classic pcap file.
-#[derive(Debug, Clone, Copy)]
-struct PcapFormat {
-    big_endian: bool,
-    nanos: bool,
-}
-
-impl PcapFormat {
-    fn u32_at(&self, b: &[u8], at: usize) -> Option<u32> {
-        let bytes: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
-        Some(if self.big_endian {
-            u32::from_be_bytes(bytes)
-        } else {
-            u32::from_le_bytes(bytes)
-        })
-    }
-}
-
 /// One pcap record: its timestamp and the captured bytes.
 pub type Record = (Duration, Vec<u8>);
 
-/// The link type and records of a classic pcap file, frames not yet decoded.
-pub fn parse_pcap_records(source_name: &str, bytes: &[u8]) -> Result<(u32, Vec<Record>)> {
-    let err = |problem: String| Error::parse(source_name, problem);
-    if bytes.is_empty() {
-        return Err(err(
-            "empty: no pcap header (the capture wrote nothing)".into()
-        ));
+/// A classic pcap byte stream read as it arrives (`tcpdump -U -w -`), or a whole pcap file
+/// pushed at once: [`PcapStreamReader::push`] returns the records its bytes completed and keeps
+/// a partial record until the rest arrives. Either byte order, microsecond or nanosecond
+/// timestamps (all read by `pcap-file`).
+#[derive(Debug, Default)]
+pub struct PcapStreamReader {
+    /// Bytes not yet taken: part of the file header, or of the next record.
+    buf: Vec<u8>,
+    /// Set once the 24-byte file header has been read.
+    parser: Option<PcapParser>,
+    /// Records taken so far.
+    records: usize,
+    /// Bytes of the stream taken so far (file header included), to name where a record starts.
+    taken: usize,
+}
+
+impl PcapStreamReader {
+    /// A reader that has seen nothing yet.
+    pub fn new() -> Self {
+        Self::default()
     }
-    let magic: [u8; 4] = bytes
-        .get(0..4)
-        .and_then(|m| m.try_into().ok())
-        .ok_or_else(|| {
-            err(format!(
-                "truncated pcap header: {} of 24 bytes",
-                bytes.len()
-            ))
-        })?;
-    let format = match magic {
-        [0xd4, 0xc3, 0xb2, 0xa1] => PcapFormat {
-            big_endian: false,
-            nanos: false,
-        },
-        [0xa1, 0xb2, 0xc3, 0xd4] => PcapFormat {
-            big_endian: true,
-            nanos: false,
-        },
-        [0x4d, 0x3c, 0xb2, 0xa1] => PcapFormat {
-            big_endian: false,
-            nanos: true,
-        },
-        [0xa1, 0xb2, 0x3c, 0x4d] => PcapFormat {
-            big_endian: true,
-            nanos: true,
-        },
-        [0x0a, 0x0d, 0x0d, 0x0a] => {
-            return Err(err(
-                "pcapng is not supported: capture with `tcpdump -w` (classic pcap)".into(),
-            ));
+
+    /// Adds the stream's next bytes and returns the records they completed. An error (not
+    /// pcap, pcapng, an invalid record) is final: the stream cannot be read on from there.
+    pub fn push(&mut self, bytes: &[u8]) -> std::result::Result<Vec<Record>, String> {
+        self.buf.extend_from_slice(bytes);
+        if self.parser.is_none() && !self.read_header()? {
+            return Ok(Vec::new());
         }
-        m => {
-            return Err(err(format!(
-                "not a pcap file: magic {:02x}{:02x}{:02x}{:02x}",
-                m[0], m[1], m[2], m[3]
-            )));
-        }
-    };
-    if bytes.len() < 24 {
-        return Err(err(format!(
-            "truncated pcap header: {} of 24 bytes",
-            bytes.len()
-        )));
-    }
-    // The upper bits of the link-type field carry FCS information (pcap spec); mask them.
-    let linktype = format.u32_at(bytes, 20).unwrap_or(0) & 0x0fff_ffff;
-    let mut records = Vec::new();
-    let mut at = 24usize;
-    while at < bytes.len() {
-        let n = records.len();
-        let header = bytes.get(at..at + 16).ok_or_else(|| {
-            err(format!(
-                "record {n} at byte {at}: truncated header ({} of 16 bytes)",
-                bytes.len() - at
-            ))
-        })?;
-        let sec = format.u32_at(header, 0).unwrap_or(0);
-        let frac = format.u32_at(header, 4).unwrap_or(0);
-        let incl = format.u32_at(header, 8).unwrap_or(0) as usize;
-        if incl > 256 * 1024 * 1024 {
-            return Err(err(format!(
-                "record {n} at byte {at}: implausible length {incl}"
-            )));
-        }
-        let data_at = at + 16;
-        let data = bytes.get(data_at..data_at + incl).ok_or_else(|| {
-            err(format!(
-                "record {n} at byte {at}: truncated data ({} of {incl} bytes)",
-                bytes.len() - data_at
-            ))
-        })?;
-        let ts = if format.nanos {
-            Duration::new(u64::from(sec), frac.min(999_999_999))
-        } else {
-            Duration::new(u64::from(sec), frac.min(999_999).saturating_mul(1000))
+        let Some(parser) = &self.parser else {
+            return Ok(Vec::new());
         };
-        records.push((ts, data.to_vec()));
-        at = data_at + incl;
+        let resolution = parser.header().ts_resolution;
+        let mut records = Vec::new();
+        let mut rest = self.buf.as_slice();
+        loop {
+            let at = self.taken + (self.buf.len() - rest.len());
+            let n = self.records + records.len();
+            match parser.next_raw_packet(rest) {
+                Ok((after, raw)) => {
+                    // Not `next_packet`: pcap-file 2.0.0 refuses a record whose on-the-wire
+                    // length exceeds the file's snap length (courvoif/pcap-file#36, fixed after
+                    // 2.0.0), which is exactly what `tcpdump -s N` writes. Only the snap-length
+                    // checks are lifted; timestamps and lengths are still checked.
+                    let packet = raw
+                        .try_into_pcap_packet(resolution, u32::MAX)
+                        .map_err(|e| format!("record {n} at byte {at}: {e}"))?;
+                    records.push((packet.timestamp, packet.data.into_owned()));
+                    rest = after;
+                }
+                Err(PcapError::IncompleteBuffer) => break,
+                Err(e) => return Err(format!("record {n} at byte {at}: {e}")),
+            }
+        }
+        let used = self.buf.len() - rest.len();
+        self.buf.drain(..used);
+        self.taken += used;
+        self.records += records.len();
+        Ok(records)
     }
+
+    /// Reads the file header once enough bytes are there; false while they are not.
+    fn read_header(&mut self) -> std::result::Result<bool, String> {
+        match PcapParser::new(&self.buf) {
+            Ok((rest, parser)) => {
+                let used = self.buf.len() - rest.len();
+                self.buf.drain(..used);
+                self.taken += used;
+                self.parser = Some(parser);
+                Ok(true)
+            }
+            Err(PcapError::IncompleteBuffer) if self.buf.len() < 4 => Ok(false),
+            Err(PcapError::IncompleteBuffer) => {
+                // pcap-file judges the magic only once all 24 bytes are there; judge it now
+                // (the rest zeroed), so that a short foreign stream fails at once.
+                let mut head = [0u8; 24];
+                head[..self.buf.len()].copy_from_slice(&self.buf);
+                match PcapHeader::from_slice(&head) {
+                    Ok(_) => Ok(false),
+                    Err(_) => Err(foreign(&self.buf)),
+                }
+            }
+            Err(_) => Err(foreign(&self.buf)),
+        }
+    }
+
+    /// The link type from the file header (its FCS bits cleared), once the header was read.
+    pub fn linktype(&self) -> Option<DataLink> {
+        self.parser
+            .as_ref()
+            .map(|p| DataLink::from(u32::from(p.header().datalink) & 0x0fff_ffff))
+    }
+
+    /// Bytes waiting for the rest of the file header or of a record.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Why the stream may not end where it is now: nothing at all, a cut file header, a cut
+    /// record. `None` when it ends between records.
+    pub fn end_problem(&self) -> Option<String> {
+        let left = self.buf.len();
+        match &self.parser {
+            None if left == 0 => Some("empty: no pcap header (the capture wrote nothing)".into()),
+            None => Some(format!("truncated pcap header: {left} of 24 bytes")),
+            Some(_) if left == 0 => None,
+            Some(_) => {
+                let (n, at) = (self.records, self.taken);
+                Some(if left < 16 {
+                    format!("record {n} at byte {at}: truncated header ({left} of 16 bytes)")
+                } else {
+                    format!(
+                        "record {n} at byte {at}: truncated data (only {} bytes after its header)",
+                        left - 16
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// Why bytes that do not start with a pcap magic number are refused.
+fn foreign(bytes: &[u8]) -> String {
+    const PCAPNG_SECTION_HEADER: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+    if bytes.starts_with(&PCAPNG_SECTION_HEADER) {
+        return "pcapng is not supported: capture with `tcpdump -w` (classic pcap)".into();
+    }
+    let magic: String = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("not a pcap file: magic {magic}")
+}
+
+/// The link type and records of a classic pcap file, frames not yet decoded.
+pub fn parse_pcap_records(source_name: &str, bytes: &[u8]) -> Result<(DataLink, Vec<Record>)> {
+    let err = |problem: String| Error::parse(source_name, problem);
+    let mut reader = PcapStreamReader::new();
+    let records = reader.push(bytes).map_err(err)?;
+    if let Some(problem) = reader.end_problem() {
+        return Err(err(problem));
+    }
+    let linktype = reader
+        .linktype()
+        .ok_or_else(|| err("no pcap header".into()))?;
     Ok((linktype, records))
 }
 
@@ -450,7 +477,7 @@ pub fn parse_pcap(source_name: &str, bytes: &[u8]) -> Result<Vec<Frame>> {
     if !known_linktype(linktype) {
         return Err(Error::parse(
             source_name,
-            format!("unsupported pcap link type {linktype}"),
+            format!("unsupported pcap link type {}", u32::from(linktype)),
         ));
     }
     Ok(records
@@ -459,218 +486,217 @@ pub fn parse_pcap(source_name: &str, bytes: &[u8]) -> Result<Vec<Frame>> {
         .collect())
 }
 
-fn known_linktype(linktype: u32) -> bool {
+fn known_linktype(linktype: DataLink) -> bool {
     matches!(
         linktype,
-        LINKTYPE_ETHERNET | LINKTYPE_RAW | LINKTYPE_LINUX_SLL | LINKTYPE_IPV4 | LINKTYPE_LINUX_SLL2
+        DataLink::ETHERNET
+            | DataLink::RAW
+            | DataLink::LINUX_SLL
+            | DataLink::IPV4
+            | DataLink::LINUX_SLL2
     )
 }
 
 /// Writes records as a classic pcap file (little endian, microsecond timestamps, snaplen
-/// [`SNAPLEN`]); [`parse_pcap`] reads it back.
-pub fn write_pcap(linktype: u32, records: &[Record]) -> Vec<u8> {
+/// [`SNAPLEN`]; longer records are cut to it); [`parse_pcap`] reads it back.
+pub fn write_pcap(linktype: DataLink, records: &[Record]) -> Vec<u8> {
+    let header = PcapHeader {
+        snaplen: SNAPLEN,
+        datalink: linktype,
+        endianness: Endianness::Little,
+        ts_resolution: TsResolution::MicroSecond,
+        ..PcapHeader::default()
+    };
     let size = 24 + records.iter().map(|(_, d)| 16 + d.len()).sum::<usize>();
-    let mut out = Vec::with_capacity(size);
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&0i32.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&SNAPLEN.to_le_bytes());
-    out.extend_from_slice(&linktype.to_le_bytes());
-    for (ts, data) in records {
+    let mut writer = match PcapWriter::with_header(Vec::with_capacity(size), header) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!("writing a pcap header failed: {e}");
+            return Vec::new();
+        }
+    };
+    // The pcap format holds 32-bit seconds: a later time is written as the last one it holds.
+    let latest = Duration::new(u64::from(u32::MAX), 999_999_999);
+    for (i, (ts, data)) in records.iter().enumerate() {
         let data = &data[..data.len().min(SNAPLEN as usize)];
-        let sec = u32::try_from(ts.as_secs()).unwrap_or(u32::MAX);
         let len = data.len() as u32;
-        out.extend_from_slice(&sec.to_le_bytes());
-        out.extend_from_slice(&ts.subsec_micros().to_le_bytes());
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(data);
+        let packet = PcapPacket::new((*ts).min(latest), len, data);
+        if let Err(e) = writer.write_packet(&packet) {
+            tracing::warn!("pcap record {i} left out: {e}");
+        }
     }
-    out
+    writer.into_writer()
 }
 
 /// Decodes one captured frame of pcap link type `linktype`. `None` when the link type is unknown
 /// or the frame is too short for its link-layer or network header.
-pub fn parse_frame(linktype: u32, ts: Duration, data: &[u8]) -> Option<Frame> {
-    decode_link(linktype & 0x0fff_ffff, ts, data, 0)
+pub fn parse_frame(linktype: DataLink, ts: Duration, data: &[u8]) -> Option<Frame> {
+    match linktype {
+        DataLink::ETHERNET => decode_ethernet(ts, data, 0),
+        // Raw IP: the version is the first nibble.
+        DataLink::RAW => match data.first()? >> 4 {
+            4 => decode_ether_type(ts, None, EtherType::IPV4, data, 0),
+            6 => decode_ether_type(ts, None, EtherType::IPV6, data, 0),
+            _ => None,
+        },
+        DataLink::IPV4 => decode_ether_type(ts, None, EtherType::IPV4, data, 0),
+        // Linux cooked captures are read by hand, by their fixed offsets: etherparse's
+        // `LinuxSllSlice` accepts only five ARPHRD types, so it refuses what `tcpdump -i any`
+        // records for `tunl0` (ARPHRD_TUNNEL), `lo` (ARPHRD_LOOPBACK) and WireGuard
+        // (ARPHRD_NONE); and it has no SLL2.
+        // v1: packet type, ARPHRD type, address length, 8 address bytes, protocol (at 14).
+        DataLink::LINUX_SLL => decode_cooked(ts, be16(data, 14)?, data.get(16..)?),
+        // v2: protocol (at 0), reserved, ifindex, ARPHRD type, packet type, address length,
+        // 8 address bytes.
+        DataLink::LINUX_SLL2 => decode_cooked(ts, be16(data, 0)?, data.get(20..)?),
+        _ => None,
+    }
 }
 
 fn be16(data: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(data.get(at..at + 2)?.try_into().ok()?))
 }
 
-fn mac_at(data: &[u8], at: usize) -> Option<Mac> {
-    data.get(at..at + 6)?.try_into().ok()
-}
-
-fn decode_link(linktype: u32, ts: Duration, data: &[u8], depth: usize) -> Option<Frame> {
-    match linktype {
-        LINKTYPE_ETHERNET => decode_ethernet(ts, data, depth),
-        LINKTYPE_RAW => match data.first()? >> 4 {
-            4 => decode_l3(ts, None, ETHERTYPE_IPV4, data, depth),
-            6 => decode_l3(ts, None, ETHERTYPE_IPV6, data, depth),
-            _ => None,
-        },
-        LINKTYPE_IPV4 => decode_l3(ts, None, ETHERTYPE_IPV4, data, depth),
-        LINKTYPE_LINUX_SLL => {
-            // packet type, ARPHRD type, address length, 8 address bytes, protocol.
-            let protocol = be16(data, 14)?;
-            decode_l3(ts, None, protocol, data.get(16..)?, depth)
-        }
-        LINKTYPE_LINUX_SLL2 => {
-            // protocol, reserved, ifindex, ARPHRD type, packet type, address length, 8 bytes.
-            let protocol = be16(data, 0)?;
-            decode_l3(ts, None, protocol, data.get(20..)?, depth)
-        }
-        _ => None,
+/// The payload of a Linux cooked capture: its protocol is an EtherType, and transparent
+/// Ethernet bridging (0x6558) carries a whole Ethernet frame.
+fn decode_cooked(ts: Duration, protocol: u16, payload: &[u8]) -> Option<Frame> {
+    const TRANSPARENT_ETHERNET_BRIDGING: EtherType = EtherType(0x6558);
+    match EtherType(protocol) {
+        TRANSPARENT_ETHERNET_BRIDGING => decode_ethernet(ts, payload, 0),
+        ether_type => decode_ether_type(ts, None, ether_type, payload, 0),
     }
 }
 
 fn decode_ethernet(ts: Duration, data: &[u8], depth: usize) -> Option<Frame> {
-    let eth = EthHeader {
-        dst: mac_at(data, 0)?,
-        src: mac_at(data, 6)?,
+    let packet = LaxSlicedPacket::from_ethernet(data).ok()?;
+    let Some(LinkSlice::Ethernet2(link)) = &packet.link else {
+        return None;
     };
-    let ethertype = be16(data, 12)?;
-    decode_l3(ts, Some(eth), ethertype, data.get(14..)?, depth)
+    let eth = EthHeader {
+        src: link.source(),
+        dst: link.destination(),
+    };
+    frame_from(ts, Some(eth), &packet, depth)
 }
 
-fn decode_l3(
+fn decode_ether_type(
     ts: Duration,
     eth: Option<EthHeader>,
-    ethertype: u16,
+    ether_type: EtherType,
     data: &[u8],
     depth: usize,
 ) -> Option<Frame> {
-    let l3 = match ethertype {
-        t if ETHERTYPES_VLAN.contains(&t) => {
-            // An 802.1Q/802.1ad tag: TCI, then the real EtherType.
-            return decode_l3(ts, eth, be16(data, 2)?, data.get(4..)?, depth);
+    let packet = LaxSlicedPacket::from_ether_type(ether_type, data);
+    frame_from(ts, eth, &packet, depth)
+}
+
+/// The frame of a sliced packet. Lax slicing keeps what decoded: a packet cut by the snap
+/// length still yields its headers (the transport layer is then `L4::Other`).
+fn frame_from(
+    ts: Duration,
+    eth: Option<EthHeader>,
+    packet: &LaxSlicedPacket<'_>,
+    depth: usize,
+) -> Option<Frame> {
+    // The EtherType after any VLAN tags.
+    let ether_type = packet.ether_payload()?.ether_type;
+    let l3 = match (ether_type, &packet.net) {
+        (EtherType::ARP, Some(LaxNetSlice::Arp(arp))) => L3::Arp(arp_from(arp)?),
+        (EtherType::IPV4, Some(LaxNetSlice::Ipv4(ip))) => {
+            L3::Ipv4(ipv4_from(ts, ip, packet.transport.as_ref(), depth))
         }
-        ETHERTYPE_TEB if eth.is_none() => return decode_ethernet(ts, data, depth),
-        ETHERTYPE_ARP => L3::Arp(decode_arp(data)?),
-        ETHERTYPE_IPV4 => L3::Ipv4(decode_ipv4(ts, data, depth)?),
-        ETHERTYPE_IPV6 => L3::Ipv6,
-        other => L3::Other(other),
+        (EtherType::ARP | EtherType::IPV4, _) => return None,
+        (EtherType::IPV6, _) => L3::Ipv6,
+        (other, _) => L3::Other(other.0),
     };
     Some(Frame { ts, eth, l3 })
 }
 
-fn decode_arp(data: &[u8]) -> Option<Arp> {
-    // Ethernet (1) / IPv4 (0x0800), 6-byte and 4-byte addresses only.
-    if be16(data, 0)? != 1 || be16(data, 2)? != ETHERTYPE_IPV4 {
-        return None;
-    }
-    if *data.get(4)? != 6 || *data.get(5)? != 4 {
-        return None;
-    }
-    let ip_at = |at: usize| -> Option<Ipv4Addr> {
-        let b: [u8; 4] = data.get(at..at + 4)?.try_into().ok()?;
-        Some(Ipv4Addr::from(b))
-    };
-    let op = match be16(data, 6)? {
-        1 => ArpOp::Request,
-        2 => ArpOp::Reply,
-        n => ArpOp::Other(n),
+/// Ethernet/IPv4 ARP only (6-byte and 4-byte addresses).
+fn arp_from(arp: &ArpPacketSlice<'_>) -> Option<Arp> {
+    let arp = arp.to_packet().try_eth_ipv4().ok()?;
+    let op = match arp.operation {
+        ArpOperation::REQUEST => ArpOp::Request,
+        ArpOperation::REPLY => ArpOp::Reply,
+        other => ArpOp::Other(other.0),
     };
     Some(Arp {
         op,
-        sender_mac: mac_at(data, 8)?,
-        sender_ip: ip_at(14)?,
-        target_mac: mac_at(data, 18)?,
-        target_ip: ip_at(24)?,
+        sender_mac: arp.sender_mac,
+        sender_ip: Ipv4Addr::from(arp.sender_ipv4),
+        target_mac: arp.target_mac,
+        target_ip: Ipv4Addr::from(arp.target_ipv4),
     })
 }
 
-fn decode_ipv4(ts: Duration, data: &[u8], depth: usize) -> Option<Ipv4> {
-    // Lax: a packet cut by the snap length still yields its headers.
-    let (slice, _) = etherparse::LaxIpv4Slice::from_slice(data).ok()?;
-    let header = slice.header();
-    let protocol = header.protocol().0;
-    let payload = slice.payload();
-    let body = payload.payload;
+fn ipv4_from(
+    ts: Duration,
+    ip: &LaxIpv4Slice<'_>,
+    transport: Option<&TransportSlice<'_>>,
+    depth: usize,
+) -> Ipv4 {
+    let header = ip.header();
+    let payload = ip.payload();
     let mut inner = None;
-    let l4 = if payload.fragmented {
-        L4::Other
-    } else {
-        match protocol {
-            IPPROTO_TCP => etherparse::TcpSlice::from_slice(body)
-                .ok()
-                .map_or(L4::Other, |t| {
-                    L4::Tcp(Tcp {
-                        src_port: t.source_port(),
-                        dst_port: t.destination_port(),
-                        syn: t.syn(),
-                        ack: t.ack(),
-                        fin: t.fin(),
-                        rst: t.rst(),
-                        psh: t.psh(),
-                        payload: t.payload().to_vec(),
-                    })
-                }),
-            IPPROTO_UDP => match etherparse::UdpSlice::from_slice_lax(body) {
-                Ok(u) => {
-                    if u.destination_port() == VXLAN_PORT && depth < MAX_DEPTH {
-                        inner = decode_vxlan(ts, u.payload(), depth);
-                    }
-                    L4::Udp {
-                        src_port: u.source_port(),
-                        dst_port: u.destination_port(),
-                        payload_len: u.payload().len(),
-                    }
-                }
-                Err(_) => L4::Other,
-            },
-            IPPROTO_ICMP => {
-                etherparse::Icmpv4Slice::from_slice(body)
-                    .ok()
-                    .map_or(L4::Other, |icmp| {
-                        let (icmp_type, code) = (icmp.type_u8(), icmp.code_u8());
-                        let (id, seq) = if icmp_type == 0 || icmp_type == 8 {
-                            let b = icmp.bytes5to8();
-                            (
-                                u16::from_be_bytes([b[0], b[1]]),
-                                u16::from_be_bytes([b[2], b[3]]),
-                            )
-                        } else {
-                            (0, 0)
-                        };
-                        L4::Icmp {
-                            icmp_type,
-                            code,
-                            id,
-                            seq,
-                        }
-                    })
+    let l4 = match transport {
+        Some(TransportSlice::Tcp(t)) => L4::Tcp(Tcp {
+            src_port: t.source_port(),
+            dst_port: t.destination_port(),
+            syn: t.syn(),
+            ack: t.ack(),
+            fin: t.fin(),
+            rst: t.rst(),
+            psh: t.psh(),
+            payload: t.payload().to_vec(),
+        }),
+        Some(TransportSlice::Udp(u)) => {
+            if u.destination_port() == VXLAN_PORT && depth < MAX_DEPTH {
+                inner = decode_vxlan(ts, u.payload(), depth);
             }
-            IPPROTO_IPIP => {
-                if depth < MAX_DEPTH {
-                    inner = decode_l3(ts, None, ETHERTYPE_IPV4, body, depth + 1).map(|frame| {
+            L4::Udp {
+                src_port: u.source_port(),
+                dst_port: u.destination_port(),
+                payload_len: u.payload().len(),
+            }
+        }
+        Some(TransportSlice::Icmpv4(icmp)) => {
+            let (id, seq) = match icmp.icmp_type() {
+                Icmpv4Type::EchoRequest(echo) | Icmpv4Type::EchoReply(echo) => (echo.id, echo.seq),
+                _ => (0, 0),
+            };
+            L4::Icmp {
+                icmp_type: icmp.type_u8(),
+                code: icmp.code_u8(),
+                id,
+                seq,
+            }
+        }
+        _ => {
+            // IPIP: the payload is the inner IPv4 packet (never for a fragment).
+            if header.protocol() == IpNumber::IPV4 && !payload.fragmented && depth < MAX_DEPTH {
+                inner = decode_ether_type(ts, None, EtherType::IPV4, payload.payload, depth + 1)
+                    .map(|frame| {
                         Box::new(Encapsulated {
                             kind: EncapKind::Ipip,
                             frame,
                         })
                     });
-                }
-                L4::Other
             }
-            _ => L4::Other,
+            L4::Other
         }
     };
-    Some(Ipv4 {
+    Ipv4 {
         src: header.source_addr(),
         dst: header.destination_addr(),
         ttl: header.ttl(),
-        protocol,
+        protocol: header.protocol().0,
         l4,
         inner,
-    })
+    }
 }
 
 /// The inner frame of a VXLAN payload: an 8-byte header (flags with the I bit, 24-bit VNI),
-/// then Ethernet.
+/// then Ethernet. etherparse has no VXLAN, so its header is read here.
 fn decode_vxlan(ts: Duration, payload: &[u8], depth: usize) -> Option<Box<Encapsulated>> {
     let header = payload.get(..8)?;
     if header[0] & 0x08 == 0 {
@@ -815,7 +841,7 @@ mod tests {
         let mut out = Vec::new();
         out.extend_from_slice(&dst);
         out.extend_from_slice(&src);
-        out.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        out.extend_from_slice(&EtherType::IPV4.0.to_be_bytes());
         out.extend_from_slice(ip_packet);
         out
     }
@@ -835,7 +861,7 @@ mod tests {
             .udp(51000, VXLAN_PORT)
             .write(&mut outer, &vxlan)
             .expect("builds");
-        let frame = parse_frame(LINKTYPE_ETHERNET, Duration::ZERO, &outer).expect("decodes");
+        let frame = parse_frame(DataLink::ETHERNET, Duration::ZERO, &outer).expect("decodes");
         let ip = frame.ipv4().expect("outer IPv4");
         assert_eq!((ip.src, ip.dst, ip.protocol), (node1, node2, 17));
         assert!(matches!(ip.l4, L4::Udp { dst_port: 4789, .. }));
@@ -879,18 +905,18 @@ mod tests {
         ];
         sll2.extend_from_slice(&outer_ip);
         for (linktype, data, has_eth) in [
-            (LINKTYPE_ETHERNET, &eth, true),
-            (LINKTYPE_ETHERNET, &vlan, true),
-            (LINKTYPE_RAW, &outer_ip, false),
-            (LINKTYPE_IPV4, &outer_ip, false),
-            (LINKTYPE_LINUX_SLL, &sll, false),
-            (LINKTYPE_LINUX_SLL2, &sll2, false),
+            (DataLink::ETHERNET, &eth, true),
+            (DataLink::ETHERNET, &vlan, true),
+            (DataLink::RAW, &outer_ip, false),
+            (DataLink::IPV4, &outer_ip, false),
+            (DataLink::LINUX_SLL, &sll, false),
+            (DataLink::LINUX_SLL2, &sll2, false),
         ] {
             let frame = parse_frame(linktype, Duration::ZERO, data)
-                .unwrap_or_else(|| panic!("link type {linktype} did not decode"));
-            assert_eq!(frame.eth.is_some(), has_eth, "link type {linktype}");
+                .unwrap_or_else(|| panic!("link type {linktype:?} did not decode"));
+            assert_eq!(frame.eth.is_some(), has_eth, "link type {linktype:?}");
             let ip = frame.ipv4().expect("outer");
-            assert_eq!((ip.src, ip.protocol), (node1, 4), "link type {linktype}");
+            assert_eq!((ip.src, ip.protocol), (node1, 4), "link type {linktype:?}");
             assert_eq!(frame.encapsulated().map(|e| e.kind), Some(EncapKind::Ipip));
             let inner = frame.innermost();
             assert_eq!(inner.eth, None);
@@ -912,7 +938,7 @@ mod tests {
         be.extend_from_slice(&4u16.to_be_bytes());
         be.extend_from_slice(&[0; 8]);
         be.extend_from_slice(&SNAPLEN.to_be_bytes());
-        be.extend_from_slice(&linktype.to_be_bytes());
+        be.extend_from_slice(&u32::from(linktype).to_be_bytes());
         for (ts, data) in &records {
             be.extend_from_slice(&(ts.as_secs() as u32).to_be_bytes());
             be.extend_from_slice(&ts.subsec_nanos().to_be_bytes());
@@ -921,6 +947,60 @@ mod tests {
             be.extend_from_slice(data);
         }
         assert_eq!(parse_pcap("be-ns", &be).expect("ok"), node_frames());
+    }
+
+    #[test]
+    fn a_stream_fed_byte_by_byte_gives_each_record_once_it_is_whole() {
+        let node = fixture(NODE_PCAP);
+        let (_, whole) = parse_pcap_records("node", &node).expect("ok");
+        let mut reader = PcapStreamReader::new();
+        let mut seen = Vec::new();
+        for (i, byte) in node.iter().enumerate() {
+            let got = reader.push(std::slice::from_ref(byte)).expect("pcap");
+            // A record appears exactly when its last byte has arrived.
+            if !got.is_empty() {
+                assert_eq!(reader.pending(), 0, "byte {i}");
+            }
+            seen.extend(got);
+        }
+        assert_eq!(seen, whole);
+        assert_eq!(reader.linktype(), Some(DataLink::ETHERNET));
+        assert_eq!(reader.end_problem(), None);
+        let mut cut = PcapStreamReader::new();
+        assert_eq!(cut.push(&node[..node.len() - 5]).expect("pcap").len(), 17);
+        assert!(cut.pending() > 0);
+        assert!(
+            cut.end_problem()
+                .is_some_and(|p| p.contains("truncated data"))
+        );
+    }
+
+    #[test]
+    fn records_longer_on_the_wire_than_the_snap_length_are_read() {
+        // What `tcpdump -s 64 -w -` writes: each record cut to 64 bytes, its original length
+        // (on the wire) longer than the file's snap length.
+        let node = fixture(NODE_PCAP);
+        let (linktype, records) = parse_pcap_records("node", &node).expect("ok");
+        let header = PcapHeader {
+            snaplen: 64,
+            datalink: linktype,
+            ..PcapHeader::default()
+        };
+        let mut writer = PcapWriter::with_header(Vec::new(), header).expect("header");
+        for (ts, data) in &records {
+            let cut = &data[..data.len().min(64)];
+            let raw = pcap_file::pcap::RawPcapPacket {
+                ts_sec: ts.as_secs() as u32,
+                ts_frac: ts.subsec_micros(),
+                incl_len: cut.len() as u32,
+                orig_len: data.len() as u32,
+                data: cut.into(),
+            };
+            writer.write_raw_packet(&raw).expect("record");
+        }
+        let frames = parse_pcap("snap 64", &writer.into_writer()).expect("reads");
+        assert_eq!(frames.len(), 18);
+        assert_eq!(frames[0].arp(), node_frames()[0].arp());
     }
 
     #[test]
@@ -950,7 +1030,7 @@ mod tests {
             .expect_err("no")
             .to_string();
         assert!(msg.contains("not a pcap file"), "{msg}");
-        let msg = parse_pcap("cap", &write_pcap(147, &[]))
+        let msg = parse_pcap("cap", &write_pcap(DataLink::from(147), &[]))
             .expect_err("lt")
             .to_string();
         assert!(msg.contains("unsupported pcap link type 147"), "{msg}");
@@ -958,30 +1038,72 @@ mod tests {
     }
 
     #[test]
+    fn vlan_tags_cooked_captures_and_other_ethertypes() {
+        let node = fixture(NODE_PCAP);
+        let (_, records) = parse_pcap_records("node", &node).expect("ok");
+        let arp_eth = &records[0].1;
+        let request = node_frames()[0].arp().cloned().expect("ARP");
+        // 802.1ad outer tag, 802.1Q inner tag, then the ARP request.
+        let mut qinq = arp_eth[..12].to_vec();
+        qinq.extend_from_slice(&[0x88, 0xa8, 0x00, 0x0a, 0x81, 0x00, 0x00, 0x64]);
+        qinq.extend_from_slice(&arp_eth[12..]);
+        let frame = parse_frame(DataLink::ETHERNET, Duration::ZERO, &qinq).expect("QinQ");
+        assert_eq!(frame.arp(), Some(&request));
+        assert_eq!(frame.eth.map(|e| e.src), Some(POD_MAC));
+        // The same request in a cooked capture of `lo` (ARPHRD_LOOPBACK, 772).
+        let mut sll = vec![0, 0, 0x03, 0x04, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0];
+        sll.extend_from_slice(&arp_eth[12..]);
+        let frame = parse_frame(DataLink::LINUX_SLL, Duration::ZERO, &sll).expect("SLL");
+        assert_eq!((frame.eth, frame.arp()), (None, Some(&request)));
+        // A whole Ethernet frame behind transparent Ethernet bridging keeps its MACs.
+        let mut teb = vec![0, 0, 0x03, 0x04, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0x65, 0x58];
+        teb.extend_from_slice(arp_eth);
+        let frame = parse_frame(DataLink::LINUX_SLL, Duration::ZERO, &teb).expect("TEB");
+        assert_eq!(frame.eth.map(|e| e.src), Some(POD_MAC));
+        // IPv6 is recognised, other EtherTypes are named.
+        let mut v6 = arp_eth[..12].to_vec();
+        v6.extend_from_slice(&[0x86, 0xdd, 0x60]);
+        v6.extend_from_slice(&[0; 39]);
+        let frame = parse_frame(DataLink::ETHERNET, Duration::ZERO, &v6).expect("IPv6");
+        assert_eq!(frame.l3, L3::Ipv6);
+        let mut lldp = arp_eth[..12].to_vec();
+        lldp.extend_from_slice(&[0x88, 0xcc, 0, 0]);
+        let frame = parse_frame(DataLink::ETHERNET, Duration::ZERO, &lldp).expect("LLDP");
+        assert_eq!(frame.l3, L3::Other(0x88cc));
+        // ARP for another hardware type (IEEE 802, 6) is not the Ethernet/IPv4 ARP claims read.
+        let mut ieee = arp_eth.clone();
+        ieee[15] = 6;
+        assert_eq!(parse_frame(DataLink::ETHERNET, Duration::ZERO, &ieee), None);
+    }
+
+    #[test]
     fn undecodable_frames_are_none_not_panics() {
         assert_eq!(
-            parse_frame(LINKTYPE_ETHERNET, Duration::ZERO, &[1, 2, 3]),
+            parse_frame(DataLink::ETHERNET, Duration::ZERO, &[1, 2, 3]),
             None
         );
-        assert_eq!(parse_frame(LINKTYPE_RAW, Duration::ZERO, &[]), None);
+        assert_eq!(parse_frame(DataLink::RAW, Duration::ZERO, &[]), None);
         assert_eq!(
-            parse_frame(LINKTYPE_RAW, Duration::ZERO, &[0x45, 0, 0]),
+            parse_frame(DataLink::RAW, Duration::ZERO, &[0x45, 0, 0]),
             None
         );
         assert_eq!(
-            parse_frame(LINKTYPE_LINUX_SLL, Duration::ZERO, &[0; 10]),
+            parse_frame(DataLink::LINUX_SLL, Duration::ZERO, &[0; 10]),
             None
         );
-        assert_eq!(parse_frame(9999, Duration::ZERO, &[0; 64]), None);
+        assert_eq!(
+            parse_frame(DataLink::from(9999), Duration::ZERO, &[0; 64]),
+            None
+        );
         let node = fixture(NODE_PCAP);
         let (_, records) = parse_pcap_records("node", &node).expect("ok");
         for (_, data) in &records {
             for cut in 0..data.len() {
-                let _ = parse_frame(LINKTYPE_ETHERNET, Duration::ZERO, &data[..cut]);
+                let _ = parse_frame(DataLink::ETHERNET, Duration::ZERO, &data[..cut]);
             }
         }
         let cut_tcp = &records[9].1[..40];
-        let frame = parse_frame(LINKTYPE_ETHERNET, Duration::ZERO, cut_tcp).expect("headers");
+        let frame = parse_frame(DataLink::ETHERNET, Duration::ZERO, cut_tcp).expect("headers");
         assert_eq!(frame.ipv4().map(|i| i.src), Some(TEST_TOOLS));
     }
 }
