@@ -21,7 +21,6 @@ pub mod lifecycle;
 pub mod netns;
 pub mod observe;
 pub mod place;
-pub mod preflight;
 pub mod run;
 pub mod target;
 pub mod topology;

@@ -40,6 +40,7 @@
 
 pub mod holder;
 pub mod netlink;
+pub mod preflight;
 
 #[cfg(test)]
 mod tests;
@@ -296,7 +297,7 @@ impl Lab {
     /// everything already made is torn down before returning.
     pub fn build_blocking(spec: &LabSpec, run_id: &str) -> Result<Lab> {
         if spec.uses_ipip() && !Path::new("/sys/module/ipip").exists() {
-            return Err(Error::Preflight(crate::preflight::IPIP_MISSING.to_string()));
+            return Err(Error::Preflight(preflight::IPIP_MISSING.to_string()));
         }
         let (nodes, pods) = plan(spec)?;
         let t0 = std::time::Instant::now();

@@ -511,7 +511,7 @@ fn ipip_without_the_module_is_a_preflight_error() {
     }
     let e = Lab::build_blocking(&LabSpec::article(Encapsulation::Ipip), &run_id("ipip"));
     assert!(matches!(e, Err(Error::Preflight(_))), "{e:?}");
-    let e = crate::preflight::check_lab(&LabSpec::article(Encapsulation::Ipip));
+    let e = crate::lab::preflight::check_lab(&LabSpec::article(Encapsulation::Ipip));
     assert!(
         matches!(e, Err(Error::Preflight(ref m)) if m.contains("ipip")),
         "{e:?}"
@@ -520,8 +520,8 @@ fn ipip_without_the_module_is_a_preflight_error() {
 
 #[test]
 fn preflight_passes_here_for_none_and_vxlan() -> TestResult {
-    crate::preflight::check_lab(&LabSpec::article(Encapsulation::None))?;
-    crate::preflight::check_lab(&LabSpec::article(Encapsulation::Vxlan))?;
+    crate::lab::preflight::check_lab(&LabSpec::article(Encapsulation::None))?;
+    crate::lab::preflight::check_lab(&LabSpec::article(Encapsulation::Vxlan))?;
     Ok(())
 }
 
