@@ -93,18 +93,20 @@ const SO_NETNS_COOKIE: libc::c_int = 71;
 /// process's new namespace may get as soon as one of ours is freed). `None` when the path
 /// cannot be entered (any more).
 fn cookie(path: &Path) -> Option<u64> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    use std::os::fd::AsRawFd;
     netns::in_netns(path, || {
-        use std::os::fd::{AsRawFd, FromRawFd};
-        // SAFETY: plain system calls; the descriptor is owned right after it is checked.
-        let raw = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return Err(Error::io("socket", std::io::Error::last_os_error()));
-        }
-        // SAFETY: `raw` is a fresh descriptor nothing else owns.
-        let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+        let sock = socket(
+            AddressFamily::Unix,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(|e| Error::io("socket", e.into()))?;
         let mut value: u64 = 0;
         let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
-        // SAFETY: `value` and `len` outlive the call and `len` is `value`'s size.
+        // SAFETY: nix has no getter for SO_NETNS_COOKIE. `value` and `len` outlive the call,
+        // `len` is `value`'s size, and the descriptor is open (owned by `sock`).
         let rc = unsafe {
             libc::getsockopt(
                 sock.as_raw_fd(),
