@@ -2,10 +2,14 @@
 //! Checks are made with `ip -j` / `bridge -j` / `cat /proc/sys/...` run inside the lab's
 //! namespaces through [`crate::netns::command_in`]; no traffic is sent (other code does that).
 
+use super::plan::mac_str;
 use super::*;
+use crate::calico::VXLAN_DEVICE;
+use crate::facts::Encapsulation;
 use crate::netns;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -247,7 +251,7 @@ fn check_common(lab: &Lab, mtu: u32) -> std::result::Result<(PathBuf, PathBuf), 
     ] {
         let l = link(&links, cali).ok_or(format!("no {cali} for {pod}"))?;
         assert_eq!(l["address"], "ee:ee:ee:ee:ee:ee", "{l}");
-        // One queue each way, asked for at creation (see `veth` in lab/mod.rs).
+        // One queue each way, asked for at creation (see `veth` in lab/wire.rs).
         let detail = json_in(&w1, "ip", &["-d", "-j", "link", "show", "dev", cali])?;
         assert_eq!(detail[0]["num_tx_queues"], 1, "{}", detail[0]);
         assert_eq!(detail[0]["num_rx_queues"], 1, "{}", detail[0]);
