@@ -11,6 +11,31 @@ fn plan(encapsulation: Encapsulation) -> Plan {
     }
 }
 
+/// The plan of a one-node lab with `extra` extra pods.
+fn one_node(encapsulation: Encapsulation, extra: usize) -> Plan {
+    let spec = LabSpec {
+        encapsulation,
+        extra_pods_per_node: extra,
+        nodes: 1,
+    };
+    match Plan::new(&spec) {
+        Ok(p) => p,
+        Err(e) => panic!("{spec:?} has a plan: {e}"),
+    }
+}
+
+/// The routes among a wiring's requests, in order.
+fn all_routes(w: &Wiring) -> Vec<&Route> {
+    w.batches
+        .iter()
+        .flat_map(|b| &b.steps)
+        .filter_map(|s| match &s.op {
+            Op::Route(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
 fn net(s: &str) -> Ipv4Net {
     match s.parse() {
         Ok(n) => n,
@@ -123,13 +148,8 @@ fn mtu_and_tunnel_per_mode(
 }
 
 #[test]
-fn extra_pods_fill_the_node_s_blocks() -> Result<()> {
-    let spec = LabSpec {
-        encapsulation: Encapsulation::None,
-        extra_pods_per_node: 100,
-        nodes: 1,
-    };
-    let p = Plan::new(&spec)?;
+fn extra_pods_fill_the_node_s_blocks() {
+    let p = one_node(Encapsulation::None, 100);
     assert_eq!(p.pods.len(), 102);
     assert_eq!(
         p.nodes[0].blocks,
@@ -142,19 +162,12 @@ fn extra_pods_fill_the_node_s_blocks() -> Result<()> {
     ips.dedup();
     assert_eq!(ips.len(), 102);
     assert!(p.remote_of(0).is_none());
-    Ok(())
 }
 
 #[test]
-fn a_tunnelled_node_keeps_its_first_address_for_the_tunnel() -> Result<()> {
-    let spec = LabSpec {
-        encapsulation: Encapsulation::Vxlan,
-        extra_pods_per_node: 1,
-        nodes: 1,
-    };
-    let p = Plan::new(&spec)?;
+fn a_tunnelled_node_keeps_its_first_address_for_the_tunnel() {
+    let p = one_node(Encapsulation::Vxlan, 1);
     assert_eq!(p.pods[2].ip, Ipv4Addr::new(192, 168, 1, 1));
-    Ok(())
 }
 
 #[rstest]
@@ -240,15 +253,7 @@ fn worker_1_without_encapsulation() {
 #[test]
 fn routes_are_typed_as_felix_and_bird_program_them() {
     let w = plan(Encapsulation::None).node_wiring(0);
-    let routes: Vec<&Route> = w
-        .batches
-        .iter()
-        .flat_map(|b| &b.steps)
-        .filter_map(|s| match &s.op {
-            Op::Route(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let routes = all_routes(&w);
     assert_eq!(
         routes[0],
         &Route {
@@ -267,14 +272,7 @@ fn routes_are_typed_as_felix_and_bird_program_them() {
     assert!(routes[3].blackhole && routes[3].proto == Proto::Bird);
     assert_eq!(routes[4].proto, Proto::Bird);
     let w = plan(Encapsulation::Vxlan).node_wiring(0);
-    let protos: Vec<Proto> = w.batches[2]
-        .steps
-        .iter()
-        .filter_map(|s| match &s.op {
-            Op::Route(r) => Some(r.proto),
-            _ => None,
-        })
-        .collect();
+    let protos: Vec<Proto> = all_routes(&w).iter().map(|r| r.proto).collect();
     assert_eq!(
         protos,
         [
@@ -361,15 +359,7 @@ fn worker_2_over_ipip() {
 
 #[test]
 fn one_node_keeps_both_underlay_ends() {
-    let spec = LabSpec {
-        nodes: 1,
-        ..LabSpec::default()
-    };
-    let p = match Plan::new(&spec) {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    };
-    let w = p.node_wiring(0);
+    let w = one_node(Encapsulation::None, 0).node_wiring(0);
     assert_eq!(
         w.batches[0].steps[1].op,
         Op::Veth {
