@@ -23,7 +23,8 @@
 //!   = first address of the node's block, /32), `<remote block> via <remote tunnel address>
 //!   dev vxlan.calico onlink`, a permanent neighbour `<remote tunnel address> lladdr <remote
 //!   MAC>` and an FDB entry `<remote MAC> dst <remote node>`; IPIP — `tunl0` (needs the ipip
-//!   module; this kernel lacks it, so only its plan is tested here). Pod MTU: 1500, 1450 VXLAN, 1480 IPIP.
+//!   module; this kernel lacks it, so only its plan is tested here). Pod MTU: 1500, 1450
+//!   VXLAN, 1480 IPIP.
 //!
 //! Lifecycle: no namespace is bind-mounted. Each node and pod namespace is held by an open
 //! descriptor of this process (see [`holder::HeldNs`]); a pod's is handed out as
