@@ -22,7 +22,6 @@ pub mod netns;
 pub mod observe;
 pub mod place;
 pub mod ports;
-pub mod preflight;
 pub mod run;
 pub mod target;
 pub mod topology;

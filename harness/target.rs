@@ -96,7 +96,7 @@ impl Target {
         match kind {
             TargetKind::Lab(enc) => {
                 let spec = LabSpec::article(*enc);
-                crate::preflight::check_lab(&spec)?;
+                crate::lab::preflight::check_lab(&spec)?;
                 let lab = Lab::build(&spec, crate::run::run_id()).await?;
                 let topology = lab.topology.clone();
                 let name = kind.short();

@@ -293,7 +293,7 @@ fn script_build_and_teardown(topo: &Topology, tag: &str) -> Result<(), String> {
 }
 
 fn main() {
-    if let Err(e) = calico_conformance::preflight::check_lab(&spec(0)) {
+    if let Err(e) = calico_conformance::lab::preflight::check_lab(&spec(0)) {
         eprintln!("lab_build: {e}");
         std::process::exit(1);
     }

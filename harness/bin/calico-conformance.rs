@@ -112,7 +112,7 @@ fn lab(mode: &str, path: &std::path::Path) -> ExitCode {
     };
     let spec = LabSpec::article(encapsulation);
     let result: Result<(), String> = rt.block_on(async {
-        calico_conformance::preflight::check_lab(&spec).map_err(|e| e.to_string())?;
+        calico_conformance::lab::preflight::check_lab(&spec).map_err(|e| e.to_string())?;
         let lab = Lab::build(&spec, calico_conformance::run::run_id())
             .await
             .map_err(|e| e.to_string())?;

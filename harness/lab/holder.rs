@@ -24,6 +24,8 @@
 //! namespace of its own — remains for the preflight's throw-away namespace.)
 
 use crate::error::{Error, Result};
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
@@ -84,51 +86,39 @@ fn spawn_one(spec: HolderSpec) -> Result<Holder> {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let parent = std::process::id() as libc::pid_t;
-    let join_fd = match &spec.ns {
+    let parent = nix::unistd::getpid();
+    let HolderSpec { label, ns } = spec;
+    // The closure owns the pod's namespace descriptor (close-on-exec): it closes when `cmd`
+    // is dropped, after the spawn.
+    let join = match ns {
         Ns::New => None,
-        Ns::Join(fd) => Some(fd.as_raw_fd()),
+        Ns::Join(fd) => Some(fd),
     };
-    // SAFETY: between fork and exec only async-signal-safe system calls run (prctl, getppid,
-    // unshare, setns); errno is read through last_os_error, which only reads errno.
+    // SAFETY: `pre_exec` has no safe form. Between fork and exec only async-signal-safe
+    // system calls run (prctl, getppid, unshare, setns), through nix wrappers that neither
+    // allocate nor lock; an error becomes an io::Error from its errno alone.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
             // The parent may have died between fork and prctl: then nobody holds the pipe.
-            if libc::getppid() != parent {
+            if nix::unistd::getppid() != parent {
                 return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
             }
-            let rc = match join_fd {
-                None => libc::unshare(libc::CLONE_NEWNET),
-                Some(fd) => libc::setns(fd, libc::CLONE_NEWNET),
-            };
-            if rc != 0 {
-                return Err(std::io::Error::last_os_error());
+            match &join {
+                None => nix::sched::unshare(CloneFlags::CLONE_NEWNET)?,
+                Some(fd) => nix::sched::setns(fd, CloneFlags::CLONE_NEWNET)?,
             }
             Ok(())
         });
     }
     // spawn() returns after the child's exec succeeded, so its namespace is in place.
     let child = cmd.spawn().map_err(|e| Error::Netns {
-        netns: spec.label.clone(),
+        netns: label.clone(),
         problem: format!(
             "cannot start the holder process (`cat` with a new network namespace): {e}"
         ),
     })?;
-    drop(spec.ns);
-    Ok(Holder {
-        label: spec.label,
-        child,
-    })
+    Ok(Holder { label, child })
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -357,8 +347,7 @@ impl Anchor {
                 let joined = nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET);
                 drop(file);
                 let sent = match joined {
-                    // SAFETY: gettid has no preconditions.
-                    Ok(()) => ready_tx.send(Ok(unsafe { libc::gettid() })),
+                    Ok(()) => ready_tx.send(Ok(nix::unistd::gettid().as_raw())),
                     Err(e) => ready_tx.send(Err(format!("setns failed: {e}"))),
                 };
                 if sent.is_ok() {

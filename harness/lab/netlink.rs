@@ -13,6 +13,11 @@
 //! it from a thread that joined the namespace ([`Rtnl::open_here`]).
 
 use crate::error::{Error, Result};
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, connect, recv, send,
+    socket,
+};
 use rtnetlink::packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkBuffer,
     NetlinkHeader, NetlinkMessage, NetlinkPayload,
@@ -20,7 +25,7 @@ use rtnetlink::packet_core::{
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::{LinkAttribute, LinkMessage};
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 /// Flags for a request that creates something and must not find it already there.
 pub const CREATE: u16 = NLM_F_CREATE | NLM_F_EXCL;
@@ -76,39 +81,16 @@ impl Rtnl {
     /// Opens a socket in the calling thread's current network namespace.
     pub fn open_here(place: impl Into<String>) -> Result<Self> {
         let place = place.into();
-        // SAFETY: plain socket(2); the result is checked before use.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
-        if fd < 0 {
-            return Err(Error::io(
-                format!("{place}: opening a netlink socket"),
-                std::io::Error::last_os_error(),
-            ));
-        }
-        // SAFETY: fd is a fresh descriptor owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkRoute,
+        )
+        .map_err(|e| Error::io(format!("{place}: opening a netlink socket"), e.into()))?;
         // Connect to the kernel (port 0), so plain send(2)/recv(2) work.
-        // SAFETY: a zeroed sockaddr_nl is valid; family set, pid 0 = the kernel.
-        let rc = unsafe {
-            let mut kernel: libc::sockaddr_nl = std::mem::zeroed();
-            kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-            libc::connect(
-                fd.as_raw_fd(),
-                (&kernel as *const libc::sockaddr_nl).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(Error::io(
-                format!("{place}: connecting a netlink socket"),
-                std::io::Error::last_os_error(),
-            ));
-        }
+        connect(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))
+            .map_err(|e| Error::io(format!("{place}: connecting a netlink socket"), e.into()))?;
         Ok(Rtnl {
             fd,
             place,
@@ -140,12 +122,9 @@ impl Rtnl {
     }
 
     fn send_all(&self, bytes: &[u8], what: &str) -> Result<()> {
-        // SAFETY: sending from a valid buffer of the given length.
-        let n = unsafe { libc::send(self.fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), 0) };
-        if n < 0 {
-            return Err(self.command_error(what, std::io::Error::last_os_error()));
-        }
-        if n as usize != bytes.len() {
+        let n = send(self.fd.as_raw_fd(), bytes, MsgFlags::empty())
+            .map_err(|e| self.command_error(what, std::io::Error::from(e)))?;
+        if n != bytes.len() {
             return Err(self.command_error(what, format!("short send: {n} of {}", bytes.len())));
         }
         Ok(())
@@ -154,23 +133,11 @@ impl Rtnl {
     /// Receives one datagram and returns the messages in it.
     fn receive(&mut self, what: &str) -> Result<Vec<NetlinkMessage<RouteNetlinkMessage>>> {
         let n = loop {
-            // SAFETY: receiving into our own buffer of the given length.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    0,
-                )
-            };
-            if n < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(self.command_error(what, e));
+            match recv(self.fd.as_raw_fd(), &mut self.buf, MsgFlags::empty()) {
+                Ok(n) => break n,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(self.command_error(what, std::io::Error::from(e))),
             }
-            break n as usize;
         };
         let mut out = Vec::new();
         let mut off = 0;

@@ -2,10 +2,14 @@
 //! Checks are made with `ip -j` / `bridge -j` / `cat /proc/sys/...` run inside the lab's
 //! namespaces through [`crate::netns::command_in`]; no traffic is sent (other code does that).
 
+use super::plan::mac_str;
 use super::*;
+use crate::calico::VXLAN_DEVICE;
+use crate::facts::Encapsulation;
 use crate::netns;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -93,18 +97,20 @@ const SO_NETNS_COOKIE: libc::c_int = 71;
 /// process's new namespace may get as soon as one of ours is freed). `None` when the path
 /// cannot be entered (any more).
 fn cookie(path: &Path) -> Option<u64> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    use std::os::fd::AsRawFd;
     netns::in_netns(path, || {
-        use std::os::fd::{AsRawFd, FromRawFd};
-        // SAFETY: plain system calls; the descriptor is owned right after it is checked.
-        let raw = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return Err(Error::io("socket", std::io::Error::last_os_error()));
-        }
-        // SAFETY: `raw` is a fresh descriptor nothing else owns.
-        let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+        let sock = socket(
+            AddressFamily::Unix,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(|e| Error::io("socket", e.into()))?;
         let mut value: u64 = 0;
         let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
-        // SAFETY: `value` and `len` outlive the call and `len` is `value`'s size.
+        // SAFETY: nix has no getter for SO_NETNS_COOKIE. `value` and `len` outlive the call,
+        // `len` is `value`'s size, and the descriptor is open (owned by `sock`).
         let rc = unsafe {
             libc::getsockopt(
                 sock.as_raw_fd(),
@@ -245,7 +251,7 @@ fn check_common(lab: &Lab, mtu: u32) -> std::result::Result<(PathBuf, PathBuf), 
     ] {
         let l = link(&links, cali).ok_or(format!("no {cali} for {pod}"))?;
         assert_eq!(l["address"], "ee:ee:ee:ee:ee:ee", "{l}");
-        // One queue each way, asked for at creation (see `veth` in lab/mod.rs).
+        // One queue each way, asked for at creation (see `veth` in lab/wire.rs).
         let detail = json_in(&w1, "ip", &["-d", "-j", "link", "show", "dev", cali])?;
         assert_eq!(detail[0]["num_tx_queues"], 1, "{}", detail[0]);
         assert_eq!(detail[0]["num_rx_queues"], 1, "{}", detail[0]);
@@ -511,7 +517,7 @@ fn ipip_without_the_module_is_a_preflight_error() {
     }
     let e = Lab::build_blocking(&LabSpec::article(Encapsulation::Ipip), &run_id("ipip"));
     assert!(matches!(e, Err(Error::Preflight(_))), "{e:?}");
-    let e = crate::preflight::check_lab(&LabSpec::article(Encapsulation::Ipip));
+    let e = crate::lab::preflight::check_lab(&LabSpec::article(Encapsulation::Ipip));
     assert!(
         matches!(e, Err(Error::Preflight(ref m)) if m.contains("ipip")),
         "{e:?}"
@@ -520,8 +526,8 @@ fn ipip_without_the_module_is_a_preflight_error() {
 
 #[test]
 fn preflight_passes_here_for_none_and_vxlan() -> TestResult {
-    crate::preflight::check_lab(&LabSpec::article(Encapsulation::None))?;
-    crate::preflight::check_lab(&LabSpec::article(Encapsulation::Vxlan))?;
+    crate::lab::preflight::check_lab(&LabSpec::article(Encapsulation::None))?;
+    crate::lab::preflight::check_lab(&LabSpec::article(Encapsulation::Vxlan))?;
     Ok(())
 }
 

@@ -1,8 +1,8 @@
 //! Preflight: one clear line when the lab cannot run here, before anything is built.
 
+use super::plan::LabSpec;
 use crate::error::{Error, Result};
 use crate::facts::Encapsulation;
-use crate::lab::LabSpec;
 use std::path::Path;
 
 /// The line for a missing root / capabilities.
@@ -27,15 +27,18 @@ pub fn check_lab(spec: &LabSpec) -> Result<()> {
     }
     match spec.encapsulation {
         Encapsulation::Vxlan | Encapsulation::VxlanCrossSubnet => check_vxlan(),
-        Encapsulation::Ipip | Encapsulation::IpipCrossSubnet => {
-            if Path::new("/sys/module/ipip").exists() {
-                Ok(())
-            } else {
-                Err(Error::Preflight(IPIP_MISSING.into()))
-            }
-        }
+        Encapsulation::Ipip | Encapsulation::IpipCrossSubnet => check_ipip_module(spec),
         Encapsulation::None => Ok(()),
     }
+}
+
+/// The one check the lab's build makes itself: an IPIP lab needs the ipip module
+/// ([`IPIP_MISSING`] when it is absent).
+pub fn check_ipip_module(spec: &LabSpec) -> Result<()> {
+    if spec.uses_ipip() && !Path::new("/sys/module/ipip").exists() {
+        return Err(Error::Preflight(IPIP_MISSING.into()));
+    }
+    Ok(())
 }
 
 /// Effective capabilities from /proc/self/status.
@@ -72,8 +75,8 @@ fn find_in_path(tool: &str) -> Option<std::path::PathBuf> {
 /// Creates a VXLAN device in a throw-away namespace (held by a holder process that is killed
 /// at once), never in this process's own.
 fn check_vxlan() -> Result<()> {
-    use crate::lab::holder::{self, HolderSpec, Ns};
-    use crate::lab::netlink::{CREATE, Request, Rtnl};
+    use super::holder::{self, HolderSpec, Ns};
+    use super::netlink::{CREATE, Request, Rtnl};
     use rtnetlink::LinkVxlan;
     use rtnetlink::packet_route::RouteNetlinkMessage;
 

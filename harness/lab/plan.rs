@@ -1,0 +1,604 @@
+//! The plan: what a lab is, computed from a [`LabSpec`] alone. Nodes and pods with their
+//! names, addresses and blocks ([`Plan`]), and per network namespace the netlink requests and
+//! sysctl writes that make it ([`Wiring`]), in the order they are sent. Nothing here touches
+//! the system, so all of it is tested without root; [`super::wire`] carries a plan out.
+
+use crate::calico::{
+    HOST_END_MAC, IPIP_DEVICE, LINK_LOCAL_GATEWAY, VXLAN_DEVICE, VXLAN_PORT, VXLAN_VNI,
+    host_end_name,
+};
+use crate::error::{Error, Result};
+use crate::facts::Encapsulation;
+use ipnet::Ipv4Net;
+use sha1::{Digest, Sha1};
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+mod requests;
+pub use requests::{Batch, Dev, Flags, Lookup, Op, PeerNs, Proto, Route, Step, Sysctl, Wiring};
+use requests::{dev, step, sysctl};
+
+/// The lab's IP pool (the article's).
+pub const POOL_CIDR: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(192, 168, 0, 0), 16) {
+    Ok(n) => n,
+    Err(_) => panic!("constant pool CIDR"),
+};
+/// Calico's default IPAM block size.
+pub const BLOCK_SIZE: u8 = 26;
+/// The underlay's default gateway, as in the article (`default via 10.12.0.1 dev ens192`).
+pub const UNDERLAY_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 12, 0, 1);
+/// The underlay interface name in every node namespace.
+pub const UNDERLAY: &str = "ens192";
+/// The underlay MTU.
+pub const UNDERLAY_MTU: u32 = 1500;
+/// Prefix length of the underlay subnet (10.12.0.0/16 in the article).
+pub const UNDERLAY_PREFIX: u8 = 16;
+/// The namespace (Kubernetes namespace) of every lab pod.
+pub const POD_NAMESPACE: &str = "default";
+/// The node's reverse-path filter (`conf/all` and `conf/default`), which Felix copies to each
+/// host end: 0, as on the recorded node (`recorded/node/sysctl-calied9d42cb137.txt`). Strict
+/// (1), as older Felix releases wrote, would make the proxy ARP reply depend on the host route
+/// back to the pod: the kernel validates the ARP sender's address like a packet's source.
+pub const NODE_RP_FILTER: &str = "0";
+
+/// What to build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabSpec {
+    /// How the pool carries traffic between nodes: `None`, `Vxlan` (or `VxlanCrossSubnet`,
+    /// which between these nodes of one subnet routes like `None` over a `vxlan.calico` that
+    /// exists), `Ipip` (needs the ipip kernel module; the preflight says when it is missing).
+    pub encapsulation: Encapsulation,
+    /// Extra pods per node, `bench-0`, `bench-1`, ..., with further addresses from the
+    /// node's /24 (in as many /26 blocks as they need). 0 for the article; the bench uses more.
+    pub extra_pods_per_node: usize,
+    /// 1 or 2 nodes (2 for the article; the bench uses 1). With one node, `ens192` is a veth
+    /// whose other end (`ens192-wire`) stays in the same namespace.
+    pub nodes: usize,
+}
+
+impl LabSpec {
+    /// The article's cluster: two nodes, its three pods, no extra pods.
+    pub fn article(encapsulation: Encapsulation) -> Self {
+        LabSpec {
+            encapsulation,
+            extra_pods_per_node: 0,
+            nodes: 2,
+        }
+    }
+
+    /// The pod MTU for this spec.
+    pub fn pod_mtu(&self) -> u32 {
+        self.encapsulation.pod_mtu(UNDERLAY_MTU)
+    }
+
+    pub(crate) fn uses_vxlan(&self) -> bool {
+        matches!(
+            self.encapsulation,
+            Encapsulation::Vxlan | Encapsulation::VxlanCrossSubnet
+        )
+    }
+
+    pub(crate) fn uses_ipip(&self) -> bool {
+        matches!(
+            self.encapsulation,
+            Encapsulation::Ipip | Encapsulation::IpipCrossSubnet
+        )
+    }
+
+    /// The node's tunnel device, when the pool is encapsulated.
+    fn tunnel_device(&self) -> Option<&'static str> {
+        if self.uses_vxlan() {
+            Some(VXLAN_DEVICE)
+        } else if self.uses_ipip() {
+            Some(IPIP_DEVICE)
+        } else {
+            None
+        }
+    }
+
+    /// The protocol of blackhole and remote-block routes: Felix programs them itself in VXLAN
+    /// mode (proto 80); with BGP (none, IPIP) BIRD does (proto bird).
+    fn block_route_proto(&self) -> Proto {
+        if self.uses_vxlan() {
+            Proto::Felix
+        } else {
+            Proto::Bird
+        }
+    }
+}
+
+impl Default for LabSpec {
+    fn default() -> Self {
+        LabSpec::article(Encapsulation::None)
+    }
+}
+
+/// One node as planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePlan {
+    /// `k8s-worker-1`.
+    pub name: String,
+    /// The underlay address (10.12.22.2).
+    pub address: Ipv4Addr,
+    /// The node's affine /26 blocks: the first of its /24, and every one a pod landed in.
+    pub blocks: Vec<Ipv4Net>,
+    /// The tunnel address (first address of the node's /24), when the pool is encapsulated.
+    pub tunnel: Option<Ipv4Addr>,
+    /// The MAC of the node's `vxlan.calico` ([`felix_vxlan_mac`]).
+    pub vxlan_mac: [u8; 6],
+}
+
+/// One pod as planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodPlan {
+    /// `test-tools` (the Kubernetes namespace is [`POD_NAMESPACE`]).
+    pub name: String,
+    /// Index of its node in [`Plan::nodes`].
+    pub node: usize,
+    /// The pod IP.
+    pub ip: Ipv4Addr,
+    /// The host end's name, `cali` + sha1("default.<pod>")[:11].
+    pub host_end: String,
+    /// Its containers, each a process of its own in the pod's namespace.
+    pub containers: Vec<&'static str>,
+}
+
+/// Felix's VXLAN MAC for a node without a configured one: `0x66` ('f') + sha1(name)[0..5].
+pub fn felix_vxlan_mac(node: &str) -> [u8; 6] {
+    let sha = Sha1::digest(node.as_bytes());
+    [b'f', sha[0], sha[1], sha[2], sha[3], sha[4]]
+}
+
+/// `ee:ee:ee:ee:ee:ee`, as `ip` writes a MAC.
+pub fn mac_str(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The article's pods: name, node index, address, containers.
+type ArticlePod = (&'static str, usize, Ipv4Addr, &'static [&'static str]);
+const ARTICLE_PODS: [ArticlePod; 3] = [
+    (
+        "c2c-network-demo",
+        0,
+        Ipv4Addr::new(192, 168, 1, 10),
+        &["hello-world-server", "curl-client"],
+    ),
+    (
+        "test-tools",
+        0,
+        Ipv4Addr::new(192, 168, 1, 12),
+        &["curl-client"],
+    ),
+    ("test-tools-remote", 1, Ipv4Addr::new(192, 168, 2, 12), &[]),
+];
+
+/// A lab as planned: its nodes and pods (nodes first, in the order their namespaces are made).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// What was asked for.
+    pub spec: LabSpec,
+    /// `k8s-worker-1`, `k8s-worker-2`.
+    pub nodes: Vec<NodePlan>,
+    /// Per node in turn: the article's pods on it, then its extra pods.
+    pub pods: Vec<PodPlan>,
+}
+
+impl Plan {
+    /// Plans the lab `spec` asks for; refuses a spec the lab cannot build (node count, more
+    /// extra pods than one /24 holds).
+    pub fn new(spec: &LabSpec) -> Result<Plan> {
+        if !(1..=2).contains(&spec.nodes) {
+            return Err(Error::Preflight(format!(
+                "the lab builds 1 or 2 nodes, not {}",
+                spec.nodes
+            )));
+        }
+        let mut plan = Plan {
+            spec: spec.clone(),
+            nodes: Vec::new(),
+            pods: Vec::new(),
+        };
+        for n in 0..spec.nodes {
+            let (node, pods) = plan_node(spec, n)?;
+            plan.nodes.push(node);
+            plan.pods.extend(pods);
+        }
+        Ok(plan)
+    }
+
+    /// The pods of node `node`, with their indices in [`Plan::pods`].
+    pub fn pods_of(&self, node: usize) -> impl Iterator<Item = (usize, &PodPlan)> {
+        self.pods
+            .iter()
+            .enumerate()
+            .filter(move |(_, p)| p.node == node)
+    }
+
+    /// The other node, when there are two.
+    pub fn remote_of(&self, node: usize) -> Option<&NodePlan> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .find(|(j, _)| *j != node)
+            .map(|(_, n)| n)
+    }
+
+    /// `pod default/<name>`: a pod's place in errors.
+    pub fn pod_place(&self, pod: usize) -> String {
+        let name = self.pods.get(pod).map_or("?", |p| p.name.as_str());
+        format!("pod {POD_NAMESPACE}/{name}")
+    }
+}
+
+/// Node `n` (0-based) and its pods: the article's pods on it, then the extra pods in the free
+/// addresses of its /24.
+fn plan_node(spec: &LabSpec, n: usize) -> Result<(NodePlan, Vec<PodPlan>)> {
+    let third = (n + 1) as u8;
+    let name = format!("k8s-worker-{}", n + 1);
+    let tunnelled = spec.tunnel_device().is_some();
+    let mut pods: Vec<PodPlan> = ARTICLE_PODS
+        .iter()
+        .filter(|(_, node, _, _)| *node == n)
+        .map(|(pod, _, ip, containers)| pod_plan(pod.to_string(), n, *ip, containers))
+        .collect();
+    // Last octets taken: the tunnel address, the article's pods.
+    let mut used: BTreeSet<u8> = pods.iter().map(|p| p.ip.octets()[3]).collect();
+    if tunnelled {
+        used.insert(0);
+    }
+    let free: Vec<u8> = (0..=255u8).filter(|o| !used.contains(o)).collect();
+    if spec.extra_pods_per_node > free.len() {
+        return Err(Error::Preflight(format!(
+            "the lab fits at most {} extra pods per node (one /24 of /26 blocks), not {}",
+            free.len(),
+            spec.extra_pods_per_node
+        )));
+    }
+    for (i, last) in free.iter().take(spec.extra_pods_per_node).enumerate() {
+        used.insert(*last);
+        let ip = Ipv4Addr::new(192, 168, third, *last);
+        pods.push(pod_plan(format!("bench-{i}"), n, ip, &[]));
+    }
+    let node = NodePlan {
+        vxlan_mac: felix_vxlan_mac(&name),
+        name,
+        address: Ipv4Addr::new(10, 12, 22, (n + 2) as u8),
+        blocks: blocks(third, &used),
+        tunnel: tunnelled.then_some(Ipv4Addr::new(192, 168, third, 0)),
+    };
+    Ok((node, pods))
+}
+
+fn pod_plan(name: String, node: usize, ip: Ipv4Addr, containers: &[&'static str]) -> PodPlan {
+    PodPlan {
+        host_end: host_end_name(POD_NAMESPACE, &name),
+        name,
+        node,
+        ip,
+        containers: containers.to_vec(),
+    }
+}
+
+/// The blocks of the node whose /24 is `192.168.<third>.0/24`: its first /26, and every /26
+/// holding one of the `used` last octets.
+fn blocks(third: u8, used: &BTreeSet<u8>) -> Vec<Ipv4Net> {
+    let mut bases: BTreeSet<u8> = BTreeSet::from([0]);
+    bases.extend(used.iter().map(|o| o & 0xc0));
+    bases
+        .into_iter()
+        .filter_map(|b| Ipv4Net::new(Ipv4Addr::new(192, 168, third, b), BLOCK_SIZE).ok())
+        .collect()
+}
+
+/// The far end of `ens192` on a lab of one node, which stays in the node's namespace.
+const UNDERLAY_WIRE: &str = "ens192-wire";
+
+impl Plan {
+    /// Node `i`'s wiring, run from a thread inside its namespace: the node's rp_filter; then
+    /// its links (lo, the underlay, one veth per pod with the peer straight in the pod's
+    /// namespace); its addresses and tunnel device; its routes, tunnel address and
+    /// neighbours; then the host ends' sysctls.
+    pub fn node_wiring(&self, i: usize) -> Wiring {
+        // A new namespace copies the machine's IPv4 defaults (net.core.devconf_inherit_init_net
+        // 0): pin the node's rp_filter before any link exists, so the lab behaves the same on
+        // every machine (see NODE_RP_FILTER).
+        let before = ["all", "default"]
+            .iter()
+            .map(|c| {
+                sysctl(
+                    format!("/proc/sys/net/ipv4/conf/{c}/rp_filter"),
+                    NODE_RP_FILTER,
+                )
+            })
+            .collect();
+        let mut routes = self.node_host_routes(i);
+        routes.extend(self.node_block_routes(i));
+        routes.extend(self.node_vxlan_neighbours(i));
+        Wiring {
+            place: self.nodes[i].name.clone(),
+            before,
+            batches: vec![
+                Batch {
+                    lookup: Lookup::Nothing,
+                    steps: self.node_links(i),
+                },
+                Batch {
+                    lookup: Lookup::Dump,
+                    steps: self.node_devices(i),
+                },
+                Batch {
+                    lookup: Lookup::EachMissing,
+                    steps: routes,
+                },
+            ],
+            after: self.node_sysctls(i),
+        }
+    }
+
+    /// lo up, the underlay veth (made by the first node of two, or alone), one veth per pod.
+    fn node_links(&self, i: usize) -> Vec<Step> {
+        let mtu = self.spec.pod_mtu();
+        let mut steps = vec![step(Op::LinkUp(Dev::Lo), Flags::Change, "link set lo up")];
+        let underlay = |peer: &str, peer_ns: PeerNs, what: String| {
+            let op = Op::Veth {
+                name: UNDERLAY.into(),
+                mac: None,
+                mtu: UNDERLAY_MTU,
+                peer: peer.into(),
+                peer_ns,
+            };
+            step(op, Flags::Create, what)
+        };
+        match (self.nodes.len(), i) {
+            (1, _) => steps.push(underlay(
+                UNDERLAY_WIRE,
+                PeerNs::Here,
+                format!("link add {UNDERLAY} type veth peer {UNDERLAY_WIRE}"),
+            )),
+            (_, 0) => steps.push(underlay(
+                UNDERLAY,
+                PeerNs::Node(1),
+                format!("link add {UNDERLAY} type veth peer {UNDERLAY} (other node)"),
+            )),
+            // The second node's end arrives from the first.
+            _ => {}
+        }
+        for (k, p) in self.pods_of(i) {
+            let op = Op::Veth {
+                name: p.host_end.clone(),
+                mac: Some(HOST_END_MAC),
+                mtu,
+                peer: "eth0".into(),
+                peer_ns: PeerNs::Pod(k),
+            };
+            let what = format!(
+                "link add {} type veth peer eth0 (pod {})",
+                p.host_end, p.name
+            );
+            steps.push(step(op, Flags::Create, what));
+        }
+        steps
+    }
+
+    /// The underlay address (and the underlay up, on the node it arrived at), the tunnel
+    /// device.
+    fn node_devices(&self, i: usize) -> Vec<Step> {
+        let node = &self.nodes[i];
+        let mtu = self.spec.pod_mtu();
+        let address = Op::Address {
+            dev: dev(UNDERLAY),
+            ip: node.address,
+            prefix: UNDERLAY_PREFIX,
+        };
+        let mut steps = vec![step(
+            address,
+            Flags::Create,
+            format!("addr add {}/{UNDERLAY_PREFIX} dev {UNDERLAY}", node.address),
+        )];
+        if self.nodes.len() == 2 && i == 1 {
+            let what = format!("link set {UNDERLAY} up");
+            steps.push(step(Op::LinkUp(dev(UNDERLAY)), Flags::Change, what));
+        }
+        if self.spec.uses_vxlan() {
+            let op = Op::Vxlan {
+                name: VXLAN_DEVICE,
+                vni: VXLAN_VNI,
+                port: VXLAN_PORT,
+                underlay: dev(UNDERLAY),
+                local: node.address,
+                mtu,
+                mac: node.vxlan_mac,
+            };
+            let what = format!("link add {VXLAN_DEVICE} type vxlan id {VXLAN_VNI}");
+            steps.push(step(op, Flags::Create, what));
+        }
+        if self.spec.uses_ipip() {
+            let op = Op::LinkUpMtu {
+                dev: dev(IPIP_DEVICE),
+                mtu,
+            };
+            let what = format!("link set {IPIP_DEVICE} up mtu {mtu}");
+            steps.push(step(op, Flags::Change, what));
+        }
+        steps
+    }
+
+    /// The tunnel address, a /32 per pod to its host end, and the default route.
+    fn node_host_routes(&self, i: usize) -> Vec<Step> {
+        let node = &self.nodes[i];
+        let mut steps = Vec::new();
+        if let (Some(tunnel_dev), Some(tunnel)) = (self.spec.tunnel_device(), node.tunnel) {
+            let op = Op::Address {
+                dev: dev(tunnel_dev),
+                ip: tunnel,
+                prefix: 32,
+            };
+            let what = format!("addr add {tunnel}/32 dev {tunnel_dev}");
+            steps.push(step(op, Flags::Create, what));
+        }
+        for (_, p) in self.pods_of(i) {
+            let route = Route::link_scope(Ipv4Net::from(p.ip), dev(&p.host_end));
+            let what = format!("route add {}/32 dev {} scope link", p.ip, p.host_end);
+            steps.push(step(Op::Route(route), Flags::Create, what));
+        }
+        // The article's node routes everything else via 10.12.0.1 on ens192. Proxy ARP
+        // answers only for addresses the node routes out of another interface: without this
+        // route nobody answers the pods' ARP for 169.254.1.1. (10.12.0.1 exists in no
+        // namespace: traffic to it goes nowhere, inside the lab.)
+        let default = Route::via(None, UNDERLAY_GATEWAY, dev(UNDERLAY), Proto::Boot);
+        let what = format!("route add default via {UNDERLAY_GATEWAY} dev {UNDERLAY}");
+        steps.push(step(Op::Route(default), Flags::Create, what));
+        steps
+    }
+
+    /// A blackhole per own block, a route per remote block (over the tunnel or the underlay).
+    fn node_block_routes(&self, i: usize) -> Vec<Step> {
+        let proto = self.spec.block_route_proto();
+        let mut steps = Vec::new();
+        for b in &self.nodes[i].blocks {
+            let route = Route {
+                blackhole: true,
+                ..Route::to(Some(*b), proto)
+            };
+            steps.push(step(
+                Op::Route(route),
+                Flags::Create,
+                format!("route add blackhole {b}"),
+            ));
+        }
+        let Some(r) = self.remote_of(i) else {
+            return steps;
+        };
+        let same_subnet = true; // both nodes are in 10.12.0.0/16
+        let mode = self.spec.encapsulation.between(same_subnet);
+        for b in &r.blocks {
+            let (gateway, device, onlink) = match (mode, r.tunnel) {
+                (Encapsulation::Vxlan, Some(gw)) => (gw, VXLAN_DEVICE, true),
+                (Encapsulation::Ipip, _) => (r.address, IPIP_DEVICE, true),
+                _ => (r.address, UNDERLAY, false),
+            };
+            let route = Route {
+                onlink,
+                ..Route::via(Some(*b), gateway, dev(device), proto)
+            };
+            let onlink = if onlink { " onlink" } else { "" };
+            let what = format!("route add {b} via {gateway} dev {device}{onlink}");
+            steps.push(step(Op::Route(route), Flags::Create, what));
+        }
+        steps
+    }
+
+    /// Felix's VXLANFDB for the remote node: an ARP entry (tunnel IP -> remote VTEP MAC) and
+    /// an FDB entry (remote VTEP MAC -> remote node IP), both permanent.
+    fn node_vxlan_neighbours(&self, i: usize) -> Vec<Step> {
+        let remote = self.remote_of(i);
+        let Some((r, gw)) = remote.and_then(|r| Some((r, r.tunnel?))) else {
+            return Vec::new();
+        };
+        if !self.spec.uses_vxlan() {
+            return Vec::new();
+        }
+        let mac = r.vxlan_mac;
+        let neighbour = Op::Neighbour {
+            dev: dev(VXLAN_DEVICE),
+            ip: gw,
+            mac,
+        };
+        let fdb = Op::Fdb {
+            dev: dev(VXLAN_DEVICE),
+            mac,
+            dst: r.address,
+        };
+        let m = mac_str(&mac);
+        vec![
+            step(
+                neighbour,
+                Flags::CreateOrReplace,
+                format!("neigh add {gw} lladdr {m} dev {VXLAN_DEVICE}"),
+            ),
+            step(
+                fdb,
+                Flags::CreateOrReplace,
+                format!(
+                    "bridge fdb add {m} dev {VXLAN_DEVICE} dst {} self permanent",
+                    r.address
+                ),
+            ),
+        ]
+    }
+
+    /// `ip_forward=1`, then per host end what Felix's endpoint manager writes
+    /// (`configureInterface`): accept_ra=0, route_localnet=1, proxy_delay=0, proxy_arp=1,
+    /// forwarding=1, and rp_filter = the node's `conf/default/rp_filter` as Felix read it at
+    /// start (NODE_RP_FILTER, pinned first).
+    fn node_sysctls(&self, i: usize) -> Vec<Sysctl> {
+        let mut out = vec![sysctl("/proc/sys/net/ipv4/ip_forward", "1")];
+        for (_, p) in self.pods_of(i) {
+            let c = &p.host_end;
+            out.push(Sysctl {
+                ipv6: true,
+                ..sysctl(format!("/proc/sys/net/ipv6/conf/{c}/accept_ra"), "0")
+            });
+            out.extend([
+                sysctl(format!("/proc/sys/net/ipv4/conf/{c}/route_localnet"), "1"),
+                sysctl(format!("/proc/sys/net/ipv4/neigh/{c}/proxy_delay"), "0"),
+                sysctl(format!("/proc/sys/net/ipv4/conf/{c}/proxy_arp"), "1"),
+                sysctl(format!("/proc/sys/net/ipv4/conf/{c}/forwarding"), "1"),
+                sysctl(
+                    format!("/proc/sys/net/ipv4/conf/{c}/rp_filter"),
+                    NODE_RP_FILTER,
+                ),
+            ]);
+        }
+        out
+    }
+
+    /// Pod `k`'s wiring, run from a thread that joined its namespace: lo and eth0 up, eth0's
+    /// /32, the link-local gateway route and the default route.
+    pub fn pod_wiring(&self, k: usize) -> Wiring {
+        let ip = self.pods[k].ip;
+        let eth0 = || dev("eth0");
+        let gateway = Route::link_scope(Ipv4Net::from(LINK_LOCAL_GATEWAY), eth0());
+        let default = Route::via(
+            Some(Ipv4Net::default()),
+            LINK_LOCAL_GATEWAY,
+            eth0(),
+            Proto::Boot,
+        );
+        let address = Op::Address {
+            dev: eth0(),
+            ip,
+            prefix: 32,
+        };
+        let steps = vec![
+            step(Op::LinkUp(Dev::Lo), Flags::Change, "link set lo up"),
+            step(Op::LinkUp(eth0()), Flags::Change, "link set eth0 up"),
+            step(address, Flags::Create, format!("addr add {ip}/32 dev eth0")),
+            step(
+                Op::Route(gateway),
+                Flags::Create,
+                format!("route add {LINK_LOCAL_GATEWAY} dev eth0 scope link"),
+            ),
+            step(
+                Op::Route(default),
+                Flags::Create,
+                format!("route add default via {LINK_LOCAL_GATEWAY} dev eth0"),
+            ),
+        ];
+        Wiring {
+            place: self.pod_place(k),
+            before: Vec::new(),
+            batches: vec![Batch {
+                lookup: Lookup::EachMissing,
+                steps,
+            }],
+            after: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
