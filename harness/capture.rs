@@ -8,7 +8,6 @@
 
 use crate::error::{Error, Result};
 use crate::observe::packet::{self, DataLink, Frame, PcapStreamReader};
-use crate::place::Place;
 use futures::future::BoxFuture;
 use nix::errno::Errno;
 use nix::sys::socket::{self, AddressFamily, LinkAddr, SockFlag, SockType, SockaddrLike, sockopt};
@@ -68,16 +67,9 @@ pub struct CaptureResult {
 }
 
 impl Capture {
-    /// Starts capturing on `iface` in `place` and returns once the capture is live. `bpf` is a
-    /// tcpdump filter used where the capture runs tcpdump; claims filter frames themselves.
-    pub async fn start(place: &Place, iface: &str, bpf: &str) -> Result<Capture> {
-        match place {
-            Place::Local(p) => Capture::native(&p.label, &p.netns, iface),
-            Place::Kube(p) => p.capture(iface, bpf).await,
-        }
-    }
-
-    fn native(place_label: &str, netns: &std::path::Path, iface: &str) -> Result<Capture> {
+    /// Starts capturing on `iface` in the local namespace `netns` (an AF_PACKET socket opened
+    /// inside it, read by a thread) and returns once the capture is live.
+    pub fn native(place_label: &str, netns: &std::path::Path, iface: &str) -> Result<Capture> {
         let label = format!("{place_label} {iface}");
         let name = iface.to_string();
         let (fd, is_loopback) = crate::netns::in_netns(netns, move || open_packet_socket(&name))?;

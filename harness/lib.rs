@@ -18,6 +18,7 @@ pub mod fixtures;
 pub mod kube;
 pub mod lab;
 pub mod lifecycle;
+pub mod local;
 pub mod netns;
 pub mod observe;
 pub mod place;

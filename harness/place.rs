@@ -1,14 +1,19 @@
-//! A place: a network namespace and a way to run a command in it.
+//! A place: a network namespace and a way to act in it — run a command, capture on an
+//! interface, make an HTTP GET, ping.
 //!
-//! Lab and topology places are local namespaces entered with `setns` in the child
-//! ([`crate::netns::command_in`]); kube places exec in the node probe pod
-//! ([`crate::kube::place::KubePlace`]). Claims only see [`Place`].
+//! Every backend implements one trait, [`PlaceBackend`]: local namespaces (lab and topology
+//! targets, `crate::local::LocalPlace`: `setns` in a child or a thread) and cluster places
+//! ([`crate::kube::place::KubePlace`]: exec in the node probe pod). Claims only see [`Place`],
+//! a cheap handle to one of them; a new operation is one trait method, not a switch per file.
 
+use crate::capture::Capture;
 use crate::error::{Error, Result};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-use tokio::io::AsyncReadExt;
+use crate::traffic::EchoReply;
+use futures::future::BoxFuture;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The default deadline for one command.
 pub const COMMAND_DEADLINE: Duration = Duration::from_secs(10);
@@ -59,21 +64,50 @@ pub fn command_line(argv: &[&str]) -> String {
     argv.join(" ")
 }
 
-/// A network namespace on this machine (lab and topology targets).
-#[derive(Debug, Clone)]
-pub struct LocalPlace {
-    /// Human name: `host k8s-worker-1`, `pod default/test-tools`.
-    pub label: String,
-    /// Any path `setns` accepts: `/proc/PID/ns/net`, `/run/netns/NAME`.
-    pub netns: PathBuf,
+/// What a place can do. Implemented by `crate::local::LocalPlace` and
+/// [`crate::kube::place::KubePlace`].
+pub trait PlaceBackend: Send + Sync {
+    /// Human name, used in every message: `host k8s-worker-1`, `pod default/test-tools`.
+    fn label(&self) -> &str;
+
+    /// The namespace's path, when the place is on this machine.
+    fn netns(&self) -> Option<&Path> {
+        None
+    }
+
+    /// Runs `argv` in the place and waits for it, at most `deadline`. A non-zero exit is not
+    /// an error here (see [`CmdOutput::ok`]); failing to start or missing the deadline is.
+    fn run<'a>(
+        &'a self,
+        argv: &'a [&'a str],
+        deadline: Duration,
+    ) -> BoxFuture<'a, Result<CmdOutput>>;
+
+    /// Starts capturing on `iface` and returns once the capture is live. `bpf` is a tcpdump
+    /// filter, used where the capture runs tcpdump; claims filter frames themselves.
+    fn capture<'a>(&'a self, iface: &'a str, bpf: &'a str) -> BoxFuture<'a, Result<Capture>>;
+
+    /// `GET /` from this place to `ip:port`, from source port `src_port`; returns the body.
+    fn http_get(
+        &self,
+        ip: Ipv4Addr,
+        port: u16,
+        src_port: u16,
+        deadline: Duration,
+    ) -> BoxFuture<'_, Result<Vec<u8>>>;
+
+    /// Pings `ip` `count` times; returns the replies that came back before `deadline`.
+    fn ping(
+        &self,
+        ip: Ipv4Addr,
+        count: u16,
+        deadline: Duration,
+    ) -> BoxFuture<'_, Result<Vec<EchoReply>>>;
 }
 
-/// Where a claim observes.
+/// Where a claim observes: a handle to a [`PlaceBackend`], cheap to clone.
 #[derive(Clone)]
-pub enum Place {
-    Local(LocalPlace),
-    Kube(Box<crate::kube::place::KubePlace>),
-}
+pub struct Place(Arc<dyn PlaceBackend>);
 
 impl std::fmt::Debug for Place {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -82,112 +116,54 @@ impl std::fmt::Debug for Place {
 }
 
 impl Place {
-    /// A local namespace.
-    pub fn local(label: impl Into<String>, netns: impl Into<PathBuf>) -> Self {
-        Place::Local(LocalPlace {
-            label: label.into(),
-            netns: netns.into(),
-        })
+    /// A place of any backend.
+    pub fn new(backend: impl PlaceBackend + 'static) -> Self {
+        Place(Arc::new(backend))
     }
 
     /// Human name of the place, used in every message.
     pub fn label(&self) -> &str {
-        match self {
-            Place::Local(p) => &p.label,
-            Place::Kube(p) => p.label(),
-        }
+        self.0.label()
     }
 
     /// The local namespace path, when the place is on this machine.
     pub fn netns(&self) -> Option<&Path> {
-        match self {
-            Place::Local(p) => Some(&p.netns),
-            Place::Kube(_) => None,
-        }
+        self.0.netns()
     }
 
-    /// Runs `argv` in the place and waits for it, at most `deadline`. A non-zero exit is not
-    /// an error here (see [`CmdOutput::ok`]); failing to start or missing the deadline is.
+    /// See [`PlaceBackend::run`].
     pub async fn run(&self, argv: &[&str], deadline: Duration) -> Result<CmdOutput> {
-        match self {
-            Place::Local(p) => run_local(p, argv, deadline).await,
-            Place::Kube(p) => p.run(argv, deadline).await,
-        }
+        self.0.run(argv, deadline).await
     }
 
     /// Runs `argv` with the default deadline and fails on a non-zero exit.
     pub async fn run_ok(&self, argv: &[&str]) -> Result<CmdOutput> {
         self.run(argv, COMMAND_DEADLINE).await?.ok()
     }
-}
 
-async fn run_local(place: &LocalPlace, argv: &[&str], deadline: Duration) -> Result<CmdOutput> {
-    let command = command_line(argv);
-    let (program, args) = argv.split_first().ok_or_else(|| Error::Command {
-        place: place.label.clone(),
-        command: command.clone(),
-        problem: "is empty".into(),
-    })?;
-    let std_cmd = {
-        let mut c = crate::netns::command_in(&place.netns, program)?;
-        c.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
-    };
-    let mut cmd = tokio::process::Command::from(std_cmd);
-    cmd.kill_on_drop(true);
-    let mut child = cmd.spawn().map_err(|e| Error::Command {
-        place: place.label.clone(),
-        command: command.clone(),
-        problem: if e.kind() == std::io::ErrorKind::NotFound {
-            format!("could not start: `{program}` is not installed")
-        } else {
-            format!("could not start: {e}")
-        },
-    })?;
-    let mut out = child.stdout.take();
-    let mut err = child.stderr.take();
-    let started = Instant::now();
-    let work = async {
-        let mut stdout = Vec::new();
-        let mut stderr = Vec::new();
-        let read_out = async {
-            if let Some(o) = out.as_mut() {
-                o.read_to_end(&mut stdout).await?;
-            }
-            Ok::<_, std::io::Error>(())
-        };
-        let read_err = async {
-            if let Some(e) = err.as_mut() {
-                e.read_to_end(&mut stderr).await?;
-            }
-            Ok::<_, std::io::Error>(())
-        };
-        let (a, b) = tokio::join!(read_out, read_err);
-        a?;
-        b?;
-        let status = child.wait().await?;
-        Ok::<_, std::io::Error>((status, stdout, stderr))
-    };
-    match tokio::time::timeout(deadline, work).await {
-        Ok(Ok((status, stdout, stderr))) => Ok(CmdOutput {
-            place: place.label.clone(),
-            command,
-            code: status.code(),
-            stdout,
-            stderr,
-        }),
-        Ok(Err(e)) => Err(Error::Command {
-            place: place.label.clone(),
-            command,
-            problem: format!("failed while running: {e}"),
-        }),
-        Err(_) => Err(Error::Timeout {
-            place: place.label.clone(),
-            command,
-            seconds: started.elapsed().as_secs_f64(),
-        }),
+    /// See [`PlaceBackend::capture`].
+    pub async fn capture(&self, iface: &str, bpf: &str) -> Result<Capture> {
+        self.0.capture(iface, bpf).await
+    }
+
+    /// See [`PlaceBackend::http_get`].
+    pub async fn http_get(
+        &self,
+        ip: Ipv4Addr,
+        port: u16,
+        src_port: u16,
+        deadline: Duration,
+    ) -> Result<Vec<u8>> {
+        self.0.http_get(ip, port, src_port, deadline).await
+    }
+
+    /// See [`PlaceBackend::ping`].
+    pub async fn ping(
+        &self,
+        ip: Ipv4Addr,
+        count: u16,
+        deadline: Duration,
+    ) -> Result<Vec<EchoReply>> {
+        self.0.ping(ip, count, deadline).await
     }
 }

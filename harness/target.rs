@@ -119,7 +119,7 @@ impl Target {
                         }
                     })
                 }));
-                let kube = KubeTarget::setup(crate::run::run_id()).await?;
+                let kube = crate::kube::open(crate::run::run_id()).await?;
                 Ok(Target {
                     _interrupt: Some(interrupt),
                     name: kind.short(),
@@ -187,7 +187,7 @@ impl Target {
                 .nodes
                 .iter()
                 .find(|n| n.name == node)
-                .map(|n| Place::local(format!("host {node}"), n.netns.clone()))
+                .map(|n| crate::local::LocalPlace::place(format!("host {node}"), n.netns.clone()))
                 .ok_or_else(|| Error::NotFound(format!("{}: no node named {node}", self.name))),
             Backend::Kube(k) => k.host_place(node),
         }
@@ -200,7 +200,12 @@ impl Target {
                 .pods
                 .iter()
                 .find(|p| p.name == pod)
-                .map(|p| Place::local(format!("pod {}/{}", p.namespace, p.name), p.netns.clone()))
+                .map(|p| {
+                    crate::local::LocalPlace::place(
+                        format!("pod {}/{}", p.namespace, p.name),
+                        p.netns.clone(),
+                    )
+                })
                 .ok_or_else(|| Error::NotFound(format!("{}: no pod named {pod}", self.name))),
             Backend::Kube(k) => k.pod_place(pod),
         }
@@ -234,7 +239,7 @@ impl Target {
                     .map(|(c, netns)| {
                         (
                             c.clone(),
-                            Place::local(
+                            crate::local::LocalPlace::place(
                                 format!("container {}/{}/{c}", p.namespace, p.name),
                                 netns.clone(),
                             ),

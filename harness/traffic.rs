@@ -6,7 +6,6 @@
 //! port is chosen by the caller so captures can filter on the exact connection.
 
 use crate::error::{Error, Result};
-use crate::place::{LocalPlace, Place};
 use etherparse::{
     IcmpEchoHeader, Icmpv4Header, Icmpv4Type, LaxNetSlice, LaxSlicedPacket, TransportSlice,
 };
@@ -34,65 +33,23 @@ pub struct EchoReply {
     pub ttl: u8,
 }
 
-impl Place {
-    /// `GET /` from this place to `ip:port`, from source port `src_port`; returns the body.
-    pub async fn http_get(
-        &self,
-        ip: Ipv4Addr,
-        port: u16,
-        src_port: u16,
-        deadline: Duration,
-    ) -> Result<Vec<u8>> {
-        match self {
-            Place::Local(p) => {
-                in_local(p, move |label| {
-                    http_get_here(label, ip, port, src_port, deadline)
-                })
-                .await
-            }
-            Place::Kube(p) => p.http_get(ip, port, src_port, deadline).await,
-        }
-    }
-
-    /// Pings `ip` `count` times; returns the replies that came back before `deadline`.
-    pub async fn ping(
-        &self,
-        ip: Ipv4Addr,
-        count: u16,
-        deadline: Duration,
-    ) -> Result<Vec<EchoReply>> {
-        match self {
-            Place::Local(p) => {
-                in_local(p, move |label| ping_here(label, ip, count, deadline)).await
-            }
-            Place::Kube(p) => Ok(p
-                .ping(ip, count, deadline)
-                .await?
-                .into_iter()
-                .enumerate()
-                .map(|(i, ttl)| EchoReply {
-                    seq: i as u16 + 1,
-                    ttl,
-                })
-                .collect()),
-        }
-    }
-}
-
-/// Runs `f` (given the place's label) inside a local place's network namespace, on tokio's
-/// blocking pool: the socket work it does blocks.
-async fn in_local<T: Send + 'static>(
-    place: &LocalPlace,
+/// Runs `f` (given the place's label) inside the network namespace `netns` of a local place,
+/// on tokio's blocking pool: the socket work it does blocks.
+pub(crate) fn in_netns<T: Send + 'static>(
+    label: &str,
+    netns: &Path,
     f: impl FnOnce(&str) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let netns = place.netns.clone();
-    let label = place.label.clone();
-    tokio::task::spawn_blocking(move || crate::netns::in_netns(&netns, move || f(&label)))
-        .await
-        .map_err(|e| Error::Preflight(format!("a traffic thread failed: {e}")))?
+) -> impl std::future::Future<Output = Result<T>> + Send + 'static {
+    let netns = netns.to_path_buf();
+    let label = label.to_string();
+    async move {
+        tokio::task::spawn_blocking(move || crate::netns::in_netns(&netns, move || f(&label)))
+            .await
+            .map_err(|e| Error::Preflight(format!("a traffic thread failed: {e}")))?
+    }
 }
 
-fn http_get_here(
+pub(crate) fn http_get_here(
     label: &str,
     ip: Ipv4Addr,
     port: u16,
@@ -145,7 +102,12 @@ fn http_get_here(
     Ok(body.as_bytes().to_vec())
 }
 
-fn ping_here(label: &str, ip: Ipv4Addr, count: u16, deadline: Duration) -> Result<Vec<EchoReply>> {
+pub(crate) fn ping_here(
+    label: &str,
+    ip: Ipv4Addr,
+    count: u16,
+    deadline: Duration,
+) -> Result<Vec<EchoReply>> {
     let command = format!("ping -c {count} {ip}");
     let fail = |problem: String| Error::Command {
         place: label.to_string(),

@@ -150,7 +150,7 @@ impl<'a> Cx<'a> {
 
     /// Starts a capture (live on return).
     pub async fn capture(&self, place: &Place, iface: &str, bpf: &str) -> Result<Capture, Failure> {
-        Ok(Capture::start(place, iface, bpf).await?)
+        Ok(place.capture(iface, bpf).await?)
     }
 
     /// Stops a capture, keeps its pcap as evidence, and applies the dead-capture switch.

@@ -1,7 +1,7 @@
 //! Where a cluster serves Calico's objects, and reading them (see [`cluster::CalicoApi`]).
 
+use super::api::{get_optional, is_unusable};
 use super::cluster::{self, CalicoObjects};
-use super::{get_optional, is_unusable};
 use crate::error::{Error, Result};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;

@@ -2,7 +2,7 @@
 //! pods, connecting with one bounded reachability check, and the settings read from the
 //! environment.
 
-use super::CONNECT_DEADLINE;
+use super::api::CONNECT_DEADLINE;
 use crate::error::{Error, Result};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};

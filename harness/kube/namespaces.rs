@@ -1,9 +1,9 @@
 //! The run's namespace: leftovers of killed runs, `cargo run -- cleanup`, and deleting a
 //! namespace and waiting until it is gone.
 
+use super::api::{DEFAULT_TEARDOWN_TIMEOUT, LEFTOVER_AGE, is_not_found};
 use super::context::{connect, env_seconds};
 use super::manifests::{self, MANAGED_BY_LABEL, MANAGER, RUN_ID_LABEL};
-use super::{DEFAULT_TEARDOWN_TIMEOUT, LEFTOVER_AGE, is_not_found};
 use crate::error::{Error, Result};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::jiff::Timestamp;

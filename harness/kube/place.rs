@@ -11,8 +11,10 @@
 //! never a command that ran and exited non-zero.
 
 use crate::error::{Error, Result};
-use crate::place::{CmdOutput, command_line};
+use crate::place::{CmdOutput, PlaceBackend, command_line};
+use crate::traffic::EchoReply;
 use futures::FutureExt;
+use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::Api;
@@ -115,11 +117,6 @@ impl KubePlace {
         }
     }
 
-    /// Human name: `host kind-worker`, `pod calico-conformance-x/test-tools`.
-    pub fn label(&self) -> &str {
-        &self.label
-    }
-
     /// The probe pod the commands run in.
     pub fn probe(&self) -> &str {
         &self.probe
@@ -147,7 +144,7 @@ impl KubePlace {
 
     /// Runs `argv` in the place and waits for it, at most `deadline`. A non-zero exit is not an
     /// error here (see [`CmdOutput::ok`]); failing to run or missing the deadline is.
-    pub async fn run(&self, argv: &[&str], deadline: Duration) -> Result<CmdOutput> {
+    pub async fn exec(&self, argv: &[&str], deadline: Duration) -> Result<CmdOutput> {
         let command = command_line(argv);
         if argv.is_empty() {
             return Err(Error::Command {
@@ -168,7 +165,7 @@ impl KubePlace {
     }
 
     /// `GET http://ip:port/` with curl from source port `src_port`; returns the body.
-    pub async fn http_get(
+    pub async fn curl(
         &self,
         ip: Ipv4Addr,
         port: u16,
@@ -188,7 +185,7 @@ impl KubePlace {
             &url,
         ];
         let out = self
-            .run(&argv, deadline + Duration::from_secs(5))
+            .exec(&argv, deadline + Duration::from_secs(5))
             .await?
             .ok()?;
         Ok(out.stdout)
@@ -196,12 +193,12 @@ impl KubePlace {
 
     /// `ping -c count -W 1 ip`; returns the TTL of each reply that came back (none when every
     /// request went unanswered: the caller decides what that means).
-    pub async fn ping(&self, ip: Ipv4Addr, count: u16, deadline: Duration) -> Result<Vec<u8>> {
+    pub async fn ping_ttls(&self, ip: Ipv4Addr, count: u16, deadline: Duration) -> Result<Vec<u8>> {
         let n = count.max(1).to_string();
         let ip_s = ip.to_string();
         let deadline_s = deadline.as_secs().max(1).to_string();
         let argv = ["ping", "-c", &n, "-W", "1", "-w", &deadline_s, &ip_s];
-        let out = self.run(&argv, deadline + Duration::from_secs(5)).await?;
+        let out = self.exec(&argv, deadline + Duration::from_secs(5)).await?;
         let ttls = parse_ping_ttls(&out.stdout_text());
         match out.code {
             // 1: some or all replies missing; the replies that came are the answer.
@@ -214,7 +211,7 @@ impl KubePlace {
     /// [`CAPTURE_MAX_SECONDS`]), waits until it is live (`listening on` on stderr) and hands
     /// its pcap stream to [`crate::capture::Capture::from_pcap_stream`]. Stopping the capture
     /// sends SIGINT to the remote tcpdump.
-    pub async fn capture(&self, iface: &str, bpf: &str) -> Result<crate::capture::Capture> {
+    pub async fn tcpdump(&self, iface: &str, bpf: &str) -> Result<crate::capture::Capture> {
         let script = capture_script(iface, bpf);
         let argv = ["sh", "-c", script.as_str()];
         let command = format!("tcpdump -U -n -i {iface} -w - {bpf}");
@@ -317,6 +314,60 @@ impl KubePlace {
             stdout,
             stop,
         ))
+    }
+}
+
+impl PlaceBackend for KubePlace {
+    /// `host kind-worker`, `pod calico-conformance-x/test-tools`.
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn run<'a>(
+        &'a self,
+        argv: &'a [&'a str],
+        deadline: Duration,
+    ) -> BoxFuture<'a, Result<CmdOutput>> {
+        self.exec(argv, deadline).boxed()
+    }
+
+    fn capture<'a>(
+        &'a self,
+        iface: &'a str,
+        bpf: &'a str,
+    ) -> BoxFuture<'a, Result<crate::capture::Capture>> {
+        self.tcpdump(iface, bpf).boxed()
+    }
+
+    fn http_get(
+        &self,
+        ip: Ipv4Addr,
+        port: u16,
+        src_port: u16,
+        deadline: Duration,
+    ) -> BoxFuture<'_, Result<Vec<u8>>> {
+        self.curl(ip, port, src_port, deadline).boxed()
+    }
+
+    fn ping(
+        &self,
+        ip: Ipv4Addr,
+        count: u16,
+        deadline: Duration,
+    ) -> BoxFuture<'_, Result<Vec<EchoReply>>> {
+        async move {
+            Ok(self
+                .ping_ttls(ip, count, deadline)
+                .await?
+                .into_iter()
+                .enumerate()
+                .map(|(i, ttl)| EchoReply {
+                    seq: i as u16 + 1,
+                    ttl,
+                })
+                .collect())
+        }
+        .boxed()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Deploying the article's pods and the node probes, waiting for them, reading the facts and
 //! discovering each pod's network namespace: [`KubeTarget`].
 
+use super::api::{DEFAULT_READY_TIMEOUT, DEFAULT_TEARDOWN_TIMEOUT, PROBE_COMMAND_DEADLINE};
 use super::calico_api::read_calico_objects;
 use super::cluster;
 use super::context::{Connection, connect, env_seconds};
@@ -9,8 +10,6 @@ use super::manifests::{self, C2C_POD, ImageMap, MANAGER, REMOTE_POD, TEST_TOOLS_
 use super::namespaces::{delete_namespace, warn_about_leftovers};
 use super::place::{KubePlace, Netns};
 use super::ready;
-use super::shared::Discovered;
-use super::{DEFAULT_READY_TIMEOUT, DEFAULT_TEARDOWN_TIMEOUT, PROBE_COMMAND_DEADLINE};
 use crate::error::{Error, Result};
 use crate::facts::{Facts, PodFacts};
 use crate::place::Place;
@@ -42,6 +41,57 @@ pub(crate) struct PodNetns {
     pub pod_pid: u32,
 }
 
+/// What the first process of a run discovered, as written to `kube-target.json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Discovered {
+    pub context: String,
+    pub namespace: String,
+    pub facts: Facts,
+    /// Node → probe pod name.
+    pub probes: BTreeMap<String, String>,
+    /// Pod name → discovered namespaces.
+    pub pods: BTreeMap<String, PodNetns>,
+    /// Every pod of the namespace when discovered: name → (uid, resourceVersion).
+    pub versions: BTreeMap<String, (String, String)>,
+}
+
+impl Discovered {
+    /// `Ok` when `pods` (the namespace's pods now) are the ones discovered, unchanged; else
+    /// what changed.
+    pub fn still_current(&self, pods: &[Pod]) -> std::result::Result<(), String> {
+        let now = versions_of(pods);
+        if now == self.versions {
+            return Ok(());
+        }
+        let changed: Vec<&str> = self
+            .versions
+            .keys()
+            .chain(now.keys())
+            .filter(|name| self.versions.get(*name) != now.get(*name))
+            .map(String::as_str)
+            .collect();
+        Err(format!(
+            "pods changed since discovery: {}",
+            changed.join(", ")
+        ))
+    }
+}
+
+/// Every pod's name → (uid, resourceVersion).
+pub(crate) fn versions_of(pods: &[Pod]) -> BTreeMap<String, (String, String)> {
+    pods.iter()
+        .filter_map(|p| {
+            Some((
+                p.metadata.name.clone()?,
+                (
+                    p.metadata.uid.clone().unwrap_or_default(),
+                    p.metadata.resource_version.clone().unwrap_or_default(),
+                ),
+            ))
+        })
+        .collect()
+}
+
 /// A run against a real cluster: its namespace, pods, probes and facts.
 pub struct KubeTarget {
     context: String,
@@ -62,14 +112,9 @@ impl KubeTarget {
     /// Guard → connect → Calico check → namespace → article pods and remote pod → probes →
     /// facts → discovery. On any error after the namespace was created it is deleted before the
     /// error is returned.
-    ///
-    /// Under cargo-nextest the processes of one run share the deployment: the first sets it
-    /// up, the others attach to what it discovered (see [`super::shared`]).
+    /// For one process alone; [`super::open`] also handles the processes of a nextest run.
     pub async fn setup(run_id: &str) -> Result<KubeTarget> {
         let conn = connect().await?;
-        if crate::run::shared_with_other_processes() {
-            return super::shared::setup_shared(&conn, run_id).await;
-        }
         Self::setup_on(&conn, run_id).await
     }
 
@@ -190,12 +235,12 @@ impl KubeTarget {
         for node in &nodes {
             let place = host(node)?;
             let out = place
-                .run(&["test", "-d", "/sys/module/ipip"], PROBE_COMMAND_DEADLINE)
+                .exec(&["test", "-d", "/sys/module/ipip"], PROBE_COMMAND_DEADLINE)
                 .await?;
             let has_ipip = out.code == Some(0);
             facts.ipip_module = Some(facts.ipip_module.unwrap_or(true) && has_ipip);
             let addr = place
-                .run(&["ip", "-j", "-4", "addr", "show"], PROBE_COMMAND_DEADLINE)
+                .exec(&["ip", "-j", "-4", "addr", "show"], PROBE_COMMAND_DEADLINE)
                 .await?
                 .ok()?;
             if let Some(n) = facts.nodes.iter_mut().find(|n| &n.name == node)
@@ -283,23 +328,23 @@ impl KubeTarget {
 
     /// The host network namespace of `node` (its probe).
     pub fn host_place(&self, node: &str) -> Result<Place> {
-        Ok(Place::Kube(Box::new(KubePlace::new(
+        Ok(Place::new(KubePlace::new(
             format!("host {node}"),
             self.exec_pods.clone(),
             self.probe_on(node)?.clone(),
             Netns::Host,
-        ))))
+        )))
     }
 
     /// The network namespace of pod `pod`, entered from its node's probe.
     pub fn pod_place(&self, pod: &str) -> Result<Place> {
         let p = self.pod(pod)?;
-        Ok(Place::Kube(Box::new(KubePlace::new(
+        Ok(Place::new(KubePlace::new(
             format!("pod {}/{pod}", self.namespace),
             self.exec_pods.clone(),
             self.probe_on(&p.node)?.clone(),
             Netns::Process(p.pod_pid),
-        ))))
+        )))
     }
 
     /// One place per container of `pod`, each entering that container's own init process's
@@ -312,12 +357,12 @@ impl KubeTarget {
             .map(|(c, pid)| {
                 (
                     c.clone(),
-                    Place::Kube(Box::new(KubePlace::new(
+                    Place::new(KubePlace::new(
                         format!("container {}/{pod}/{c}", self.namespace),
                         self.exec_pods.clone(),
                         probe.clone(),
                         Netns::Process(*pid),
-                    ))),
+                    )),
                 )
             })
             .collect())
@@ -380,7 +425,7 @@ async fn discover_pod(host: &KubePlace, pod: &Pod) -> Result<PodNetns> {
         };
         let id = ContainerId::parse(raw)?;
         let out = host
-            .run(
+            .exec(
                 &[
                     "sh",
                     "-c",
@@ -405,7 +450,7 @@ async fn discover_pod(host: &KubePlace, pod: &Pod) -> Result<PodNetns> {
                     None => {
                         let ip = pod_ip(pod)?;
                         let out = host
-                            .run(
+                            .exec(
                                 &["sh", "-c", discovery::LIST_NETNS_ETH0],
                                 PROBE_COMMAND_DEADLINE,
                             )

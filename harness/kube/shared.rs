@@ -11,73 +11,30 @@
 //! rescheduled), attaches without a single exec. Anything else — no file, a file it cannot
 //! read, another context, a changed pod — makes it set up again, as the first did.
 
+use super::api::{DEFAULT_READY_TIMEOUT, DEFAULT_TEARDOWN_TIMEOUT};
+use super::context::connect;
 use super::context::{Connection, env_seconds};
 use super::manifests;
-use super::setup::{KubeTarget, PodNetns};
-use super::{DEFAULT_READY_TIMEOUT, DEFAULT_TEARDOWN_TIMEOUT};
+use super::setup::{Discovered, KubeTarget, versions_of};
 use crate::error::{Error, Result};
-use crate::facts::Facts;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// What the first process of a run discovered, as written to `kube-target.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Discovered {
-    pub context: String,
-    pub namespace: String,
-    pub facts: Facts,
-    /// Node → probe pod name.
-    pub probes: BTreeMap<String, String>,
-    /// Pod name → discovered namespaces.
-    pub pods: BTreeMap<String, PodNetns>,
-    /// Every pod of the namespace when discovered: name → (uid, resourceVersion).
-    pub versions: BTreeMap<String, (String, String)>,
-}
-
-/// Every pod's name → (uid, resourceVersion).
-pub(crate) fn versions_of(pods: &[Pod]) -> BTreeMap<String, (String, String)> {
-    pods.iter()
-        .filter_map(|p| {
-            Some((
-                p.metadata.name.clone()?,
-                (
-                    p.metadata.uid.clone().unwrap_or_default(),
-                    p.metadata.resource_version.clone().unwrap_or_default(),
-                ),
-            ))
-        })
-        .collect()
-}
-
-impl Discovered {
-    /// `Ok` when `pods` (the namespace's pods now) are the ones discovered, unchanged; else
-    /// what changed.
-    pub fn still_current(&self, pods: &[Pod]) -> std::result::Result<(), String> {
-        let now = versions_of(pods);
-        if now == self.versions {
-            return Ok(());
-        }
-        let changed: Vec<&str> = self
-            .versions
-            .keys()
-            .chain(now.keys())
-            .filter(|name| self.versions.get(*name) != now.get(*name))
-            .map(String::as_str)
-            .collect();
-        Err(format!(
-            "pods changed since discovery: {}",
-            changed.join(", ")
-        ))
-    }
-}
 
 /// The lock file and the discovery file of a run's folder.
 const LOCK_FILE: &str = "kube-target.lock";
 const DISCOVERY_FILE: &str = "kube-target.json";
+
+/// Opens the kube target for this run: connects, then sets up alone ([`KubeTarget::setup_on`])
+/// or, under cargo-nextest, sets up or attaches to the deployment the run's processes share.
+pub async fn open(run_id: &str) -> Result<KubeTarget> {
+    let conn = connect().await?;
+    if crate::run::shared_with_other_processes() {
+        return setup_shared(&conn, run_id).await;
+    }
+    KubeTarget::setup_on(&conn, run_id).await
+}
 
 /// Sets up, or attaches to, the deployment shared by this nextest run (see the module docs).
 pub(crate) async fn setup_shared(conn: &Connection, run_id: &str) -> Result<KubeTarget> {
@@ -163,8 +120,11 @@ fn write_discovery(path: &Path, d: &Discovered) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::Facts;
     use crate::kube::fake_api::*;
     use crate::kube::manifests::{C2C_POD, REMOTE_POD, TEST_TOOLS_POD};
+    use crate::kube::setup::PodNetns;
+    use std::collections::BTreeMap;
 
     fn conn(client: kube::Client) -> Connection {
         Connection {

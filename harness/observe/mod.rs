@@ -167,7 +167,7 @@ mod tests {
 
     /// The test process's own namespace, only read from (`ip ... show`, `grep`).
     fn own_namespace() -> Place {
-        Place::local("host self", "/proc/self/ns/net")
+        crate::local::LocalPlace::place("host self", "/proc/self/ns/net")
     }
 
     #[tokio::test]
