@@ -41,7 +41,7 @@ where
         .map_err(|e| Error::io("spawning a thread to enter a network namespace", e))?;
     handle
         .join()
-        .map_err(|_| Error::Preflight(format!("a thread in {} panicked", netns.display())))?
+        .map_err(|_| Error::Internal(format!("a thread in {} panicked", netns.display())))?
 }
 
 /// A command whose child joins `netns` before exec. The namespace file is opened now, so a

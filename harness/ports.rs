@@ -55,7 +55,7 @@ impl SourcePorts {
         let mut state = self
             .state
             .lock()
-            .map_err(|_| Error::Preflight("the source port counter's lock is poisoned".into()))?;
+            .map_err(|_| Error::Internal("the source port counter's lock is poisoned".into()))?;
         if state.0 >= state.1 {
             *state = match &self.shared {
                 None => (state.1, state.1 + u32::from(COUNT)),

@@ -129,7 +129,7 @@ pub async fn lock_state(
     let path = evidence_root().join("state.lock");
     tokio::task::spawn_blocking(move || lock_file(&path, exclusive, deadline))
         .await
-        .map_err(|e| crate::Error::Preflight(format!("waiting for the run's state lock: {e}")))?
+        .map_err(|e| crate::Error::Internal(format!("waiting for the run's state lock: {e}")))?
         .map(Some)
 }
 

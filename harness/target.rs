@@ -55,10 +55,11 @@ pub fn parse_selection(value: &str) -> Result<Vec<TargetKind>> {
         "kube" => Ok(vec![TargetKind::Kube]),
         other => match other.strip_prefix("topology:") {
             Some(path) if !path.is_empty() => Ok(vec![TargetKind::Topology(PathBuf::from(path))]),
-            _ => Err(Error::Preflight(format!(
-                "CALICO_TARGET={other:?} is not a target: use lab, lab:none, lab:vxlan, lab:ipip, \
-                 topology:<file> or kube"
-            ))),
+            _ => Err(Error::config(
+                "CALICO_TARGET",
+                other,
+                "not a target: use lab, lab:none, lab:vxlan, lab:ipip, topology:<file> or kube",
+            )),
         },
     }
 }

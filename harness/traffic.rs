@@ -45,7 +45,7 @@ pub(crate) fn in_netns<T: Send + 'static>(
     async move {
         tokio::task::spawn_blocking(move || crate::netns::in_netns(&netns, move || f(&label)))
             .await
-            .map_err(|e| Error::Preflight(format!("a traffic thread failed: {e}")))?
+            .map_err(|e| Error::Internal(format!("a traffic thread failed: {e}")))?
     }
 }
 

@@ -60,7 +60,7 @@ pub async fn read_calico_objects(client: &Client) -> Result<CalicoObjects> {
     let calico_nodes = Api::<Pod>::all(client.clone())
         .list(&ListParams::default().labels("k8s-app=calico-node"))
         .await
-        .map_err(|e| Error::Kube(format!("listing calico-node pods: {e}")))?;
+        .map_err(|e| Error::api("listing calico-node pods", e))?;
     if calico_nodes.items.is_empty() {
         missing
             .push("calico-node pods (no pod labelled k8s-app=calico-node in any namespace)".into());
@@ -82,7 +82,7 @@ pub async fn read_calico_objects(client: &Client) -> Result<CalicoObjects> {
             api.list(&ListParams::default())
                 .await
                 .map(|l| l.items)
-                .map_err(|e| Error::Kube(format!("listing {what}: {e}")))
+                .map_err(|e| Error::api(format!("listing {what}"), e))
         }
     };
     let ip_pools = list(api.ip_pool(), api.describe("ippools")).await?;
@@ -92,11 +92,11 @@ pub async fn read_calico_objects(client: &Client) -> Result<CalicoObjects> {
     // No Installation, or no operator group at all (a manifest install): `None`.
     let installation = get_optional(&installation_api, "default")
         .await
-        .map_err(|e| Error::Kube(format!("reading Installation default: {e}")))?;
+        .map_err(|e| Error::api("reading Installation default", e))?;
     let nodes = Api::<k8s_openapi::api::core::v1::Node>::all(client.clone())
         .list(&ListParams::default())
         .await
-        .map_err(|e| Error::Kube(format!("listing nodes: {e}")))?
+        .map_err(|e| Error::api("listing nodes", e))?
         .items;
     Ok(CalicoObjects {
         api: Some(api),

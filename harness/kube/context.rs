@@ -130,7 +130,7 @@ pub(crate) fn env_seconds(name: &str, default: Duration) -> Result<Duration> {
             .trim()
             .parse::<u64>()
             .map(Duration::from_secs)
-            .map_err(|_| Error::Preflight(format!("{name}=`{v}` is not a number of seconds"))),
+            .map_err(|_| Error::config(name, &v, "not a number of seconds")),
         _ => Ok(default),
     }
 }

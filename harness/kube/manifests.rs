@@ -57,15 +57,19 @@ impl ImageMap {
         let mut map = BTreeMap::new();
         for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let Some((from, to)) = entry.split_once('=') else {
-                return Err(Error::Preflight(format!(
-                    "CALICO_IMAGE_MAP: entry `{entry}` is not `image=replacement`"
-                )));
+                return Err(Error::config(
+                    "CALICO_IMAGE_MAP",
+                    text,
+                    format!("entry `{entry}` is not `image=replacement`"),
+                ));
             };
             let (from, to) = (from.trim(), to.trim());
             if from.is_empty() || to.is_empty() {
-                return Err(Error::Preflight(format!(
-                    "CALICO_IMAGE_MAP: entry `{entry}` has an empty side"
-                )));
+                return Err(Error::config(
+                    "CALICO_IMAGE_MAP",
+                    text,
+                    format!("entry `{entry}` has an empty side"),
+                ));
             }
             map.insert(from.to_string(), to.to_string());
         }

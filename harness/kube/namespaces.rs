@@ -40,7 +40,7 @@ async fn leftovers(client: &Client, older_than: Duration) -> Result<Vec<String>>
     let list = api
         .list(&ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}")))
         .await
-        .map_err(|e| Error::Kube(format!("listing the suite's namespaces: {e}")))?;
+        .map_err(|e| Error::api("listing the suite's namespaces", e))?;
     let now = Timestamp::now();
     Ok(list
         .items
@@ -70,7 +70,7 @@ pub async fn cleanup_leftovers(
         match api.delete(name, &DeleteParams::foreground()).await {
             Ok(_) => {}
             Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(Error::Kube(format!("deleting namespace {name}: {e}"))),
+            Err(e) => return Err(Error::api(format!("deleting namespace {name}"), e)),
         }
     }
     Ok(names)
@@ -141,7 +141,7 @@ pub(crate) async fn delete_namespace(
     let uid = match api.delete(name, &DeleteParams::foreground()).await {
         Ok(either) => either.left().and_then(|ns| ns.metadata.uid),
         Err(e) if is_not_found(&e) => return Ok(()),
-        Err(e) => return Err(Error::Kube(format!("deleting namespace {name}: {e}"))),
+        Err(e) => return Err(Error::api(format!("deleting namespace {name}"), e)),
     };
     let Some(uid) = uid else {
         return Ok(());

@@ -159,7 +159,7 @@ impl KubeTarget {
         ns_api
             .patch(&namespace, &apply_params(), &Patch::Apply(&ns))
             .await
-            .map_err(|e| Error::Kube(format!("creating namespace {namespace}: {e}")))?;
+            .map_err(|e| Error::api(format!("creating namespace {namespace}"), e))?;
         match Self::populate(conn, &namespace).await {
             Ok(t) => Ok(t),
             Err(e) => {
@@ -185,7 +185,7 @@ impl KubeTarget {
             pods_api
                 .patch(&name, &apply_params(), &Patch::Apply(&pod))
                 .await
-                .map_err(|e| Error::Kube(format!("applying pod {namespace}/{name}: {e}")))?;
+                .map_err(|e| Error::api(format!("applying pod {namespace}/{name}"), e))?;
         }
         let started = Instant::now();
         let Deployed { ready, absent } =
@@ -203,7 +203,7 @@ impl KubeTarget {
             pods_api
                 .patch(&name, &apply_params(), &Patch::Apply(&probe))
                 .await
-                .map_err(|e| Error::Kube(format!("applying probe {namespace}/{name}: {e}")))?;
+                .map_err(|e| Error::api(format!("applying probe {namespace}/{name}"), e))?;
             probes.insert(node.clone(), name);
         }
         for name in probes.values() {

@@ -55,7 +55,7 @@ pub(crate) async fn setup_shared_in(
     let lock_path = dir.join(LOCK_FILE);
     let lock = tokio::task::spawn_blocking(move || crate::run::lock_exclusive(&lock_path, wait))
         .await
-        .map_err(|e| Error::Preflight(format!("waiting for the run's lock file: {e}")))??;
+        .map_err(|e| Error::Internal(format!("waiting for the run's lock file: {e}")))??;
     let file = dir.join(DISCOVERY_FILE);
     let namespace = manifests::namespace_name(run_id);
     if let Some(found) = read_discovery(&file) {
@@ -63,7 +63,7 @@ pub(crate) async fn setup_shared_in(
         let now = pods
             .list(&ListParams::default())
             .await
-            .map_err(|e| Error::Kube(format!("listing the pods of {namespace}: {e}")))?;
+            .map_err(|e| Error::api(format!("listing the pods of {namespace}"), e))?;
         let current = if found.context != conn.context || found.namespace != namespace {
             Err(format!(
                 "it was made for context {} namespace {}",

@@ -175,10 +175,10 @@ pub fn spawn_all(specs: Vec<HolderSpec>) -> Result<Vec<Holder>> {
         });
         let sent = pool[t % pool.len()]
             .lock()
-            .map_err(|_| Error::Preflight("a lab holder-spawner thread panicked".into()))?
+            .map_err(|_| Error::Internal("a lab holder-spawner thread panicked".into()))?
             .send(job);
         if sent.is_err() {
-            return Err(Error::Preflight(
+            return Err(Error::Internal(
                 "a lab holder-spawner thread is gone".into(),
             ));
         }
@@ -203,7 +203,7 @@ pub fn spawn_all(specs: Vec<HolderSpec>) -> Result<Vec<Holder>> {
     }
     let holders: Vec<Holder> = slots.into_iter().flatten().collect();
     if holders.len() != count {
-        return Err(Error::Preflight("a lab holder-spawner thread died".into()));
+        return Err(Error::Internal("a lab holder-spawner thread died".into()));
     }
     Ok(holders)
 }
@@ -296,7 +296,7 @@ pub fn new_namespaces(labels: Vec<String>) -> Result<Vec<HeldNs>> {
                 Ok(Ok(chunk)) => held.extend(chunk),
                 Ok(Err(e)) => return Err(e),
                 Err(_) => {
-                    return Err(Error::Preflight(
+                    return Err(Error::Internal(
                         "a thread making network namespaces panicked".into(),
                     ));
                 }

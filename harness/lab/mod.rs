@@ -108,7 +108,7 @@ impl Lab {
         let (spec, run_id) = (spec.clone(), run_id.to_string());
         tokio::task::spawn_blocking(move || Lab::build_blocking(&spec, &run_id))
             .await
-            .map_err(|e| Error::Preflight(format!("the lab build task failed: {e}")))?
+            .map_err(|e| Error::Internal(format!("the lab build task failed: {e}")))?
     }
 
     /// Builds the lab on the calling thread, synchronously (no runtime needed). On error
@@ -156,7 +156,7 @@ impl Lab {
         let wired = wire::wire(&plan, &node_ns, &pod_ns, &mark);
         let containers = containers
             .join()
-            .map_err(|_| Error::Preflight("the container-holder thread panicked".into()))?;
+            .map_err(|_| Error::Internal("the container-holder thread panicked".into()))?;
         lab.holders.extend(containers?);
         wired?;
         mark("containers joined");

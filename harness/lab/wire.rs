@@ -407,7 +407,7 @@ fn wire_pods(plan: &Plan, pod_ns: &[File]) -> Result<()> {
     for h in handles {
         let r = h
             .join()
-            .map_err(|_| Error::Preflight("a lab pod thread panicked".into()))
+            .map_err(|_| Error::Internal("a lab pod thread panicked".into()))
             .and_then(|r| r);
         if let Err(e) = r {
             first_error.get_or_insert(e);
@@ -441,5 +441,5 @@ fn in_ns<T: Send + 'static>(
         })
         .map_err(|e| Error::io("spawning a thread to enter a network namespace", e))?
         .join()
-        .map_err(|_| Error::Preflight("a lab thread panicked".into()))?
+        .map_err(|_| Error::Internal("a lab thread panicked".into()))?
 }
