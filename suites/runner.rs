@@ -98,6 +98,17 @@ where
     (Arguments::from_iter(kept), more)
 }
 
+/// Whether test `name` matches any of `filters` (exactly, with `--exact`).
+fn matches_any(filters: &[String], exact: bool, name: &str) -> bool {
+    filters.iter().any(|f| {
+        if exact {
+            name == f
+        } else {
+            name.contains(f.as_str())
+        }
+    })
+}
+
 /// The suite's `main`: libtest's command line (filters, `--list`, `--exact`, `--ignored`), the
 /// selected targets, the fault self-test on the lab. `more_filters` are filters past the first
 /// (see [`parse_args`]): a test runs when it matches any of them.
@@ -129,16 +140,7 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
     if !more_filters.is_empty() {
         // Several filters: select here (any may match), and hand libtest-mimic none.
         let filters: Vec<String> = args.filter.take().into_iter().chain(more_filters).collect();
-        let exact = args.exact;
-        let selected = |name: &str| {
-            filters.iter().any(|f| {
-                if exact {
-                    name == f
-                } else {
-                    name.contains(f.as_str())
-                }
-            })
-        };
+        let selected = |name: &str| matches_any(&filters, args.exact, name);
         plans.retain(|p| selected(&p.name));
         fault_trials.retain(|f| selected(&f.name));
     }
@@ -163,33 +165,15 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
         }
     };
     let wanted = |name: &str| !args.is_filtered_out(&Trial::test(name.to_string(), || Ok(())));
-    // Open each target that a wanted trial needs, once.
-    let mut targets: Vec<(TargetKind, Arc<Target>)> = Vec::new();
-    let mut timings: Vec<(String, Vec<Phase>)> = Vec::new();
     let cleanup_guard = calico_conformance::lifecycle::CleanupOnSignal::install(&rt);
-    for kind in &kinds {
-        if !plans.iter().any(|p| &p.kind == kind && wanted(&p.name)) {
-            continue;
-        }
-        let opening = std::time::Instant::now();
-        match rt.block_on(Target::open(kind)) {
-            Ok(t) => {
-                println!("\n== {} ==\n{}", t.name, t.facts.summary());
-                let mut phases = vec![Phase::new("open", opening.elapsed())];
-                phases.extend(t.setup_phases().into_iter().map(|(n, d)| Phase::part(n, d)));
-                timings.push((t.name.clone(), phases));
-                targets.push((kind.clone(), Arc::new(t)));
-            }
-            Err(e) => {
-                eprintln!(
-                    "calico-conformance: cannot open the {} target: {e}",
-                    kind.short()
-                );
-                close(&rt, targets);
-                return ExitCode::FAILURE;
-            }
-        }
-    }
+    let needed: Vec<TargetKind> = kinds
+        .iter()
+        .filter(|kind| plans.iter().any(|p| &p.kind == *kind && wanted(&p.name)))
+        .cloned()
+        .collect();
+    let Some((targets, timings)) = open_targets(&rt, &needed) else {
+        return ExitCode::FAILURE;
+    };
     let results: Arc<Mutex<Vec<CaseRecord>>> = Arc::default();
     let switches = Arc::new(Switches::default());
     let mut trials = Vec::new();
@@ -246,6 +230,38 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
     print_summary(&results);
     print_phases(timings, &results, &closed);
     conclusion.exit_code()
+}
+
+/// Opens each target once, printing its facts; on the first that cannot be opened, closes
+/// the others and says why. Returns the targets and how long opening each took.
+#[allow(clippy::type_complexity)]
+fn open_targets(
+    rt: &tokio::runtime::Runtime,
+    kinds: &[TargetKind],
+) -> Option<(Vec<(TargetKind, Arc<Target>)>, Vec<(String, Vec<Phase>)>)> {
+    let mut targets: Vec<(TargetKind, Arc<Target>)> = Vec::new();
+    let mut timings: Vec<(String, Vec<Phase>)> = Vec::new();
+    for kind in kinds {
+        let opening = std::time::Instant::now();
+        match rt.block_on(Target::open(kind)) {
+            Ok(t) => {
+                println!("\n== {} ==\n{}", t.name, t.facts.summary());
+                let mut phases = vec![Phase::new("open", opening.elapsed())];
+                phases.extend(t.setup_phases().into_iter().map(|(n, d)| Phase::part(n, d)));
+                timings.push((t.name.clone(), phases));
+                targets.push((kind.clone(), Arc::new(t)));
+            }
+            Err(e) => {
+                eprintln!(
+                    "calico-conformance: cannot open the {} target: {e}",
+                    kind.short()
+                );
+                close(rt, targets);
+                return None;
+            }
+        }
+    }
+    Some((targets, timings))
 }
 
 /// Closes the targets; returns how long each took (by target name).
