@@ -12,6 +12,7 @@ pub mod calico;
 pub mod capture;
 pub mod error;
 pub mod evidence;
+pub mod expect;
 pub mod facts;
 pub mod faults;
 pub mod fixtures;
