@@ -23,6 +23,7 @@ pub mod netns;
 pub mod observe;
 pub mod place;
 pub mod ports;
+pub mod results;
 pub mod run;
 pub mod target;
 pub mod topology;
