@@ -2,6 +2,7 @@
 //! tests. Compiled into the `conformance` test binary (`cargo test`) and into the
 //! `calico-conformance` command (`cargo run -- check`, `cargo run -- faults --matrix`).
 
+pub mod context;
 pub mod runner;
 pub mod support;
 
