@@ -10,34 +10,36 @@ use crate::observe::packet::{Mac, mac_str};
 use ipnet::Ipv4Net;
 use std::net::IpAddr;
 
-fn link_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
-    names.map(str::to_string).collect()
-}
-
-fn missing(what: String, name: &str, there: Vec<String>) -> Check {
-    let expected = Shown::text(
-        format!("{what}: {name} among them"),
-        Value::Interfaces(vec![name.into()]),
-    );
-    Check::new(
-        what.clone(),
-        false,
-        expected,
-        Shown::of(&what, Value::Interfaces(there)),
-    )
+/// The item of `observed` named `name`, or the failed check listing the names there are.
+fn named<'a, T>(
+    observed: &'a Observed<Vec<T>>,
+    kind: &str,
+    name: &str,
+    name_of: impl Fn(&T) -> &str,
+) -> Result<&'a T, Box<Check>> {
+    observed
+        .value
+        .iter()
+        .find(|x| name_of(x) == name)
+        .ok_or_else(|| {
+            let what = format!("{kind} in {}", observed.place);
+            let there = observed
+                .value
+                .iter()
+                .map(|x| name_of(x).to_string())
+                .collect();
+            let expected = Shown::text(
+                format!("{what}: {name} among them"),
+                Value::Interfaces(vec![name.into()]),
+            );
+            let observed_side = Shown::of(&what, Value::Interfaces(there));
+            Box::new(Check::new(what, false, expected, observed_side).judging_output(observed))
+        })
 }
 
 /// The link `name` among `links`.
 pub fn find<'a>(links: &'a Observed<Vec<Link>>, name: &str) -> Result<&'a Link, Box<Check>> {
-    links
-        .value
-        .iter()
-        .find(|l| l.ifname == name)
-        .ok_or_else(|| {
-            let there = link_names(links.value.iter().map(|l| l.ifname.as_str()));
-            let what = format!("links in {}", links.place);
-            Box::new(missing(what, name, there).judging_output(links))
-        })
+    named(links, "links", name, |l| l.ifname.as_str())
 }
 
 /// The interface `name` among `ifs`.
@@ -45,14 +47,7 @@ pub fn interface<'a>(
     ifs: &'a Observed<Vec<Interface>>,
     name: &str,
 ) -> Result<&'a Interface, Box<Check>> {
-    ifs.value
-        .iter()
-        .find(|i| i.link.ifname == name)
-        .ok_or_else(|| {
-            let there = link_names(ifs.value.iter().map(|i| i.link.ifname.as_str()));
-            let what = format!("interfaces in {}", ifs.place);
-            Box::new(missing(what, name, there).judging_output(ifs))
-        })
+    named(ifs, "interfaces", name, |i| i.link.ifname.as_str())
 }
 
 /// The other end of the veth `end` among `ifs`: the interface whose ifindex is `end`'s iflink.

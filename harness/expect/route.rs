@@ -66,16 +66,29 @@ fn kind_name(kind: &RouteType) -> String {
     }
 }
 
+impl RouteFields {
+    fn new(
+        kind: &RouteType,
+        dst: &RouteDst,
+        via: Option<IpAddr>,
+        dev: &Option<String>,
+        scope: &Option<String>,
+        onlink: bool,
+    ) -> Self {
+        RouteFields {
+            kind: kind_name(kind),
+            dst: dst_name(dst),
+            via,
+            dev: dev.clone(),
+            scope: scope.clone(),
+            onlink,
+        }
+    }
+}
+
 impl From<&Route> for RouteFields {
     fn from(r: &Route) -> RouteFields {
-        RouteFields {
-            kind: kind_name(&r.kind),
-            dst: dst_name(&r.dst),
-            via: r.gateway,
-            dev: r.dev.clone(),
-            scope: r.scope.clone(),
-            onlink: r.onlink(),
-        }
+        RouteFields::new(&r.kind, &r.dst, r.gateway, &r.dev, &r.scope, r.onlink())
     }
 }
 
@@ -187,14 +200,8 @@ impl RouteSpec {
 
     /// The fields, as a report keeps them.
     pub fn fields(&self) -> RouteFields {
-        RouteFields {
-            kind: kind_name(&self.kind),
-            dst: dst_name(&self.dst),
-            via: self.via,
-            dev: self.dev.clone(),
-            scope: self.scope.clone(),
-            onlink: self.onlink,
-        }
+        let (kind, dst) = (&self.kind, &self.dst);
+        RouteFields::new(kind, dst, self.via, &self.dev, &self.scope, self.onlink)
     }
 }
 
