@@ -90,7 +90,7 @@ impl<'a> Cx<'a> {
             .ok_or_else(|| Failure::Harness(format!("no facts for node {node}")))
     }
 
-    fn kept<T>(&self, o: calico_conformance::Result<Observed<T>>) -> Result<Observed<T>, Failure> {
+    fn keep<T>(&self, o: calico_conformance::Result<Observed<T>>) -> Result<Observed<T>, Failure> {
         let o = o?;
         self.evidence.observed(&o);
         Ok(o)
@@ -98,22 +98,22 @@ impl<'a> Cx<'a> {
 
     /// The links of `at` (`ip -d -j link`), kept as evidence.
     pub async fn links(&self, at: &Place) -> Result<Observed<Vec<Link>>, Failure> {
-        self.kept(observe::links(at).await)
+        self.keep(observe::links(at).await)
     }
 
     /// The interfaces of `at` with their addresses (`ip -d -j addr`), kept as evidence.
     pub async fn interfaces(&self, at: &Place) -> Result<Observed<Vec<Interface>>, Failure> {
-        self.kept(observe::interfaces(at).await)
+        self.keep(observe::interfaces(at).await)
     }
 
     /// The IPv4 routes of `at` (`ip -j -4 route`), kept as evidence.
     pub async fn routes(&self, at: &Place) -> Result<Observed<Vec<Route>>, Failure> {
-        self.kept(observe::routes(at, true).await)
+        self.keep(observe::routes(at, true).await)
     }
 
     /// The IPv4 neighbours of `at` (`ip -j -4 neigh`), kept as evidence.
     pub async fn neighbours(&self, at: &Place) -> Result<Observed<Vec<Neighbour>>, Failure> {
-        self.kept(observe::neighbours(at).await)
+        self.keep(observe::neighbours(at).await)
     }
 
     /// The sysctl files `paths` in `at`, kept as evidence.
@@ -122,7 +122,7 @@ impl<'a> Cx<'a> {
         at: &Place,
         paths: &[String],
     ) -> Result<Observed<Sysctls>, Failure> {
-        self.kept(observe::sysctls(at, paths).await)
+        self.keep(observe::sysctls(at, paths).await)
     }
 
     /// Pings `to` `count` times from `from`; the replies, kept as evidence.

@@ -101,12 +101,8 @@ pub async fn arp_2_dynamic_gateway_neighbour(cx: &Cx<'_>) -> Outcome {
     let peer = cx.facts_of(peer_of(cx.pod_name()?))?;
     cx.ping(&pod, peer.ip, 1).await?;
     let neigh = cx.neighbours(&pod).await?;
-    cx.expect(neighbour(
-        &neigh,
-        LINK_LOCAL_GATEWAY.into(),
-        "eth0",
-        HOST_END_MAC,
-    ))
+    let gateway = LINK_LOCAL_GATEWAY.into();
+    cx.expect(neighbour(&neigh, gateway, "eth0", HOST_END_MAC))
 }
 
 /// ARP-3: the host asks `who-has <podIP>` on the cali link and the pod answers with its eth0
