@@ -34,14 +34,37 @@ impl Evidence {
         items.push((sanitize(&name.into()), bytes.into()));
     }
 
-    /// Keeps a command's raw output, named after its place and command.
+    /// Keeps a command's raw output, named after its place and command ([`observed_name`]).
     pub fn observed<T>(&self, o: &Observed<T>) {
-        self.add(format!("{} - {}.out", o.place, o.command), o.raw.clone());
+        self.add(observed_name(o), o.raw.clone());
     }
 
-    /// Keeps a capture as a pcap file.
+    /// Keeps a capture as a pcap file ([`capture_name`]).
     pub fn capture(&self, c: &CaptureResult) {
-        self.add(format!("{}.pcap", c.label), c.pcap.clone());
+        self.add(capture_name(&c.label), c.pcap.clone());
+    }
+
+    /// Everything kept so far, by file name.
+    pub fn items(&self) -> Vec<(String, Vec<u8>)> {
+        self.items.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Keeps `items` (another case's evidence, e.g. of a recording several claims judge).
+    pub fn include(&self, items: &[(String, Vec<u8>)]) {
+        let mut mine = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        mine.extend(items.iter().cloned());
+    }
+
+    /// The names of the files kept so far, each once, in the order first kept.
+    pub fn names(&self) -> Vec<String> {
+        let items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        let mut names: Vec<String> = Vec::new();
+        for (name, _) in items.iter() {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
     }
 
     /// Writes everything kept so far; returns the folder (or why it could not be written).
@@ -61,6 +84,16 @@ impl Evidence {
     pub fn always() -> bool {
         std::env::var("CALICO_EVIDENCE").is_ok_and(|v| v == "always")
     }
+}
+
+/// The file name a command's output is kept under: `<place> - <command>.out`, sanitised.
+pub fn observed_name<T>(o: &Observed<T>) -> String {
+    sanitize(&format!("{} - {}.out", o.place, o.command))
+}
+
+/// The file name a capture labelled `<place> <iface>` is kept under, sanitised.
+pub fn capture_name(label: &str) -> String {
+    sanitize(&format!("{label}.pcap"))
 }
 
 fn sanitize(name: &str) -> String {

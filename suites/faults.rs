@@ -2,9 +2,10 @@
 //! targets must fail (each naming expected and observed), the claims it spares must pass, and
 //! the whole row must equal the committed `docs/fault-matrix.md`.
 
-use super::support::{CaseResult, PODS, Per, run_case};
+use super::support::{PODS, Per, Shared, run_case};
 use calico_conformance::facts::Encapsulation;
-use calico_conformance::faults::{Fault, Switches, catalogue, has_tool};
+use calico_conformance::faults::{Fault, catalogue, has_tool};
+use calico_conformance::results::Status;
 use calico_conformance::target::{Target, TargetKind};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -53,14 +54,14 @@ pub async fn row(
     let mut target = Target::open(&TargetKind::Lab(mode))
         .await
         .map_err(|e| format!("building the lab: {e}"))?;
-    let switches = Switches::default();
+    let shared = Shared::default();
     if let Some(f) = fault {
-        (f.apply)(&mut target, &switches)
+        (f.apply)(&mut target, &shared.switches)
             .await
             .map_err(|e| format!("applying fault {}: {e}", f.name))?;
     }
     let target = Arc::new(target);
-    let switches = Arc::new(switches);
+    let shared = Arc::new(shared);
     let mut jobs = Vec::new();
     for claim in super::all() {
         let pods: Vec<Option<&'static str>> = match claim.per {
@@ -68,7 +69,7 @@ pub async fn row(
             Per::EachPod => PODS.iter().map(|p| Some(*p)).collect(),
         };
         for pod in pods {
-            let (t, s, c) = (target.clone(), switches.clone(), claim.clone());
+            let (t, s, c) = (target.clone(), shared.clone(), claim.clone());
             jobs.push(tokio::spawn(async move {
                 (c.id, run_case(&c, &t, pod, &s).await)
             }));
@@ -78,12 +79,12 @@ pub async fn row(
     for j in jobs {
         let (id, result) = j.await.map_err(|e| format!("a claim task failed: {e}"))?;
         let e = out.entry(id).or_insert((Cell::NotApplicable, Vec::new()));
-        match result {
-            CaseResult::Failed(msg) => {
+        match result.status {
+            Status::Failed => {
                 e.0 = Cell::Fail;
-                e.1.push(msg);
+                e.1.extend(result.message);
             }
-            CaseResult::Verified if e.0 != Cell::Fail => e.0 = Cell::Pass,
+            Status::Passed if e.0 != Cell::Fail => e.0 = Cell::Pass,
             _ => {}
         }
     }

@@ -2,6 +2,7 @@
 //! tests. Compiled into the `conformance` test binary (`cargo test`) and into the
 //! `calico-conformance` command (`cargo run -- check`, `cargo run -- faults --matrix`).
 
+pub mod context;
 pub mod runner;
 pub mod support;
 
@@ -30,4 +31,56 @@ pub fn all() -> Vec<Claim> {
         across_nodes::claims(),
     ]
     .concat()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The most lines a claim function's body may take: places, observe, expect.
+    const MOST: usize = 15;
+
+    /// The number of lines between the opening line of `pub async fn <name>(` (the first line
+    /// from it that ends in `{`) and its closing `}` at the start of a line.
+    fn body_lines(source: &str, name: &str) -> Option<usize> {
+        let lines: Vec<&str> = source.lines().collect();
+        let signature = format!("pub async fn {name}(");
+        let start = lines.iter().position(|l| l.starts_with(&signature))?;
+        let open = start + lines[start..].iter().position(|l| l.ends_with('{'))?;
+        let close = open + lines[open..].iter().position(|l| *l == "}")?;
+        Some(close - open - 1)
+    }
+
+    /// Every claim registered in a `claims()` reads in at most [`MOST`] lines; prints the
+    /// longest (`cargo test --bin calico-conformance claim_bodies -- --nocapture`).
+    #[test]
+    fn claim_bodies_are_at_most_15_lines() {
+        use std::path::PathBuf;
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("suites");
+        let mut lengths = Vec::new();
+        for claim in super::all() {
+            let path = dir.join(format!("{}.rs", claim.group));
+            let source = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let n = body_lines(&source, claim.test)
+                .unwrap_or_else(|| panic!("{}: no `pub async fn {}(`", path.display(), claim.test));
+            lengths.push((n, claim.id, claim.test));
+        }
+        lengths.sort();
+        if let Some((n, id, test)) = lengths.last() {
+            println!("longest claim function: {id} {test}, {n} lines (at most {MOST})");
+        }
+        let long: Vec<_> = lengths.iter().filter(|(n, ..)| *n > MOST).collect();
+        assert!(
+            long.is_empty(),
+            "claim functions over {MOST} lines: {long:?}"
+        );
+        assert_eq!(lengths.len(), super::all().len());
+    }
+
+    #[test]
+    fn body_lines_counts_between_the_braces() {
+        let source =
+            "pub async fn a_claim(\n    cx: &Cx<'_>,\n) -> Outcome {\n    one;\n    two\n}\n";
+        assert_eq!(body_lines(source, "a_claim"), Some(2));
+        assert_eq!(body_lines(source, "another"), None);
+    }
 }

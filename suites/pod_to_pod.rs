@@ -4,12 +4,14 @@
 use super::support::*;
 use crate::claim;
 use calico_conformance::calico::{
-    HOST_END_MAC, HOST_END_MAC_STR, HTTP_PORT, IPIP_DEVICE, VXLAN_DEVICE, article_body,
+    HOST_END_MAC, HTTP_PORT, IPIP_DEVICE, VXLAN_DEVICE, article_body,
 };
-use calico_conformance::observe::packet::{Frame, mac_str};
+use calico_conformance::expect::frames::{self, Frames, Match};
+use calico_conformance::expect::{body, link, ttl};
+use calico_conformance::observe::packet::Mac;
 use calico_conformance::ports::source_port;
 use calico_conformance::target::{CLIENT_POD, SERVER_POD};
-use std::net::Ipv4Addr;
+use std::net::SocketAddrV4;
 
 /// The claims of this section.
 pub fn claims() -> Vec<Claim> {
@@ -50,235 +52,118 @@ pub fn claims() -> Vec<Claim> {
 /// P2P-1: `ping` from test-tools to c2c-network-demo: replies with TTL 63.
 pub async fn p2p_1_same_node_ttl_63(cx: &Cx<'_>) -> Outcome {
     let server = cx.facts_of(SERVER_POD)?;
-    let client = cx.target.pod(CLIENT_POD)?;
-    let expected = format!(
-        "replies from {} with TTL 63 (64 less one routed hop)",
-        server.ip
-    );
-    expect_ttl(cx, &client, server.ip, 63, expected).await
+    let replies = cx.ping(&cx.target.pod(CLIENT_POD)?, server.ip, 3).await?;
+    cx.expect(ttl(server.ip, &replies, 63).because("64 less one routed hop"))
 }
 
 /// P2P-2: `GET http://<c2c podIP>:8080/` from test-tools answers the article's body.
 pub async fn p2p_2_http_get_body(cx: &Cx<'_>) -> Outcome {
     let server = cx.facts_of(SERVER_POD)?;
     let client = cx.target.pod(CLIENT_POD)?;
-    let body = client
+    let got = client
         .http_get(server.ip, HTTP_PORT, source_port()?, TRAFFIC_DEADLINE)
         .await?;
-    let expected = article_body(SERVER_POD);
-    ensure(
-        String::from_utf8_lossy(&body).trim_end() == expected,
-        expected,
-        format!("{:?}", String::from_utf8_lossy(&body)),
-    )?;
-    Ok(Verdict::Verified)
+    cx.expect(body(&got, &article_body(SERVER_POD)))
 }
 
-/// The P2P-2 request with captures on both host ends and on the node's underlay and tunnels.
-struct Exchange {
-    src_port: u16,
-    client_ip: Ipv4Addr,
-    server_ip: Ipv4Addr,
-    client_mac: [u8; 6],
-    client_cali: String,
-    server_cali: String,
-    on_client_cali: Vec<Frame>,
-    on_server_cali: Vec<Frame>,
-    /// (interface, frames of the connection seen there)
-    elsewhere: Vec<(String, Vec<Frame>)>,
+/// The P2P-2 request from test-tools to c2c-network-demo, captured on both host ends and on
+/// the node's underlay and tunnels: recorded once, judged by P2P-3, P2P-4 and P2P-5.
+pub struct PodExchange {
+    client: SocketAddrV4,
+    server: SocketAddrV4,
+    client_mac: Mac,
+    on_client_cali: Frames,
+    on_server_cali: Frames,
+    /// On the underlay, `vxlan.calico` and `tunl0`, those the node has.
+    elsewhere: Vec<Frames>,
 }
 
-async fn exchange(cx: &Cx<'_>) -> Result<Exchange, Failure> {
-    let server = cx.facts_of(SERVER_POD)?;
-    let client = cx.facts_of(CLIENT_POD)?;
-    let client_pair = veth_pair(cx, CLIENT_POD).await?;
-    let server_pair = veth_pair(cx, SERVER_POD).await?;
-    let client_cali = client_pair.host_end()?.link.ifname.clone();
-    let server_cali = server_pair.host_end()?.link.ifname.clone();
-    let client_mac = client_pair
-        .eth0
-        .link
-        .mac()
-        .ok_or_else(|| Failure::Harness("test-tools' eth0 has no MAC".into()))?;
-    let host = &client_pair.host_place;
-    let node = cx
-        .target
-        .facts
-        .node(&client.node)
-        .ok_or_else(|| Failure::Harness(format!("no facts for node {}", client.node)))?;
-    let src_port = source_port()?;
-    let bpf = format!("tcp port {src_port} or udp port 4789 or ip proto 4");
-    let mut others = Vec::new();
-    let underlay = node.underlay.clone().ok_or_else(|| {
-        Failure::Harness(format!(
-            "the target does not name the underlay interface of {}",
-            node.name
-        ))
-    })?;
-    for dev in [underlay.as_str(), VXLAN_DEVICE, IPIP_DEVICE] {
-        if client_pair
-            .host_interfaces
-            .iter()
-            .any(|i| i.link.ifname == dev)
-        {
-            others.push((dev.to_string(), cx.capture(host, dev, &bpf).await?));
+impl Recording for PodExchange {
+    async fn record(cx: &Cx<'_>) -> Result<Self, Failure> {
+        let (server, client) = (cx.facts_of(SERVER_POD)?, cx.facts_of(CLIENT_POD)?);
+        let client_pair = cx.veth_pair(CLIENT_POD).await?;
+        let server_pair = cx.veth_pair(SERVER_POD).await?;
+        let (client_cali, server_cali) =
+            (client_pair.host_end_name()?, server_pair.host_end_name()?);
+        let client_mac = client_pair.eth0_mac()?;
+        let host = &client_pair.host_place;
+        let node = cx.node_facts(&client.node)?;
+        let underlay = node.underlay.as_deref().ok_or_else(|| {
+            Failure::Harness(format!(
+                "the target does not name the underlay interface of {}",
+                node.name
+            ))
+        })?;
+        let src_port = source_port()?;
+        let connection = Match::connection(src_port, HTTP_PORT);
+        let bpf = format!("tcp port {src_port} or udp port 4789 or ip proto 4");
+        let mut others = Vec::new();
+        for dev in [underlay, VXLAN_DEVICE, IPIP_DEVICE] {
+            if link::interface(&client_pair.host_interfaces, dev).is_ok() {
+                others.push(cx.capture(host, dev, &bpf).await?);
+            }
         }
+        let tcp = format!("tcp port {src_port}");
+        let a = cx.capture(host, client_cali, &tcp).await?;
+        let b = cx
+            .capture(&server_pair.host_place, server_cali, &tcp)
+            .await?;
+        let got = client_pair
+            .pod_place
+            .http_get(server.ip, HTTP_PORT, src_port, TRAFFIC_DEADLINE)
+            .await;
+        cx.wait_for(&a, at_least_frames(4, &connection)).await;
+        cx.wait_for(&b, at_least_frames(4, &connection)).await;
+        let on_client_cali = cx.frames(a, &connection).await;
+        let on_server_cali = cx.frames(b, &connection).await;
+        let mut elsewhere = Vec::new();
+        for capture in others {
+            elsewhere.push(cx.frames(capture, &connection).await);
+        }
+        got?;
+        Ok(PodExchange {
+            client: SocketAddrV4::new(client.ip, src_port),
+            server: SocketAddrV4::new(server.ip, HTTP_PORT),
+            client_mac,
+            on_client_cali,
+            on_server_cali,
+            elsewhere,
+        })
     }
-    let a = cx
-        .capture(host, &client_cali, &format!("tcp port {src_port}"))
-        .await?;
-    let b = cx
-        .capture(
-            &server_pair.host_place,
-            &server_cali,
-            &format!("tcp port {src_port}"),
-        )
-        .await?;
-    let body = client_pair
-        .pod_place
-        .http_get(server.ip, HTTP_PORT, src_port, TRAFFIC_DEADLINE)
-        .await;
-    let done = |f: &[Frame]| {
-        f.iter()
-            .filter(|f| tcp_ports(f, src_port, HTTP_PORT))
-            .count()
-            >= 4
-    };
-    cx.wait_for(&a, done).await;
-    cx.wait_for(&b, done).await;
-    let a = cx.finish(a).await;
-    let b = cx.finish(b).await;
-    let mut elsewhere = Vec::new();
-    for (dev, c) in others {
-        let r = cx.finish(c).await;
-        let frames = r
-            .frames
-            .into_iter()
-            .filter(|f| tcp_ports(f, src_port, HTTP_PORT))
-            .collect();
-        elsewhere.push((dev, frames));
-    }
-    body?;
-    let keep = |frames: Vec<Frame>| -> Vec<Frame> {
-        frames
-            .into_iter()
-            .filter(|f| tcp_ports(f, src_port, HTTP_PORT))
-            .collect()
-    };
-    Ok(Exchange {
-        src_port,
-        client_ip: client.ip,
-        server_ip: server.ip,
-        client_mac,
-        client_cali,
-        server_cali,
-        on_client_cali: keep(a.frames),
-        on_server_cali: keep(b.frames),
-        elsewhere,
-    })
 }
 
-impl Exchange {
-    fn towards_server(&self, f: &Frame) -> bool {
-        f.tcp()
-            .is_some_and(|(_, t)| t.src_port == self.src_port && t.dst_port == HTTP_PORT)
+impl PodExchange {
+    /// The connection's packets towards the server.
+    fn towards_server(&self) -> Match {
+        Match::tcp_ports(self.client.port(), self.server.port())
     }
 }
 
 /// P2P-3: the connection is on the client's host end (from the client's MAC to
 /// ee:ee:ee:ee:ee:ee) and on the server's host end (from ee:ee:ee:ee:ee:ee).
 pub async fn p2p_3_crosses_both_veths(cx: &Cx<'_>) -> Outcome {
-    let x = exchange(cx).await?;
-    let from_client = x.on_client_cali.iter().any(|f| {
-        x.towards_server(f)
-            && f.eth
-                .is_some_and(|e| e.src == x.client_mac && e.dst == HOST_END_MAC)
-    });
-    ensure(
-        from_client,
-        format!(
-            "on {}: the connection from port {} leaving test-tools, {} > {HOST_END_MAC_STR}",
-            x.client_cali,
-            x.src_port,
-            mac_str(&x.client_mac)
-        ),
-        show_frames(&x.on_client_cali),
-    )?;
-    let to_server = x
-        .on_server_cali
-        .iter()
-        .any(|f| x.towards_server(f) && f.eth.is_some_and(|e| e.src == HOST_END_MAC));
-    ensure(
-        to_server,
-        format!(
-            "on {}: the connection towards c2c-network-demo, sent from {HOST_END_MAC_STR}",
-            x.server_cali
-        ),
-        show_frames(&x.on_server_cali),
-    )?;
-    Ok(Verdict::Verified)
+    let x = cx.recorded::<PodExchange>().await?;
+    let leaving_client = x.towards_server().eth(x.client_mac, HOST_END_MAC);
+    cx.expect(frames::seen(&x.on_client_cali, &[leaving_client]))?;
+    let reaching_server = x.towards_server().eth_from(HOST_END_MAC);
+    cx.expect(frames::seen(&x.on_server_cali, &[reaching_server]))
 }
 
 /// P2P-4: on both host ends the connection's packets carry the two pod IPs, unchanged.
 pub async fn p2p_4_no_translation(cx: &Cx<'_>) -> Outcome {
-    let x = exchange(cx).await?;
-    for (link, frames) in [
-        (&x.client_cali, &x.on_client_cali),
-        (&x.server_cali, &x.on_server_cali),
-    ] {
-        ensure(
-            !frames.is_empty(),
-            format!("the connection seen on {link}"),
-            "none of it: the capture is in doubt, so no translation can be judged",
-        )?;
-        let translated: Vec<Frame> = frames
-            .iter()
-            .filter(|f| {
-                f.ipv4().is_none_or(|ip| {
-                    let (src, dst) = if x.towards_server(f) {
-                        (x.client_ip, x.server_ip)
-                    } else {
-                        (x.server_ip, x.client_ip)
-                    };
-                    ip.src != src || ip.dst != dst
-                })
-            })
-            .cloned()
-            .collect();
-        ensure(
-            translated.is_empty(),
-            format!(
-                "every packet on {link} between {} and {}",
-                x.client_ip, x.server_ip
-            ),
-            format!("translated: {}", show_frames(&translated)),
-        )?;
+    let x = cx.recorded::<PodExchange>().await?;
+    for on_cali in [&x.on_client_cali, &x.on_server_cali] {
+        cx.expect(frames::every(
+            on_cali,
+            &Match::tcp_between(x.client, x.server),
+        ))?;
     }
-    Ok(Verdict::Verified)
+    Ok(())
 }
 
 /// P2P-5: nothing of the connection on the underlay, vxlan.calico or tunl0 — judged only when
-/// the host ends saw it.
+/// the client's host end saw it.
 pub async fn p2p_5_no_tunnel_or_underlay(cx: &Cx<'_>) -> Outcome {
-    let x = exchange(cx).await?;
-    ensure(
-        !x.on_client_cali.is_empty(),
-        format!(
-            "the paired capture on {} sees the connection",
-            x.client_cali
-        ),
-        "it saw none of it: the capture itself is in doubt, so zero packets elsewhere proves nothing",
-    )?;
-    for (dev, frames) in &x.elsewhere {
-        ensure(
-            frames.is_empty(),
-            format!(
-                "zero packets of the connection on {dev} (while {} saw {})",
-                x.client_cali,
-                x.on_client_cali.len()
-            ),
-            format!("{} on {dev}: {}", frames.len(), show_frames(frames)),
-        )?;
-    }
-    Ok(Verdict::Verified)
+    let x = cx.recorded::<PodExchange>().await?;
+    cx.expect(frames::none_while_seen(&x.elsewhere, &x.on_client_cali))
 }

@@ -2,13 +2,11 @@
 
 use super::support::*;
 use crate::claim;
-use calico_conformance::calico::{HOST_END_MAC, HOST_END_MAC_STR, LINK_LOCAL_GATEWAY};
-use calico_conformance::observe::{
-    self,
-    packet::{ArpOp, Frame, mac_str},
-};
+use calico_conformance::calico::{HOST_END_MAC, LINK_LOCAL_GATEWAY};
+use calico_conformance::expect::frames::{self, Frames, Match};
+use calico_conformance::expect::neighbour;
 use calico_conformance::target::{CLIENT_POD, SERVER_POD};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 /// The claims of this section.
 pub fn claims() -> Vec<Claim> {
@@ -45,149 +43,77 @@ fn peer_of(pod: &str) -> &'static str {
     }
 }
 
-fn is_request(f: &Frame, target: Ipv4Addr, sender: Ipv4Addr) -> bool {
-    f.arp()
-        .is_some_and(|a| a.op == ArpOp::Request && a.target_ip == target && a.sender_ip == sender)
+/// Who sends the ping that makes ARP happen on a pod's host end.
+#[derive(Clone, Copy)]
+enum Asker {
+    /// The pod, to this address, its neighbour table flushed first.
+    Pod(Ipv4Addr),
+    /// The host, to the pod's address, its entry for it flushed first.
+    Host(Ipv4Addr),
 }
 
-fn is_reply(f: &Frame, sender_ip: Ipv4Addr, sender_mac: [u8; 6]) -> bool {
-    f.arp().is_some_and(|a| {
-        a.op == ArpOp::Reply
-            && a.sender_ip == sender_ip
-            && a.sender_mac == sender_mac
-            && f.eth.is_none_or(|e| e.src == sender_mac)
-    })
-}
-
-/// Waits until the capture shows `answered` (or its deadline), stops it, fails if the traffic
-/// that triggered the ARP could not be sent, and returns the capture's ARP frames.
-async fn arp_exchange<T>(
+/// Flushes the asker's neighbour entry, pings while capturing on the pod's host end until every
+/// one of `asked` is seen (or the deadline), and returns the ARP frames of the capture.
+async fn arp_on_host_end(
     cx: &Cx<'_>,
-    capture: calico_conformance::capture::Capture,
-    traffic: Result<T, calico_conformance::Error>,
-    answered: impl Fn(&[Frame]) -> bool,
-) -> Result<Vec<Frame>, Failure> {
-    cx.wait_for(&capture, answered).await;
-    let seen = cx.finish(capture).await;
-    traffic?;
-    Ok(seen
-        .frames
-        .into_iter()
-        .filter(|f| f.arp().is_some())
-        .collect())
+    pair: &VethPair,
+    asker: Asker,
+    asked: &[Match],
+) -> Result<Frames, Failure> {
+    let cali = pair.host_end_name()?;
+    let (from, to) = match asker {
+        Asker::Pod(to) => (&pair.pod_place, to),
+        Asker::Host(ip) => (&pair.host_place, ip),
+    };
+    let ip = to.to_string();
+    let entries = match asker {
+        Asker::Pod(_) => vec!["dev", "eth0"],
+        Asker::Host(_) => vec!["to", &ip, "dev", cali],
+    };
+    from.run_ok(&[&["ip", "-4", "neigh", "flush"], entries.as_slice()].concat())
+        .await?;
+    let capture = cx.capture(&pair.host_place, cali, "arp").await?;
+    let replies = from.ping(to, 1, TRAFFIC_DEADLINE).await;
+    cx.wait_for(&capture, all_seen(asked)).await;
+    let arp = cx.frames(capture, &Match::arp()).await;
+    replies?;
+    Ok(arp)
 }
 
 /// ARP-1: with its neighbour table flushed, the pod asks `who-has 169.254.1.1 tell <podIP>`
 /// and the host end answers `169.254.1.1 is-at ee:ee:ee:ee:ee:ee`.
 pub async fn arp_1_gateway_answered_by_proxy(cx: &Cx<'_>) -> Outcome {
-    let facts = cx.pod_facts()?;
-    let peer = cx.facts_of(peer_of(&facts.name))?;
-    let pair = veth_pair(cx, &facts.name).await?;
-    let cali = pair.host_end()?.link.ifname.clone();
-    pair.pod_place
-        .run_ok(&["ip", "-4", "neigh", "flush", "dev", "eth0"])
-        .await?;
-    let capture = cx.capture(&pair.host_place, &cali, "arp").await?;
-    let replies = pair.pod_place.ping(peer.ip, 1, TRAFFIC_DEADLINE).await;
-    let answered = |frames: &[Frame]| {
-        frames
-            .iter()
-            .any(|f| is_request(f, LINK_LOCAL_GATEWAY, facts.ip))
-            && frames
-                .iter()
-                .any(|f| is_reply(f, LINK_LOCAL_GATEWAY, HOST_END_MAC))
-    };
-    let arp = arp_exchange(cx, capture, replies, answered).await?;
-    ensure(
-        answered(&arp),
-        format!(
-            "on {cali}: who-has 169.254.1.1 tell {}, then 169.254.1.1 is-at {HOST_END_MAC_STR} sent from {HOST_END_MAC_STR}",
-            facts.ip
-        ),
-        format!("ARP on {cali}: {}", show_frames(&arp)),
-    )?;
-    Ok(Verdict::Verified)
+    let pod = cx.pod_facts()?;
+    let peer = cx.facts_of(peer_of(&pod.name))?;
+    let pair = cx.veth_pair(&pod.name).await?;
+    let asked = [
+        Match::arp_request(LINK_LOCAL_GATEWAY, Some(pod.ip)),
+        Match::arp_reply(LINK_LOCAL_GATEWAY, HOST_END_MAC),
+    ];
+    let arp = arp_on_host_end(cx, &pair, Asker::Pod(peer.ip), &asked).await?;
+    cx.expect(frames::seen(&arp, &asked))
 }
 
 /// ARP-2: after traffic, the pod's neighbour entry for 169.254.1.1 is ee:ee:ee:ee:ee:ee,
 /// REACHABLE/STALE/DELAY, never PERMANENT.
 pub async fn arp_2_dynamic_gateway_neighbour(cx: &Cx<'_>) -> Outcome {
-    let facts = cx.pod_facts()?;
-    let peer = cx.facts_of(peer_of(&facts.name))?;
-    let pod = cx.target.pod(&facts.name)?;
-    pod.ping(peer.ip, 1, TRAFFIC_DEADLINE).await?;
-    let neigh = observe::neighbours(&pod).await?;
-    cx.evidence.observed(&neigh);
-    let gw = IpAddr::V4(LINK_LOCAL_GATEWAY);
-    let entry = neigh
-        .value
-        .iter()
-        .find(|n| n.dst == gw && n.dev.as_deref() == Some("eth0"));
-    let Some(entry) = entry else {
-        return Err(differs(
-            "a neighbour entry 169.254.1.1 dev eth0",
-            format!(
-                "no entry; neighbours: {}",
-                neigh
-                    .value
-                    .iter()
-                    .map(|n| n.dst.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ));
-    };
-    let shown = format!(
-        "169.254.1.1 lladdr {} state {}",
-        entry.lladdr.as_deref().unwrap_or("none"),
-        entry.state.join(",")
-    );
-    ensure(
-        entry.mac() == Some(HOST_END_MAC)
-            && !entry.has_state("PERMANENT")
-            && ["REACHABLE", "STALE", "DELAY"]
-                .iter()
-                .any(|s| entry.has_state(s)),
-        format!(
-            "169.254.1.1 lladdr {HOST_END_MAC_STR}, state REACHABLE, STALE or DELAY (dynamic, never PERMANENT)"
-        ),
-        shown,
-    )?;
-    Ok(Verdict::Verified)
+    let pod = cx.pod_place()?;
+    let peer = cx.facts_of(peer_of(cx.pod_name()?))?;
+    cx.ping(&pod, peer.ip, 1).await?;
+    let neigh = cx.neighbours(&pod).await?;
+    let gateway = LINK_LOCAL_GATEWAY.into();
+    cx.expect(neighbour(&neigh, gateway, "eth0", HOST_END_MAC))
 }
 
 /// ARP-3: the host asks `who-has <podIP>` on the cali link and the pod answers with its eth0
 /// MAC.
 pub async fn arp_3_host_resolves_pod(cx: &Cx<'_>) -> Outcome {
-    let facts = cx.pod_facts()?;
-    let pair = veth_pair(cx, &facts.name).await?;
-    let cali = pair.host_end()?.link.ifname.clone();
-    let pod_mac = pair
-        .eth0
-        .link
-        .mac()
-        .ok_or_else(|| Failure::Harness("the pod's eth0 has no MAC".into()))?;
-    let ip = facts.ip.to_string();
-    pair.host_place
-        .run_ok(&["ip", "-4", "neigh", "flush", "to", &ip, "dev", &cali])
-        .await?;
-    let capture = cx.capture(&pair.host_place, &cali, "arp").await?;
-    let replies = pair.host_place.ping(facts.ip, 1, TRAFFIC_DEADLINE).await;
-    let request = |f: &Frame| {
-        f.arp()
-            .is_some_and(|a| a.op == ArpOp::Request && a.target_ip == facts.ip)
-    };
-    let answered = |frames: &[Frame]| {
-        frames.iter().any(request) && frames.iter().any(|f| is_reply(f, facts.ip, pod_mac))
-    };
-    let arp = arp_exchange(cx, capture, replies, answered).await?;
-    ensure(
-        answered(&arp),
-        format!(
-            "on {cali}: who-has {ip}, answered {ip} is-at {} (the pod's eth0)",
-            mac_str(&pod_mac)
-        ),
-        format!("ARP on {cali}: {}", show_frames(&arp)),
-    )?;
-    Ok(Verdict::Verified)
+    let pod = cx.pod_facts()?;
+    let pair = cx.veth_pair(&pod.name).await?;
+    let asked = [
+        Match::arp_request(pod.ip, None),
+        Match::arp_reply(pod.ip, pair.eth0_mac()?),
+    ];
+    let arp = arp_on_host_end(cx, &pair, Asker::Host(pod.ip), &asked).await?;
+    cx.expect(frames::seen(&arp, &asked).because("the pod's eth0 answers"))
 }

@@ -2,8 +2,8 @@
 //! runs every claim case as its own test (a claim that does not apply is reported ignored, with
 //! the reason), closes the targets, and prints a summary by claim ID.
 
-use super::support::{CaseResult, Claim, PODS, Per, run_case};
-use calico_conformance::faults::Switches;
+use super::support::{Claim, PODS, Per, Shared, run_case};
+use calico_conformance::results::{CaseResult, Status};
 use calico_conformance::target::{Target, TargetKind};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use std::collections::BTreeMap;
@@ -109,6 +109,38 @@ fn matches_any(filters: &[String], exact: bool, name: &str) -> bool {
     })
 }
 
+/// Opens each target once, printing its facts; on the first that cannot be opened, closes
+/// the others and says why. Returns the targets and how long opening each took.
+#[allow(clippy::type_complexity)]
+fn open_targets(
+    rt: &tokio::runtime::Runtime,
+    kinds: &[TargetKind],
+) -> Option<(Vec<(TargetKind, Arc<Target>)>, Vec<(String, Vec<Phase>)>)> {
+    let mut targets: Vec<(TargetKind, Arc<Target>)> = Vec::new();
+    let mut timings: Vec<(String, Vec<Phase>)> = Vec::new();
+    for kind in kinds {
+        let opening = std::time::Instant::now();
+        match rt.block_on(Target::open(kind)) {
+            Ok(t) => {
+                println!("\n== {} ==\n{}", t.name, t.facts.summary());
+                let mut phases = vec![Phase::new("open", opening.elapsed())];
+                phases.extend(t.setup_phases().into_iter().map(|(n, d)| Phase::part(n, d)));
+                timings.push((t.name.clone(), phases));
+                targets.push((kind.clone(), Arc::new(t)));
+            }
+            Err(e) => {
+                eprintln!(
+                    "calico-conformance: cannot open the {} target: {e}",
+                    kind.short()
+                );
+                close(rt, targets);
+                return None;
+            }
+        }
+    }
+    Some((targets, timings))
+}
+
 /// The suite's `main`: libtest's command line (filters, `--list`, `--exact`, `--ignored`), the
 /// selected targets, the fault self-test on the lab. `more_filters` are filters past the first
 /// (see [`parse_args`]): a test runs when it matches any of them.
@@ -171,47 +203,43 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
         .filter(|kind| plans.iter().any(|p| &p.kind == *kind && wanted(&p.name)))
         .cloned()
         .collect();
+    // Each target once; its cases share a `Shared`.
     let Some((targets, timings)) = open_targets(&rt, &needed) else {
         return ExitCode::FAILURE;
     };
+    let shared: Vec<(TargetKind, Arc<Shared>)> = targets
+        .iter()
+        .map(|(k, _)| (k.clone(), Arc::default()))
+        .collect();
+    // Every case's structured result, in the order the cases ended.
     let results: Arc<Mutex<Vec<CaseRecord>>> = Arc::default();
-    let switches = Arc::new(Switches::default());
     let mut trials = Vec::new();
     for plan in plans {
-        let Some(target) = targets
-            .iter()
-            .find(|(k, _)| *k == plan.kind)
-            .map(|(_, t)| t.clone())
-        else {
+        let found = |k: &TargetKind| *k == plan.kind;
+        let (Some((_, target)), Some((_, shared))) = (
+            targets.iter().find(|(k, _)| found(k)),
+            shared.iter().find(|(k, _)| found(k)),
+        ) else {
             trials.push(Trial::test(plan.name, || Ok(())));
             continue;
         };
+        let (target, shared) = (target.clone(), shared.clone());
         let rt = rt.clone();
         let results = results.clone();
-        let switches = switches.clone();
         trials.push(Trial::ignorable_test(plan.name, move || {
             let started = std::time::Instant::now();
-            let result = rt.block_on(run_case(&plan.claim, &target, plan.pod, &switches));
-            let took = started.elapsed();
-            let case = match plan.pod {
-                Some(p) => format!("{} {p}", target.name),
-                None => target.name.clone(),
+            let result = rt.block_on(run_case(&plan.claim, &target, plan.pod, &shared));
+            let outcome = match result.status {
+                Status::Passed => Ok(Completion::Completed),
+                Status::NotApplicable => Ok(Completion::ignored_with(
+                    result.reason.clone().unwrap_or_default(),
+                )),
+                Status::Failed => Err(Failed::from(result.message.clone().unwrap_or_default())),
             };
             if let Ok(mut r) = results.lock() {
-                r.push(CaseRecord {
-                    target: target.name.clone(),
-                    started,
-                    id: plan.claim.id.to_string(),
-                    case,
-                    result: result.clone(),
-                    took,
-                });
+                r.push(CaseRecord { started, result });
             }
-            match result {
-                CaseResult::Verified => Ok(Completion::Completed),
-                CaseResult::NotApplicable(reason) => Ok(Completion::ignored_with(reason)),
-                CaseResult::Failed(message) => Err(Failed::from(message)),
-            }
+            outcome
         }));
     }
     for f in fault_trials {
@@ -224,44 +252,13 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
         }));
     }
     let conclusion = libtest_mimic::run(&args, trials);
+    drop(shared);
     let closed = close(&rt, targets);
     drop(cleanup_guard);
     let results = results.lock().map(|r| r.clone()).unwrap_or_default();
     print_summary(&results);
     print_phases(timings, &results, &closed);
     conclusion.exit_code()
-}
-
-/// Opens each target once, printing its facts; on the first that cannot be opened, closes
-/// the others and says why. Returns the targets and how long opening each took.
-#[allow(clippy::type_complexity)]
-fn open_targets(
-    rt: &tokio::runtime::Runtime,
-    kinds: &[TargetKind],
-) -> Option<(Vec<(TargetKind, Arc<Target>)>, Vec<(String, Vec<Phase>)>)> {
-    let mut targets: Vec<(TargetKind, Arc<Target>)> = Vec::new();
-    let mut timings: Vec<(String, Vec<Phase>)> = Vec::new();
-    for kind in kinds {
-        let opening = std::time::Instant::now();
-        match rt.block_on(Target::open(kind)) {
-            Ok(t) => {
-                println!("\n== {} ==\n{}", t.name, t.facts.summary());
-                let mut phases = vec![Phase::new("open", opening.elapsed())];
-                phases.extend(t.setup_phases().into_iter().map(|(n, d)| Phase::part(n, d)));
-                timings.push((t.name.clone(), phases));
-                targets.push((kind.clone(), Arc::new(t)));
-            }
-            Err(e) => {
-                eprintln!(
-                    "calico-conformance: cannot open the {} target: {e}",
-                    kind.short()
-                );
-                close(rt, targets);
-                return None;
-            }
-        }
-    }
-    Some((targets, timings))
 }
 
 /// Closes the targets; returns how long each took (by target name).
@@ -344,9 +341,9 @@ fn print_phases(
         } else {
             format!(" ({})", parts.join(", "))
         };
-        let cases = results.iter().filter(|r| r.target == target);
+        let cases = results.iter().filter(|r| r.result.target == target);
         let first = cases.clone().map(|r| r.started).min();
-        let last = cases.map(|r| r.started + r.took).max();
+        let last = cases.map(|r| r.started + r.result.duration).max();
         let claims = match (first, last) {
             (Some(a), Some(b)) => secs(b.duration_since(a)),
             _ => "none run".into(),
@@ -363,16 +360,22 @@ fn print_phases(
     }
 }
 
-/// What one claim case did, for the summary.
+/// One claim case: when it started, and its structured result (what the summary, and a
+/// machine-readable report, are written from).
 #[derive(Clone)]
 struct CaseRecord {
-    /// The target's name.
-    target: String,
     started: std::time::Instant,
-    id: String,
-    case: String,
     result: CaseResult,
-    took: std::time::Duration,
+}
+
+impl CaseRecord {
+    /// `lab_none test-tools`, `lab_none`.
+    fn case(&self) -> String {
+        match &self.result.pod {
+            Some(p) => format!("{} {p}", self.result.target),
+            None => self.result.target.clone(),
+        }
+    }
 }
 
 /// Prints, per claim ID, where it was verified, where it did not apply and why, where it failed,
@@ -383,27 +386,24 @@ fn print_summary(results: &[CaseRecord]) {
     }
     /// Per claim ID: where verified, where not applicable (with why), where failed.
     #[derive(Default)]
-    struct Tally<'a> {
-        ok: Vec<&'a str>,
+    struct Tally {
+        ok: Vec<String>,
         na: Vec<String>,
-        failed: Vec<&'a str>,
+        failed: Vec<String>,
         took: Vec<std::time::Duration>,
     }
     let mut by_claim: BTreeMap<&str, Tally> = BTreeMap::new();
-    for CaseRecord {
-        id,
-        case,
-        result,
-        took,
-        ..
-    } in results
-    {
-        let e = by_claim.entry(id.as_str()).or_default();
-        e.took.push(*took);
-        match result {
-            CaseResult::Verified => e.ok.push(case),
-            CaseResult::NotApplicable(why) => e.na.push(format!("{case}: {why}")),
-            CaseResult::Failed(_) => e.failed.push(case),
+    for record in results {
+        let r = &record.result;
+        let e = by_claim.entry(r.claim.as_str()).or_default();
+        e.took.push(r.duration);
+        let case = record.case();
+        match r.status {
+            Status::Passed => e.ok.push(case),
+            Status::NotApplicable => {
+                e.na.push(format!("{case}: {}", r.reason.as_deref().unwrap_or("")))
+            }
+            Status::Failed => e.failed.push(case),
         }
     }
     println!("\nclaims, by ID:");

@@ -1,15 +1,14 @@
-//! What every claim test shares: the claim record, its context, verdicts and failure messages,
-//! and the runner that makes libtest trials of them.
+//! What every claim test shares: the claim record and what it requires of a target, failures
+//! and their messages, and the running of one claim case into a structured
+//! [`CaseResult`].
 
-use calico_conformance::capture::{Capture, CaptureResult};
+pub use super::context::{Cx, Recording, Shared, VethPair, all_seen, at_least_frames};
 use calico_conformance::evidence::Evidence;
-use calico_conformance::facts::PodFacts;
-use calico_conformance::place::Place;
-use calico_conformance::target::Target;
+use calico_conformance::expect::Check;
+use calico_conformance::results::{CaseResult, Status};
+use calico_conformance::target::{REMOTE_POD, SERVER_POD, Target};
 use futures::future::BoxFuture;
-use std::fmt::Display;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long one claim may take, whatever it waits for (Calico's e2e rule for conformance
 /// tests is 15 s; the lab takes milliseconds).
@@ -30,9 +29,9 @@ pub enum Per {
 
 /// The pods a per-pod claim runs for.
 pub const PODS: [&str; 3] = [
-    calico_conformance::target::SERVER_POD,
+    SERVER_POD,
     calico_conformance::target::CLIENT_POD,
-    calico_conformance::target::REMOTE_POD,
+    REMOTE_POD,
 ];
 
 /// The claim function type.
@@ -50,46 +49,91 @@ pub struct Claim {
     /// The claim's sentence.
     pub sentence: &'static str,
     pub per: Per,
+    /// What the target must offer for the claim to apply; a case where one is missing is not
+    /// applicable, with the reason.
+    pub needs: &'static [Requirement],
     /// Changes shared state (flushes a neighbour table): runs alone on its target.
     pub exclusive: bool,
     pub run: ClaimFn,
 }
 
-/// Declares a claim: `claim!("POD-R1", "sentence", Per::EachPod, pod_r1_default_via_link_local)`.
+/// Declares a claim: `claim!("POD-R1", "sentence", Per::EachPod, pod_r1_default_via_link_local)`,
+/// optionally followed by `needs TwoNodes` (requirements, see [`Requirement`]) and `exclusive`.
 #[macro_export]
 macro_rules! claim {
-    ($id:literal, $sentence:literal, $per:expr, $f:ident) => {
+    ($id:literal, $sentence:literal, $per:expr, $f:ident $(, needs $($need:ident),+)?) => {
         $crate::claims::support::Claim {
             id: $id,
             test: stringify!($f),
             group: module_path!().rsplit("::").next().unwrap_or(""),
             sentence: $sentence,
             per: $per,
+            needs: &[$($($crate::claims::support::Requirement::$need),+)?],
             exclusive: false,
             run: |cx| Box::pin($f(cx)),
         }
     };
-    ($id:literal, $sentence:literal, $per:expr, $f:ident, exclusive) => {
+    ($id:literal, $sentence:literal, $per:expr, $f:ident $(, needs $($need:ident),+)?, exclusive) => {
         $crate::claims::support::Claim {
             exclusive: true,
-            ..$crate::claim!($id, $sentence, $per, $f)
+            ..$crate::claim!($id, $sentence, $per, $f $(, needs $($need),+)?)
         }
     };
 }
 
-/// What a claim concluded.
-#[derive(Debug)]
-pub enum Verdict {
-    Verified,
-    /// The claim does not apply to this target; the reason says why.
-    NotApplicable(String),
+/// What a claim may need of a target beyond its pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// The server pod and the remote pod run on two different nodes (the XN-* claims).
+    TwoNodes,
+    /// The target says which process belongs to which container of the server pod (C2C-1).
+    ContainersKnown,
+    /// At least two nodes hold an IPAM block, so a node has another node's block to route.
+    BlocksOnTwoNodes,
+}
+
+impl Requirement {
+    /// Why `target` does not meet the requirement; `None` when it does.
+    pub fn unmet(self, target: &Target) -> Result<Option<String>, Failure> {
+        let facts = &target.facts;
+        Ok(match self {
+            Requirement::TwoNodes => {
+                let server = target.pod_facts(SERVER_POD)?;
+                match (facts.absence(REMOTE_POD), facts.pod(REMOTE_POD)) {
+                    (Some(why), _) => Some(why.to_string()),
+                    (None, None) => Some(format!(
+                        "{REMOTE_POD} is not running: the cluster has no second schedulable node"
+                    )),
+                    (None, Some(remote)) if remote.node == server.node => Some(format!(
+                        "{REMOTE_POD} landed on {}, the server's node",
+                        remote.node
+                    )),
+                    (None, Some(_)) => None,
+                }
+            }
+            Requirement::ContainersKnown => target.containers(SERVER_POD)?.is_empty().then(|| {
+                format!(
+                    "the target does not say which process belongs to which container of \
+                     {SERVER_POD} (a topology file without `containers`)"
+                )
+            }),
+            Requirement::BlocksOnTwoNodes => {
+                let n = facts.nodes.iter().filter(|n| !n.blocks.is_empty()).count();
+                (n < 2).then(|| {
+                    format!(
+                        "only {n} node holds an IPAM block: there is no other node's block to route"
+                    )
+                })
+            }
+        })
+    }
 }
 
 /// Why a claim failed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Failure {
-    /// The dataplane is not as claimed.
-    Claim { expected: String, observed: String },
+    /// The dataplane is not as claimed: the check that failed.
+    Claim(Box<Check>),
     /// The observation could not be made (a command failed, a pod is missing).
     Harness(String),
 }
@@ -100,91 +144,22 @@ impl From<calico_conformance::Error> for Failure {
     }
 }
 
-/// The result of a claim.
-pub type Outcome = Result<Verdict, Failure>;
-
-/// A failure with the expected and the observed value.
-pub fn differs(expected: impl Display, observed: impl Display) -> Failure {
-    Failure::Claim {
-        expected: expected.to_string(),
-        observed: observed.to_string(),
+impl From<Box<Check>> for Failure {
+    fn from(check: Box<Check>) -> Self {
+        Failure::Claim(check)
     }
 }
 
-/// Fails with `expected`/`observed` unless `ok`.
-pub fn ensure(ok: bool, expected: impl Display, observed: impl Display) -> Result<(), Failure> {
-    if ok {
-        Ok(())
-    } else {
-        Err(differs(expected, observed))
-    }
-}
-
-pub use calico_conformance::faults::Switches;
-
-/// What a claim gets: its target, its case, and where its evidence goes.
-pub struct Cx<'a> {
-    pub target: &'a Target,
-    /// The pod of a per-pod claim.
-    pub pod: Option<&'a str>,
-    pub evidence: Evidence,
-    pub switches: &'a Switches,
-}
-
-impl<'a> Cx<'a> {
-    /// The pod of a per-pod claim.
-    pub fn pod_name(&self) -> Result<&'a str, Failure> {
-        self.pod
-            .ok_or_else(|| Failure::Harness("this claim runs per pod but has no pod".into()))
-    }
-
-    /// Facts of the claim's pod.
-    pub fn pod_facts(&self) -> Result<&'a PodFacts, Failure> {
-        Ok(self.target.pod_facts(self.pod_name()?)?)
-    }
-
-    /// Facts of any pod; a missing pod is a harness failure naming it.
-    pub fn facts_of(&self, pod: &str) -> Result<&'a PodFacts, Failure> {
-        Ok(self.target.pod_facts(pod)?)
-    }
-
-    /// Starts a capture (live on return).
-    pub async fn capture(&self, place: &Place, iface: &str, bpf: &str) -> Result<Capture, Failure> {
-        Ok(place.capture(iface, bpf).await?)
-    }
-
-    /// Stops a capture, keeps its pcap as evidence, and applies the dead-capture switch.
-    pub async fn finish(&self, capture: Capture) -> CaptureResult {
-        let mut result = capture.stop().await;
-        if self.switches.blind_captures.load(Ordering::SeqCst) {
-            result.frames.clear();
-        }
-        self.evidence.capture(&result);
-        result
-    }
-
-    /// Waits until a capture shows what `seen` looks for (always false for a dead capture).
-    pub async fn wait_for(
-        &self,
-        capture: &Capture,
-        seen: impl Fn(&[calico_conformance::observe::packet::Frame]) -> bool,
-    ) -> bool {
-        if self.switches.blind_captures.load(Ordering::SeqCst) {
-            // A dead capture sees nothing: wait briefly so the traffic still happens.
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            return false;
-        }
-        capture.wait_for(SEE_DEADLINE, seen).await
-    }
-}
+/// The result of a claim: every check held, or the failure.
+pub type Outcome = Result<(), Failure>;
 
 /// Formats a failure the way every claim reports it: ID and sentence, expected, observed,
 /// evidence folder.
 pub fn failure_message(claim: &Claim, case: &str, failure: &Failure, evidence: &str) -> String {
     match failure {
-        Failure::Claim { expected, observed } => format!(
-            "{} {} [{case}]\n  expected: {expected}\n  observed: {observed}\n  evidence: {evidence}",
-            claim.id, claim.sentence
+        Failure::Claim(check) => format!(
+            "{} {} [{case}]\n  expected: {}\n  observed: {}\n  evidence: {evidence}",
+            claim.id, claim.sentence, check.expected.text, check.observed.text
         ),
         Failure::Harness(problem) => format!(
             "{} {} [{case}]\n  could not observe: {problem}\n  evidence: {evidence}",
@@ -193,28 +168,44 @@ pub fn failure_message(claim: &Claim, case: &str, failure: &Failure, evidence: &
     }
 }
 
-/// Runs one claim case on a target and turns the outcome into a report line's parts.
+/// Why a case does not apply: its pod is absent from the target (not scheduled on a one-node
+/// cluster, not in the topology file), or the target misses one of the claim's requirements.
+fn unmet(claim: &Claim, target: &Target, pod: Option<&str>) -> Result<Option<String>, Failure> {
+    if let Some(why) = pod.and_then(|p| target.facts.absence(p)) {
+        return Ok(Some(why.to_string()));
+    }
+    for need in claim.needs {
+        if let Some(why) = need.unmet(target)? {
+            return Ok(Some(why));
+        }
+    }
+    Ok(None)
+}
+
+/// Runs one claim case on a target: not applicable when [`unmet`] says so; otherwise the claim
+/// under its target's state lock (and the cross-process one) and its deadline.
 pub async fn run_case(
     claim: &Claim,
     target: &Target,
     pod: Option<&str>,
-    switches: &Switches,
+    shared: &Shared,
 ) -> CaseResult {
+    let started = Instant::now();
+    let result = CaseResult::new((claim.id, claim.sentence), &target.name, pod);
     let case = match pod {
         Some(p) => format!("{}/{p}", target.name),
         None => target.name.clone(),
     };
-    // A per-pod case needs its pod: one the target says does not run here (not scheduled on
-    // a one-node cluster, not in the topology file) makes the case not applicable, with why.
-    if let Some(why) = pod.and_then(|p| target.facts.absence(p)) {
-        return CaseResult::NotApplicable(why.to_string());
-    }
-    let cx = Cx {
-        target,
-        pod,
-        evidence: Evidence::new(claim.id, &case),
-        switches,
+    let concluded = |mut result: CaseResult| {
+        result.duration = started.elapsed();
+        result
     };
+    match unmet(claim, target, pod) {
+        Ok(Some(why)) => return concluded(result.not_applicable(why)),
+        Ok(None) => {}
+        Err(failure) => return concluded(failed(result, claim, &case, failure, None)),
+    }
+    let cx = Cx::new(target, pod, Evidence::new(claim.id, &case), shared);
     let outcome = {
         let _shared;
         let _exclusive;
@@ -228,12 +219,8 @@ pub async fn run_case(
             match calico_conformance::run::lock_state(claim.exclusive, CLAIM_DEADLINE).await {
                 Ok(lock) => lock,
                 Err(e) => {
-                    return CaseResult::Failed(failure_message(
-                        claim,
-                        &case,
-                        &Failure::Harness(e.to_string()),
-                        "(none)",
-                    ));
+                    let failure = Failure::Harness(e.to_string());
+                    return concluded(failed(result, claim, &case, failure, None));
                 }
             };
         match tokio::time::timeout(CLAIM_DEADLINE, (claim.run)(&cx)).await {
@@ -244,239 +231,65 @@ pub async fn run_case(
             ))),
         }
     };
-    let write = |cx: &Cx| match cx.evidence.write() {
-        Ok(dir) => dir.display().to_string(),
-        Err(problem) => format!("(not saved: {problem})"),
-    };
-    match outcome {
-        Ok(Verdict::Verified) => {
+    concluded(match outcome {
+        Ok(()) => {
+            let mut result = with_checks(result, &cx);
             if Evidence::always() {
-                write(&cx);
+                write_evidence(&mut result, &cx);
             }
-            CaseResult::Verified
+            result
         }
-        Ok(Verdict::NotApplicable(reason)) => CaseResult::NotApplicable(reason),
-        Err(failure) => {
-            let dir = write(&cx);
-            CaseResult::Failed(failure_message(claim, &case, &failure, &dir))
-        }
-    }
-}
-
-/// A case's result.
-#[derive(Debug, Clone)]
-pub enum CaseResult {
-    Verified,
-    NotApplicable(String),
-    Failed(String),
-}
-
-/// Shortcut: a claim that does not apply.
-pub fn not_applicable(reason: impl Into<String>) -> Outcome {
-    Ok(Verdict::NotApplicable(reason.into()))
-}
-
-/// Pings `to` three times from `from` and expects every reply with `ttl`; `expected` says what
-/// that TTL means. Shared by P2P-1 (one routed hop) and XN-1 (two).
-pub async fn expect_ttl(
-    cx: &Cx<'_>,
-    from: &Place,
-    to: std::net::Ipv4Addr,
-    ttl: u8,
-    expected: String,
-) -> Outcome {
-    let replies = from.ping(to, 3, TRAFFIC_DEADLINE).await?;
-    cx.evidence.add("ping.txt", format!("{replies:?}"));
-    let ttls: Vec<u8> = replies.iter().map(|r| r.ttl).collect();
-    ensure(
-        !ttls.is_empty() && ttls.iter().all(|t| *t == ttl),
-        expected,
-        if ttls.is_empty() {
-            "no reply".to_string()
-        } else {
-            format!("TTLs {ttls:?}")
-        },
-    )?;
-    Ok(Verdict::Verified)
-}
-
-/// A pod's `eth0` and the host end of its veth, as observed (VETH-1 is the claim that they
-/// pair up; other claims use this to find the host end without trusting its name).
-pub struct VethPair {
-    pub pod_place: Place,
-    pub host_place: Place,
-    pub eth0: Interface,
-    /// The host link whose ifindex is eth0's iflink, if there is one.
-    pub host_end: Option<Interface>,
-    /// Every interface of the host, as observed.
-    pub host_interfaces: Vec<Interface>,
-}
-
-impl VethPair {
-    /// The host end, or a claim failure saying it is missing.
-    pub fn host_end(&self) -> Result<&Interface, Failure> {
-        self.host_end.as_ref().ok_or_else(|| {
-            differs(
-                format!(
-                    "a link on {} with ifindex {} (the iflink of the pod's eth0)",
-                    self.host_place.label(),
-                    self.eth0
-                        .link
-                        .link_index
-                        .map(|i| i.to_string())
-                        .unwrap_or("?".into())
-                ),
-                "no such link on the host",
-            )
-        })
-    }
-}
-
-/// Observes a pod's eth0 and its host end.
-pub async fn veth_pair(cx: &Cx<'_>, pod: &str) -> Result<VethPair, Failure> {
-    let pod_place = cx.target.pod(pod)?;
-    let host_place = cx.target.host_of(pod)?;
-    let pod_ifs = observe::interfaces(&pod_place).await?;
-    cx.evidence.observed(&pod_ifs);
-    let host_ifs = observe::interfaces(&host_place).await?;
-    cx.evidence.observed(&host_ifs);
-    let eth0 = pod_ifs
-        .value
-        .iter()
-        .find(|i| i.link.ifname == "eth0")
-        .cloned()
-        .ok_or_else(|| differs("an eth0 in the pod", names(&pod_ifs.value)))?;
-    let host_end = eth0.link.link_index.and_then(|peer| {
-        host_ifs
-            .value
-            .iter()
-            .find(|i| i.link.ifindex == peer)
-            .cloned()
-    });
-    Ok(VethPair {
-        pod_place,
-        host_place,
-        eth0,
-        host_end,
-        host_interfaces: host_ifs.value,
+        Err(failure) => failed(result, claim, &case, failure, Some(&cx)),
     })
 }
 
-/// Interface names, for messages.
-pub fn names(ifs: &[Interface]) -> String {
-    let n: Vec<&str> = ifs.iter().map(|i| i.link.ifname.as_str()).collect();
-    format!("interfaces [{}]", n.join(", "))
+/// `result` with the checks and evidence names of `cx`.
+fn with_checks(mut result: CaseResult, cx: &Cx<'_>) -> CaseResult {
+    result.checks = cx.checks.all();
+    result.evidence = cx.evidence.names();
+    result
 }
 
-/// Routes, one per line, for messages.
-pub fn show_routes(routes: &[Route]) -> String {
-    if routes.is_empty() {
-        return "no routes".into();
-    }
-    routes.iter().map(show_route).collect::<Vec<_>>().join("; ")
-}
-
-/// The routes found for `dst`, or that there is none, for messages.
-pub fn show_found(found: &[&Route], dst: impl std::fmt::Display) -> String {
-    if found.is_empty() {
-        return format!("no route for {dst}");
-    }
-    found
-        .iter()
-        .map(|r| show_route(r))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// One route as `ip route` would print its essential fields.
-pub fn show_route(r: &Route) -> String {
-    let mut s = String::new();
-    if r.kind != RouteType::Unicast {
-        s += &format!("{:?} ", r.kind).to_lowercase();
-    }
-    s += &r.dst.to_string();
-    if let Some(g) = r.gateway {
-        s += &format!(" via {g}");
-    }
-    if let Some(d) = &r.dev {
-        s += &format!(" dev {d}");
-    }
-    if let Some(sc) = &r.scope {
-        s += &format!(" scope {sc}");
-    }
-    if r.onlink() {
-        s += " onlink";
-    }
-    s
-}
-
-/// Frames, summarised for messages (at most 8).
-pub fn show_frames(frames: &[Frame]) -> String {
-    if frames.is_empty() {
-        return "no frames".into();
-    }
-    let mut lines: Vec<String> = frames.iter().take(8).map(show_frame).collect();
-    if frames.len() > 8 {
-        lines.push(format!("... {} more", frames.len() - 8));
-    }
-    lines.join("; ")
-}
-
-/// One frame, summarised.
-pub fn show_frame(f: &Frame) -> String {
-    let eth = f
-        .eth
-        .map(|e| format!("{} > {} ", mac_str(&e.src), mac_str(&e.dst)))
-        .unwrap_or_default();
-    let l3 = match &f.l3 {
-        L3::Arp(a) => match a.op {
-            ArpOp::Request => format!("ARP who-has {} tell {}", a.target_ip, a.sender_ip),
-            ArpOp::Reply => format!("ARP {} is-at {}", a.sender_ip, mac_str(&a.sender_mac)),
-            ArpOp::Other(o) => format!("ARP op {o}"),
-        },
-        L3::Ipv4(ip) => {
-            let l4 = match &ip.l4 {
-                L4::Tcp(t) => format!("TCP {}:{} > {}:{}", ip.src, t.src_port, ip.dst, t.dst_port),
-                L4::Udp {
-                    src_port, dst_port, ..
-                } => format!("UDP {}:{src_port} > {}:{dst_port}", ip.src, ip.dst),
-                L4::Icmp { icmp_type, .. } => {
-                    format!("ICMP type {icmp_type} {} > {}", ip.src, ip.dst)
-                }
-                L4::Other => format!("IP proto {} {} > {}", ip.protocol, ip.src, ip.dst),
-            };
-            let inner = ip
-                .inner
-                .as_ref()
-                .map(|e| format!(" carrying [{}]", show_frame(&e.frame)))
-                .unwrap_or_default();
-            format!("{l4} ttl {}{inner}", ip.ttl)
+/// Writes the evidence of `cx`; returns the folder as a message shows it.
+fn write_evidence(result: &mut CaseResult, cx: &Cx<'_>) -> String {
+    match cx.evidence.write() {
+        Ok(dir) => {
+            let shown = dir.display().to_string();
+            result.evidence_dir = Some(dir);
+            shown
         }
-        L3::Ipv6 => "IPv6".into(),
-        L3::Other(t) => format!("ethertype {t:#06x}"),
-    };
-    format!("{eth}{l3}")
-}
-
-/// True when the frame (or the packet it carries) is TCP between ports `a` and `b`.
-pub fn tcp_ports(f: &Frame, a: u16, b: u16) -> bool {
-    let inner = f.innermost();
-    match &inner.l3 {
-        L3::Ipv4(ip) => match &ip.l4 {
-            L4::Tcp(t) => {
-                (t.src_port == a && t.dst_port == b) || (t.src_port == b && t.dst_port == a)
-            }
-            _ => false,
-        },
-        _ => false,
+        Err(problem) => format!("(not saved: {problem})"),
     }
 }
 
-use calico_conformance::observe::{
-    self,
-    ip::{Interface, Route, RouteType},
-    packet::{ArpOp, Frame, L3, L4, mac_str},
-};
+/// `result` failed with `failure`; its evidence (when the claim ran) written.
+fn failed(
+    result: CaseResult,
+    claim: &Claim,
+    case: &str,
+    failure: Failure,
+    cx: Option<&Cx<'_>>,
+) -> CaseResult {
+    let mut result = match cx {
+        Some(cx) => with_checks(result, cx),
+        None => result,
+    };
+    result.status = Status::Failed;
+    match &failure {
+        // A finder's failed check was never recorded: it ends the list.
+        Failure::Claim(check) if result.checks.last() != Some(check) => {
+            result.checks.push(check.as_ref().clone())
+        }
+        Failure::Claim(_) => {}
+        Failure::Harness(problem) => result.reason = Some(problem.clone()),
+    }
+    let dir = match cx {
+        Some(cx) => write_evidence(&mut result, cx),
+        None => "(none)".to_string(),
+    };
+    result.message = Some(failure_message(claim, case, &failure, &dir));
+    result
+}
 
 #[cfg(test)]
 mod tests {
@@ -499,28 +312,27 @@ mod tests {
             .facts
             .absent_pods
             .insert(REMOTE_POD.to_string(), why.to_string());
-        let switches = Switches::default();
+        let shared = Shared::default();
         let mut remote_cases = 0;
         for claim in super::super::all() {
-            let case = |pod| rt.block_on(run_case(&claim, &target, pod, &switches));
+            let case = |pod| rt.block_on(run_case(&claim, &target, pod, &shared));
+            let not_applicable = |r: CaseResult| {
+                assert_eq!(r.status, Status::NotApplicable, "{}: {r:?}", claim.id);
+                assert_eq!(r.reason.as_deref(), Some(why), "{}", claim.id);
+            };
             match claim.per {
                 Per::EachPod => {
                     remote_cases += 1;
-                    match case(Some(REMOTE_POD)) {
-                        CaseResult::NotApplicable(r) => assert_eq!(r, why, "{}", claim.id),
-                        other => panic!("{} on the absent pod: {other:?}", claim.id),
-                    }
+                    not_applicable(case(Some(REMOTE_POD)));
                     let present = case(Some(SERVER_POD));
-                    assert!(
-                        matches!(present, CaseResult::Verified),
+                    assert_eq!(
+                        present.status,
+                        Status::Passed,
                         "{} on {SERVER_POD}: {present:?}",
                         claim.id
                     );
                 }
-                Per::Target if claim.id.starts_with("XN-") => match case(None) {
-                    CaseResult::NotApplicable(r) => assert_eq!(r, why, "{}", claim.id),
-                    other => panic!("{}: {other:?}", claim.id),
-                },
+                Per::Target if claim.id.starts_with("XN-") => not_applicable(case(None)),
                 Per::Target => {}
             }
         }

@@ -1,0 +1,578 @@
+//! Checks on captured frames. A [`Match`] is a named frame filter that describes itself
+//! (`who-has 169.254.1.1 tell 192.168.1.12`); [`seen`], [`every`] and [`none_while_seen`]
+//! compare the [`Frames`] a capture kept with matches, and print both.
+//!
+//! **Every zero is paired**: [`none_while_seen`] only passes when the paired capture saw the
+//! traffic, so a dead capture or a broken filter cannot pass it.
+
+use super::{Check, Shown, Value};
+use crate::capture::CaptureResult;
+use crate::evidence::capture_name;
+use crate::facts::Encapsulation;
+use crate::observe::packet::{ArpOp, EncapKind, Frame, L3, L4, Mac, VXLAN_PORT, mac_str};
+use serde::Serialize;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+/// How many frames a message shows.
+const SHOWN: usize = 8;
+
+type Test = Arc<dyn Fn(&Frame) -> bool + Send + Sync>;
+
+/// A named frame filter.
+#[derive(Clone)]
+pub struct Match {
+    what: String,
+    value: Option<Value>,
+    test: Test,
+}
+
+impl fmt::Debug for Match {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Match({:?})", self.what)
+    }
+}
+
+impl fmt::Display for Match {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+fn ipv4_between(ip: Option<&crate::observe::packet::Ipv4>, a: Ipv4Addr, b: Ipv4Addr) -> bool {
+    ip.is_some_and(|ip| (ip.src == a && ip.dst == b) || (ip.src == b && ip.dst == a))
+}
+
+impl Match {
+    /// Frames for which `test` holds, described as `what`.
+    pub fn new(
+        what: impl Into<String>,
+        test: impl Fn(&Frame) -> bool + Send + Sync + 'static,
+    ) -> Match {
+        Match {
+            what: what.into(),
+            value: None,
+            test: Arc::new(test),
+        }
+    }
+
+    /// True when `frame` matches.
+    pub fn matches(&self, frame: &Frame) -> bool {
+        (self.test)(frame)
+    }
+
+    /// Frames that match this and `test` too, described as `<this>, <what>`.
+    pub fn and(
+        self,
+        what: impl fmt::Display,
+        test: impl Fn(&Frame) -> bool + Send + Sync + 'static,
+    ) -> Match {
+        let first = self.test;
+        Match {
+            what: format!("{}, {what}", self.what),
+            value: self.value,
+            test: Arc::new(move |f| first(f) && test(f)),
+        }
+    }
+
+    /// Any ARP frame.
+    pub fn arp() -> Match {
+        Match::new("ARP", |f| f.arp().is_some())
+    }
+
+    /// An ARP request for `target` (from `sender`, when given): `who-has T tell S`.
+    pub fn arp_request(target: Ipv4Addr, sender: Option<Ipv4Addr>) -> Match {
+        let tell = sender.map(|s| format!(" tell {s}")).unwrap_or_default();
+        Match::new(format!("who-has {target}{tell}"), move |f| {
+            f.arp().is_some_and(|a| {
+                a.op == ArpOp::Request
+                    && a.target_ip == target
+                    && sender.is_none_or(|s| a.sender_ip == s)
+            })
+        })
+    }
+
+    /// An ARP reply `ip is-at mac`, sent from `mac`.
+    pub fn arp_reply(ip: Ipv4Addr, mac: Mac) -> Match {
+        let m = mac_str(&mac);
+        Match::new(format!("{ip} is-at {m} sent from {m}"), move |f| {
+            f.arp().is_some_and(|a| {
+                a.op == ArpOp::Reply
+                    && a.sender_ip == ip
+                    && a.sender_mac == mac
+                    && f.eth.is_none_or(|e| e.src == mac)
+            })
+        })
+    }
+
+    /// The TCP connection between ports `a` and `b`, either way, in the frame or the packet it
+    /// carries.
+    pub fn connection(a: u16, b: u16) -> Match {
+        Match::new(
+            format!("the connection between ports {a} and {b}"),
+            move |f| {
+                f.innermost().tcp().is_some_and(|(_, t)| {
+                    (t.src_port == a && t.dst_port == b) || (t.src_port == b && t.dst_port == a)
+                })
+            },
+        )
+    }
+
+    /// TCP from port `from` to port `to` (this frame, not a packet it carries).
+    pub fn tcp_ports(from: u16, to: u16) -> Match {
+        Match::new(format!("TCP from port {from} to port {to}"), move |f| {
+            f.tcp()
+                .is_some_and(|(_, t)| t.src_port == from && t.dst_port == to)
+        })
+    }
+
+    /// TCP from `from` to `to`, exactly these addresses and ports.
+    pub fn tcp(from: SocketAddrV4, to: SocketAddrV4) -> Match {
+        Match::new(format!("TCP {from} > {to}"), move |f| {
+            f.tcp().is_some_and(|(ip, t)| {
+                SocketAddrV4::new(ip.src, t.src_port) == from
+                    && SocketAddrV4::new(ip.dst, t.dst_port) == to
+            })
+        })
+    }
+
+    /// TCP between `a` and `b`, either way, addresses and ports untranslated.
+    pub fn tcp_between(a: SocketAddrV4, b: SocketAddrV4) -> Match {
+        Match::new(format!("between {a} and {b}, untranslated"), move |f| {
+            f.is_tcp_between(a, b)
+        })
+    }
+
+    /// The innermost packet is between `a` and `b`, either way.
+    pub fn inner_between(a: Ipv4Addr, b: Ipv4Addr) -> Match {
+        Match::new(
+            format!("inner source and destination {a} and {b}"),
+            move |f| ipv4_between(f.innermost().ipv4(), a, b),
+        )
+    }
+
+    /// A SYN without ACK.
+    pub fn syn(self) -> Match {
+        self.and("SYN", |f| f.tcp().is_some_and(|(_, t)| t.syn && !t.ack))
+    }
+
+    /// A SYN-ACK.
+    pub fn syn_ack(self) -> Match {
+        self.and("SYN-ACK", |f| f.tcp().is_some_and(|(_, t)| t.syn && t.ack))
+    }
+
+    /// A segment whose payload starts with `prefix` (`GET / `).
+    pub fn payload(self, prefix: &'static str) -> Match {
+        self.and(format!("{:?}", prefix.trim_end()), move |f| {
+            f.tcp()
+                .is_some_and(|(_, t)| t.payload.starts_with(prefix.as_bytes()))
+        })
+    }
+
+    /// Sent from `src` to `dst` (Ethernet).
+    pub fn eth(self, src: Mac, dst: Mac) -> Match {
+        let what = format!("{} > {}", mac_str(&src), mac_str(&dst));
+        self.and(what, move |f| {
+            f.eth.is_some_and(|e| e.src == src && e.dst == dst)
+        })
+    }
+
+    /// Sent from `src` (Ethernet).
+    pub fn eth_from(self, src: Mac) -> Match {
+        let what = format!("sent from {}", mac_str(&src));
+        self.and(what, move |f| f.eth.is_some_and(|e| e.src == src))
+    }
+
+    /// The packets of a pod-to-pod connection on the underlay between nodes `nodes`, as the
+    /// encapsulation `mode` wraps them: IPIP (IP protocol 4 between the node addresses), VXLAN
+    /// (UDP 4789 between them, VNI 4096) or none (plain TCP, the pod addresses `pods` outside).
+    pub fn encapsulated(
+        mode: Encapsulation,
+        nodes: (Ipv4Addr, Ipv4Addr),
+        pods: (Ipv4Addr, Ipv4Addr),
+    ) -> Match {
+        let (a, b) = nodes;
+        let fields = EncapsulationFields::of(mode, nodes, pods);
+        let test: Test = match mode {
+            Encapsulation::Ipip | Encapsulation::IpipCrossSubnet => Arc::new(move |f: &Frame| {
+                ipv4_between(f.ipv4(), a, b)
+                    && f.ipv4().is_some_and(|ip| ip.protocol == 4)
+                    && f.encapsulated().is_some_and(|i| i.kind == EncapKind::Ipip)
+            }),
+            Encapsulation::Vxlan | Encapsulation::VxlanCrossSubnet => Arc::new(move |f: &Frame| {
+                let vni = crate::calico::VXLAN_VNI;
+                ipv4_between(f.ipv4(), a, b)
+                    && f.ipv4().is_some_and(
+                        |ip| matches!(ip.l4, L4::Udp { dst_port, .. } if dst_port == VXLAN_PORT),
+                    )
+                    && f.encapsulated()
+                        .is_some_and(|i| i.kind == EncapKind::Vxlan { vni })
+            }),
+            Encapsulation::None => Arc::new(|f: &Frame| {
+                f.ipv4()
+                    .is_some_and(|ip| ip.inner.is_none() && ip.protocol == 6)
+            }),
+        };
+        Match {
+            what: format!("{fields} ({} mode)", mode.as_str()),
+            value: Some(Value::Encapsulation(fields)),
+            test,
+        }
+    }
+
+    fn expected(&self) -> Value {
+        self.value
+            .clone()
+            .unwrap_or_else(|| Value::Frames(vec![self.what.clone()]))
+    }
+}
+
+/// What encapsulated packets on an underlay must look like.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EncapsulationFields {
+    /// The pool's encapsulation between the two nodes: `IPIP`, `VXLAN` or `None`.
+    pub mode: String,
+    /// The outer addresses (the nodes'), or the plain pod addresses for `None`.
+    pub between: [Ipv4Addr; 2],
+    /// The outer IP protocol: 4 (IPIP), 17 (VXLAN), 6 (plain TCP).
+    pub protocol: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub udp_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vni: Option<u32>,
+}
+
+impl EncapsulationFields {
+    fn of(mode: Encapsulation, nodes: (Ipv4Addr, Ipv4Addr), pods: (Ipv4Addr, Ipv4Addr)) -> Self {
+        let fields = |between: (Ipv4Addr, Ipv4Addr), protocol, udp_port, vni| EncapsulationFields {
+            mode: mode.as_str().to_string(),
+            between: [between.0, between.1],
+            protocol,
+            udp_port,
+            vni,
+        };
+        match mode {
+            Encapsulation::Ipip | Encapsulation::IpipCrossSubnet => fields(nodes, 4, None, None),
+            Encapsulation::Vxlan | Encapsulation::VxlanCrossSubnet => {
+                fields(nodes, 17, Some(VXLAN_PORT), Some(crate::calico::VXLAN_VNI))
+            }
+            Encapsulation::None => fields(pods, 6, None, None),
+        }
+    }
+}
+
+impl fmt::Display for EncapsulationFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b] = self.between;
+        match (self.protocol, self.udp_port, self.vni) {
+            (4, _, _) => write!(f, "IP protocol 4 between {a} and {b}"),
+            (_, Some(port), Some(vni)) => write!(f, "UDP {port} between {a} and {b}, VNI {vni}"),
+            _ => write!(f, "plain packets between the pod IPs {a} and {b}"),
+        }
+    }
+}
+
+/// The frames a capture kept: those of one connection, or of one protocol.
+#[derive(Debug, Clone)]
+pub struct Frames {
+    /// `<place> <iface>`.
+    pub label: String,
+    pub frames: Vec<Frame>,
+    /// Why the capture ended before it was stopped: its "nothing seen" proves nothing.
+    pub ended_early: Option<String>,
+    /// The pcap's file name among the evidence.
+    pub evidence: String,
+}
+
+impl Frames {
+    /// The frames of `capture` that `keep` matches.
+    pub fn kept(capture: &CaptureResult, keep: &Match) -> Frames {
+        Frames {
+            label: capture.label.clone(),
+            frames: capture
+                .frames
+                .iter()
+                .filter(|f| keep.matches(f))
+                .cloned()
+                .collect(),
+            ended_early: capture.ended_early.clone(),
+            evidence: capture_name(&capture.label),
+        }
+    }
+
+    /// ` (capture ended early: <why>)`, or nothing.
+    fn doubt(&self) -> String {
+        self.ended_early
+            .as_ref()
+            .map(|d| format!(" (capture ended early: {d})"))
+            .unwrap_or_default()
+    }
+}
+
+fn listed<'a>(frames: impl ExactSizeIterator<Item = &'a Frame>) -> Value {
+    Value::Frames(summaries(frames))
+}
+
+/// Each of `wanted` is among `frames`.
+pub fn seen(frames: &Frames, wanted: &[Match]) -> Check {
+    let what = format!("on {}", frames.label);
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|m| !frames.frames.iter().any(|f| m.matches(f)))
+        .map(|m| m.what.as_str())
+        .collect();
+    let names: Vec<String> = wanted.iter().map(|m| m.what.clone()).collect();
+    let expected = Shown::text(
+        format!("{what}: {}", names.join("; ")),
+        Value::Frames(names),
+    );
+    let got = listed(frames.frames.iter());
+    let not_seen = match missing.as_slice() {
+        [] => String::new(),
+        m => format!("; not seen: {}", m.join("; ")),
+    };
+    let observed = Shown::text(format!("{what}: {got}{}{not_seen}", frames.doubt()), got);
+    Check::new(what, missing.is_empty(), expected, observed).judging(&frames.evidence)
+}
+
+/// `frames` hold the connection, and every frame matches `each`.
+pub fn every(frames: &Frames, each: &Match) -> Check {
+    let what = format!("on {}", frames.label);
+    let (n, doubt) = (frames.frames.len(), frames.doubt());
+    let misfits: Vec<&Frame> = frames.frames.iter().filter(|f| !each.matches(f)).collect();
+    let expected = Shown::text(
+        format!("{what}: every packet of the connection: {each}"),
+        each.expected(),
+    );
+    let got = listed(misfits.iter().copied());
+    let text = if n == 0 {
+        format!(
+            "{what}: none of the connection{doubt}: the capture is in doubt, so nothing can be judged"
+        )
+    } else if misfits.is_empty() {
+        format!("{what}: all {n} packets of the connection")
+    } else {
+        format!("{what}: {} of {n} are not: {got}{doubt}", misfits.len())
+    };
+    let passed = n > 0 && misfits.is_empty();
+    Check::new(what, passed, expected, Shown::text(text, got)).judging(&frames.evidence)
+}
+
+/// None of the connection on any of `elsewhere`, while the paired capture `paired` saw it.
+pub fn none_while_seen<'a>(
+    elsewhere: impl IntoIterator<Item = &'a Frames>,
+    paired: &Frames,
+) -> Check {
+    let elsewhere: Vec<&Frames> = elsewhere.into_iter().collect();
+    if paired.frames.is_empty() {
+        let what = format!("the paired capture on {}", paired.label);
+        let expected = Shown::text(format!("{what}: sees the connection"), Value::Count(1));
+        let text = format!(
+            "{what}: saw none of it{}: the capture itself is in doubt, so zero packets elsewhere proves nothing",
+            paired.doubt()
+        );
+        let observed = Shown::text(text, Value::Count(0));
+        return Check::new(what, false, expected, observed).judging(&paired.evidence);
+    }
+    let labels: Vec<&str> = elsewhere.iter().map(|f| f.label.as_str()).collect();
+    let what = format!("the connection on {}", labels.join(", "));
+    let expected = Shown::text(
+        format!(
+            "zero packets of the connection on {} (while {} saw {})",
+            labels.join(", "),
+            paired.label,
+            paired.frames.len()
+        ),
+        Value::Count(0),
+    );
+    let hit = elsewhere.iter().find(|f| !f.frames.is_empty());
+    let observed = match hit {
+        None => Shown::text(format!("{what}: none"), Value::Count(0)),
+        Some(hit) => {
+            let got = listed(hit.frames.iter());
+            let text = format!(
+                "{} on {}: {got}{}",
+                hit.frames.len(),
+                hit.label,
+                hit.doubt()
+            );
+            Shown::text(text, got)
+        }
+    };
+    let mut check = Check::new(what, hit.is_none(), expected, observed).judging(&paired.evidence);
+    for f in elsewhere {
+        check = check.judging(&f.evidence);
+    }
+    check
+}
+
+/// Frames, one summary each (at most [`SHOWN`], then how many more).
+pub fn summaries<'a>(frames: impl ExactSizeIterator<Item = &'a Frame>) -> Vec<String> {
+    let n = frames.len();
+    let mut lines: Vec<String> = frames.take(SHOWN).map(summary).collect();
+    if n > SHOWN {
+        lines.push(format!("... {} more", n - SHOWN));
+    }
+    lines
+}
+
+/// One frame, summarised: `<src mac> > <dst mac> TCP a:p > b:q ttl 63 [carrying [...]]`.
+pub fn summary(f: &Frame) -> String {
+    let eth = f
+        .eth
+        .map(|e| format!("{} > {} ", mac_str(&e.src), mac_str(&e.dst)))
+        .unwrap_or_default();
+    let l3 = match &f.l3 {
+        L3::Arp(a) => match a.op {
+            ArpOp::Request => format!("ARP who-has {} tell {}", a.target_ip, a.sender_ip),
+            ArpOp::Reply => format!("ARP {} is-at {}", a.sender_ip, mac_str(&a.sender_mac)),
+            ArpOp::Other(o) => format!("ARP op {o}"),
+        },
+        L3::Ipv4(ip) => {
+            let l4 = match &ip.l4 {
+                L4::Tcp(t) => format!("TCP {}:{} > {}:{}", ip.src, t.src_port, ip.dst, t.dst_port),
+                L4::Udp {
+                    src_port, dst_port, ..
+                } => format!("UDP {}:{src_port} > {}:{dst_port}", ip.src, ip.dst),
+                L4::Icmp { icmp_type, .. } => {
+                    format!("ICMP type {icmp_type} {} > {}", ip.src, ip.dst)
+                }
+                L4::Other => format!("IP proto {} {} > {}", ip.protocol, ip.src, ip.dst),
+            };
+            let inner = ip
+                .inner
+                .as_ref()
+                .map(|e| format!(" carrying [{}]", summary(&e.frame)))
+                .unwrap_or_default();
+            format!("{l4} ttl {}{inner}", ip.ttl)
+        }
+        L3::Ipv6 => "IPv6".into(),
+        L3::Other(t) => format!("ethertype {t:#06x}"),
+    };
+    format!("{eth}{l3}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::packet::{Arp, EthHeader, Ipv4, Tcp};
+    use std::time::Duration;
+
+    const CLIENT: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 168, 1, 12), 20001);
+    const SERVER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 168, 1, 10), 8080);
+
+    fn tcp(from: SocketAddrV4, to: SocketAddrV4) -> Frame {
+        Frame {
+            ts: Duration::ZERO,
+            eth: Some(EthHeader {
+                src: [2; 6],
+                dst: [0xee; 6],
+            }),
+            l3: L3::Ipv4(Ipv4 {
+                src: *from.ip(),
+                dst: *to.ip(),
+                ttl: 64,
+                protocol: 6,
+                l4: L4::Tcp(Tcp {
+                    src_port: from.port(),
+                    dst_port: to.port(),
+                    syn: true,
+                    ack: false,
+                    fin: false,
+                    rst: false,
+                    psh: false,
+                    payload: Vec::new(),
+                }),
+                inner: None,
+            }),
+        }
+    }
+
+    fn frames(label: &str, frames: Vec<Frame>) -> Frames {
+        Frames {
+            label: label.into(),
+            frames,
+            ended_early: None,
+            evidence: format!("{label}.pcap"),
+        }
+    }
+
+    #[test]
+    fn a_zero_counts_only_when_the_paired_capture_saw_the_connection() {
+        let seen = frames("cali", vec![tcp(CLIENT, SERVER)]);
+        let (nothing, blind) = (frames("ens192", vec![]), frames("cali", vec![]));
+        assert!(none_while_seen([&nothing], &seen).passed);
+        let doubt = none_while_seen([&nothing], &blind);
+        assert!(!doubt.passed);
+        assert!(
+            doubt
+                .observed
+                .text
+                .contains("the capture itself is in doubt")
+        );
+        let leak = none_while_seen([&nothing, &seen], &seen);
+        assert!(!leak.passed);
+        assert!(leak.observed.text.starts_with("1 on cali: "), "{leak:?}");
+        assert_eq!(leak.evidence, ["cali.pcap", "ens192.pcap", "cali.pcap"]);
+    }
+
+    #[test]
+    fn every_needs_the_connection_and_names_the_misfits() {
+        let untranslated = Match::tcp_between(CLIENT, SERVER);
+        assert!(every(&frames("cali", vec![tcp(CLIENT, SERVER)]), &untranslated).passed);
+        assert!(!every(&frames("cali", vec![]), &untranslated).passed);
+        let snat = SocketAddrV4::new(Ipv4Addr::new(10, 12, 22, 2), 20001);
+        let c = every(
+            &frames("cali", vec![tcp(CLIENT, SERVER), tcp(snat, SERVER)]),
+            &untranslated,
+        );
+        assert!(!c.passed);
+        assert!(
+            c.observed.text.starts_with("on cali: 1 of 2 are not: "),
+            "{c:?}"
+        );
+        assert!(
+            c.observed
+                .text
+                .contains("10.12.22.2:20001 > 192.168.1.10:8080")
+        );
+    }
+
+    #[test]
+    fn matches_describe_themselves_and_say_what_was_not_seen() {
+        let gw = Ipv4Addr::new(169, 254, 1, 1);
+        let request = Frame {
+            ts: Duration::ZERO,
+            eth: None,
+            l3: L3::Arp(Arp {
+                op: ArpOp::Request,
+                sender_mac: [2; 6],
+                sender_ip: *CLIENT.ip(),
+                target_mac: [0; 6],
+                target_ip: gw,
+            }),
+        };
+        let asked = [
+            Match::arp_request(gw, Some(*CLIENT.ip())),
+            Match::arp_reply(gw, [0xee; 6]),
+        ];
+        let c = seen(&frames("cali", vec![request]), &asked);
+        assert!(!c.passed);
+        assert_eq!(
+            c.expected.text,
+            "on cali: who-has 169.254.1.1 tell 192.168.1.12; \
+             169.254.1.1 is-at ee:ee:ee:ee:ee:ee sent from ee:ee:ee:ee:ee:ee"
+        );
+        assert!(c.observed.text.ends_with(
+            "; not seen: 169.254.1.1 is-at ee:ee:ee:ee:ee:ee sent from ee:ee:ee:ee:ee:ee"
+        ));
+        let syn = Match::tcp(CLIENT, SERVER).syn();
+        assert_eq!(
+            syn.to_string(),
+            "TCP 192.168.1.12:20001 > 192.168.1.10:8080, SYN"
+        );
+        assert!(syn.matches(&tcp(CLIENT, SERVER)));
+        assert!(!syn.matches(&tcp(SERVER, CLIENT)));
+    }
+}
