@@ -5,12 +5,12 @@
 //! **Every zero is paired**: [`none_while_seen`] only passes when the paired capture saw the
 //! traffic, so a dead capture or a broken filter cannot pass it.
 
+pub use super::value::EncapsulationFields;
 use super::{Check, Shown, Value};
 use crate::capture::CaptureResult;
 use crate::evidence::capture_name;
 use crate::facts::Encapsulation;
 use crate::observe::packet::{ArpOp, EncapKind, Frame, L3, L4, Mac, VXLAN_PORT, mac_str};
-use serde::Serialize;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -226,21 +226,6 @@ impl Match {
             .clone()
             .unwrap_or_else(|| Value::Frames(vec![self.what.clone()]))
     }
-}
-
-/// What encapsulated packets on an underlay must look like.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EncapsulationFields {
-    /// The pool's encapsulation between the two nodes: `IPIP`, `VXLAN` or `None`.
-    pub mode: String,
-    /// The outer addresses (the nodes'), or the plain pod addresses for `None`.
-    pub between: [Ipv4Addr; 2],
-    /// The outer IP protocol: 4 (IPIP), 17 (VXLAN), 6 (plain TCP).
-    pub protocol: u8,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub udp_port: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vni: Option<u32>,
 }
 
 impl EncapsulationFields {

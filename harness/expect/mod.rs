@@ -11,6 +11,9 @@
 pub mod frames;
 pub mod link;
 pub mod route;
+pub mod value;
+
+pub use value::{NeighbourFields, Value};
 
 use crate::evidence::observed_name;
 use crate::observe::Observed;
@@ -19,63 +22,9 @@ use crate::observe::packet::{Mac, mac_str};
 use crate::observe::sysctl::{Sysctls, iface_key};
 use crate::traffic::EchoReply;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
-
-/// A value a check compares, as a report keeps it (`{"mtu": 1450}`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Value {
-    /// An MTU.
-    Mtu(u32),
-    /// A link-layer address as `ip` prints it, lower case; `None` when the link has none.
-    Mac(Option<String>),
-    /// An interface name.
-    Name(String),
-    /// A link's kind (`veth`); `None` when `ip -d` printed no linkinfo.
-    Kind(Option<String>),
-    /// An interface index (an ifindex or an iflink); `None` when there is none.
-    Index(Option<u32>),
-    /// Device flags.
-    Flags(Vec<String>),
-    /// Addresses as `<address>/<prefix> scope <scope>`.
-    Addresses(Vec<String>),
-    /// Interfaces: names, or one description each.
-    Interfaces(Vec<String>),
-    /// Sysctls by key (`net.ipv4.conf.<iface>.proxy_arp`); `missing` for one that is not there.
-    Sysctls(BTreeMap<String, String>),
-    /// One route (expected: the fields that must hold).
-    Route(route::RouteFields),
-    /// Routes as observed.
-    Routes(Vec<route::RouteFields>),
-    /// A neighbour entry.
-    Neighbour(NeighbourFields),
-    /// The TTL every reply must carry.
-    Ttl(u8),
-    /// The TTLs of the replies that came back.
-    Ttls(Vec<u8>),
-    /// The encapsulation packets must carry.
-    Encapsulation(frames::EncapsulationFields),
-    /// Frames: one summary each (observed), or what they must look like (expected).
-    Frames(Vec<String>),
-    /// A count.
-    Count(usize),
-    /// An HTTP response body.
-    Body(String),
-}
-
-/// A neighbour entry's fields.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NeighbourFields {
-    pub ip: IpAddr,
-    pub dev: String,
-    /// The link-layer address; `None` for an entry without one (FAILED, INCOMPLETE).
-    pub lladdr: Option<String>,
-    /// The states: the entry's own (observed), or the ones any of which will do (expected).
-    pub states: Vec<String>,
-}
 
 fn list(items: &[String], sep: &str, empty: &str) -> String {
     if items.is_empty() {

@@ -2,54 +2,15 @@
 //! itself the way `ip route` would; [`exactly`], [`only`] and [`some`] compare specs with the
 //! routes a place has. Fields are compared, never lines: metric and protocol vary by version.
 
+pub use super::value::RouteFields;
 use super::{Check, Shown, Value};
 use crate::calico::{IPIP_DEVICE, LINK_LOCAL_GATEWAY, VXLAN_DEVICE};
 use crate::facts::{Encapsulation, NodeFacts};
 use crate::observe::Observed;
 use crate::observe::ip::{Route, RouteDst, RouteType};
 use ipnet::{IpNet, Ipv4Net};
-use serde::Serialize;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
-
-/// A route's essential fields, as a report keeps them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RouteFields {
-    /// `unicast`, `blackhole`, ...
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// `default` or a prefix.
-    pub dst: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub via: Option<IpAddr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dev: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    pub onlink: bool,
-}
-
-impl fmt::Display for RouteFields {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.kind != "unicast" {
-            write!(f, "{} ", self.kind)?;
-        }
-        f.write_str(&self.dst)?;
-        if let Some(g) = self.via {
-            write!(f, " via {g}")?;
-        }
-        if let Some(d) = &self.dev {
-            write!(f, " dev {d}")?;
-        }
-        if let Some(s) = &self.scope {
-            write!(f, " scope {s}")?;
-        }
-        if self.onlink {
-            f.write_str(" onlink")?;
-        }
-        Ok(())
-    }
-}
 
 /// A destination as `ip route` prints it: `default`, a prefix, a host route without `/32`.
 fn dst_name(dst: &RouteDst) -> String {
