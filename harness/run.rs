@@ -1,7 +1,8 @@
 //! A run: its id, and where its evidence goes.
 //!
 //! Everything a run creates carries its id: the kube namespace and labels, evidence folders.
-//! (Lab namespaces have no names at all: they are held by the run's child processes.)
+//! (Lab namespaces have no names at all: they are held by descriptors and parked threads of the run's own
+//! process, and container namespaces by its `cat` children.)
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
