@@ -5,13 +5,16 @@
 //! - `faults --matrix`: write `docs/fault-matrix.md`;
 //! - `lab [--mode none|vxlan] [--topology FILE]`: build the lab, write its topology file, hold it
 //!   until Ctrl-C (to look around, or to try `CALICO_TARGET=topology:FILE`);
-//! - `cleanup`: delete what killed kube runs left behind.
+//! - `cleanup`: delete what killed kube runs left behind;
+//! - `diff OLD NEW [--json] [--all]`: what changed between two runs' reports (exit 0 nothing
+//!   regressed, 1 a claim went from passed to failed, 2 a bad input).
 
 #[path = "../../suites/mod.rs"]
 #[allow(dead_code)]
 mod claims;
 
 use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -48,6 +51,21 @@ enum Command {
     },
     /// Delete namespaces that killed kube runs left behind (found by label).
     Cleanup,
+    /// What changed between two runs (before and after a Calico upgrade): exit 0 when nothing
+    /// regressed, 1 when a claim went from passed to failed, 2 on bad input.
+    Diff {
+        /// The earlier run: its report.json or its run folder.
+        old: PathBuf,
+        /// The later run: its report.json or its run folder.
+        new: PathBuf,
+        /// Print a JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Also report what differs between any two runs (run id, namespace, pod IPs,
+        /// ifindexes, ports, durations, evidence).
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -89,7 +107,20 @@ fn main() -> ExitCode {
         }
         Command::Lab { mode, topology } => lab(&mode, &topology),
         Command::Cleanup => cleanup(),
+        Command::Diff {
+            old,
+            new,
+            json,
+            all,
+        } => ExitCode::from(diff(&old, &new, json, all)),
     }
+}
+
+/// `diff`: the table or JSON on stdout, a bad input's one line on stderr; the exit code.
+fn diff(old: &Path, new: &Path, json: bool, all: bool) -> u8 {
+    let opts = calico_conformance::diff::Options { all };
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    calico_conformance::diff::run(old, new, opts, json, &mut out, &mut err)
 }
 
 fn lab(mode: &str, path: &std::path::Path) -> ExitCode {
