@@ -859,3 +859,387 @@ pub fn run(
     }
     diff.exit_code()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expect::{Value, eq};
+    use crate::facts::{Encapsulation, Facts, NodeFacts, PodFacts, Pool};
+    use crate::results::{CaseResult, Status};
+    use std::time::Duration;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/reports")
+            .join(name)
+    }
+
+    fn diff_of(old: &str, new: &str, all: bool) -> Diff {
+        let (o, n) = (load(&fixture(old)).unwrap(), load(&fixture(new)).unwrap());
+        compare(&o, &n, Options { all })
+    }
+
+    /// Runs the command as `diff` does: (exit code, stdout, stderr).
+    fn command(old: &Path, new: &Path, all: bool, json: bool) -> (u8, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run(old, new, Options { all }, json, &mut out, &mut err);
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+        (code, text(out), text(err))
+    }
+
+    #[test]
+    fn a_faulted_run_names_the_claim_the_old_and_new_value_and_exits_1() {
+        let d = diff_of("lab-correct.json", "lab-mtu-mismatch.json", false);
+        let regressed: Vec<String> = d.regressions.iter().map(|r| r.case.to_string()).collect();
+        assert_eq!(regressed, ["lab_vxlan/test-tools", "lab_vxlan/test-tools"]);
+        assert_eq!(d.regressions[0].case.claim, "POD-I3");
+        assert_eq!(d.regressions[1].case.claim, "VETH-3");
+        let mtu = &d.value_changes[0];
+        assert_eq!(
+            (mtu.case.claim.as_str(), mtu.what.as_str()),
+            ("POD-I3", "eth0 MTU")
+        );
+        assert_eq!(mtu.side, "observed");
+        assert_eq!(mtu.old["value"], serde_json::json!({"mtu": 1450}));
+        assert_eq!(mtu.new["value"], serde_json::json!({"mtu": 1400}));
+        // VETH-3's `what` names the host end: matched after normalising, in both runs.
+        let veth3: Vec<&ValueChange> = d
+            .value_changes
+            .iter()
+            .filter(|v| v.case.claim == "VETH-3")
+            .collect();
+        assert_eq!(veth3.len(), 1, "{veth3:?}");
+        assert_eq!(veth3[0].what, "<host end of test-tools> MTU");
+        assert_eq!(veth3[0].side, "expected");
+        assert!(d.improvements.is_empty() && d.facts_changes.is_empty());
+        assert!(d.only_in_old.is_empty() && d.only_in_new.is_empty());
+        assert_eq!(d.exit_code(), 1);
+
+        let (old, new) = (
+            fixture("lab-correct.json"),
+            fixture("lab-mtu-mismatch.json"),
+        );
+        let (code, out, err) = command(&old, &new, false, false);
+        assert_eq!((code, err.as_str()), (1, ""));
+        let row = out
+            .lines()
+            .find(|l| l.contains("eth0 MTU (observed)"))
+            .unwrap();
+        assert!(
+            row.starts_with("POD-I3") && row.contains("lab_vxlan/test-tools"),
+            "{row}"
+        );
+        assert!(row.ends_with("1450 → 1400"), "{row}");
+        assert!(out.contains("status: REGRESSION"), "{out}");
+        assert!(
+            out.lines()
+                .last()
+                .unwrap()
+                .starts_with("2 regressions, 0 improvements"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn json_output_has_every_list() {
+        let (old, new) = (
+            fixture("lab-correct.json"),
+            fixture("lab-mtu-mismatch.json"),
+        );
+        let (code, out, _) = command(&old, &new, false, true);
+        assert_eq!(code, 1);
+        let j: Json = serde_json::from_str(&out).unwrap();
+        for key in [
+            "regressions",
+            "improvements",
+            "status_changes",
+            "value_changes",
+            "facts_changes",
+            "only_in_old",
+            "only_in_new",
+        ] {
+            assert!(j[key].is_array(), "{key} in {out}");
+        }
+        assert_eq!(j["regressions"][0]["claim"], "POD-I3");
+        assert_eq!(j["regressions"][0]["pod"], "test-tools");
+        assert_eq!(
+            j["regressions"][0]["failed_check"]["observed"],
+            "eth0 MTU: 1400"
+        );
+        assert_eq!(j["value_changes"][0]["new"]["value"]["mtu"], 1400);
+    }
+
+    #[test]
+    fn the_way_back_is_an_improvement_and_exits_0() {
+        let d = diff_of("lab-mtu-mismatch.json", "lab-correct.json", false);
+        assert_eq!(d.improvements.len(), 2);
+        assert!(d.regressions.is_empty());
+        assert_eq!(d.exit_code(), 0);
+    }
+
+    #[test]
+    fn two_correct_runs_print_no_change_and_exit_0() {
+        for (old, new) in [
+            ("lab-correct.json", "lab-correct.json"),
+            ("lab-correct.json", "run-folder"),
+            // Another run id, namespace, pod IPs, host ends, ifindexes, source ports, durations.
+            ("kube-a.json", "kube-b.json"),
+        ] {
+            let (code, out, err) = command(&fixture(old), &fixture(new), false, false);
+            assert_eq!(
+                (code, out.as_str(), err.as_str()),
+                (0, "no change\n", ""),
+                "{old} {new}"
+            );
+        }
+    }
+
+    #[test]
+    fn all_reports_what_differs_between_any_two_runs() {
+        let d = diff_of("kube-a.json", "kube-b.json", true);
+        let fields: Vec<&str> = d.facts_changes.iter().map(|f| f.fact.as_str()).collect();
+        for f in [
+            "run_id",
+            "facts.pods[test-tools].ip",
+            "facts.pods[test-tools].namespace",
+            "phases.open_ms",
+        ] {
+            assert!(fields.contains(&f), "{f} in {fields:?}");
+        }
+        let whats: Vec<&str> = d.value_changes.iter().map(|v| v.what.as_str()).collect();
+        assert!(whats.contains(&"duration_ms"), "{whats:?}");
+        assert!(whats.contains(&"eth0's iflink"), "{whats:?}");
+        assert!(d.regressions.is_empty());
+        assert_eq!(d.exit_code(), 0);
+    }
+
+    #[test]
+    fn an_upgrade_shows_versions_and_encapsulation_as_facts() {
+        let d = diff_of("kube-a.json", "kube-upgraded.json", false);
+        let facts: Vec<(&str, String, String)> = d
+            .facts_changes
+            .iter()
+            .map(|f| (f.fact.as_str(), show(&f.old), show(&f.new)))
+            .collect();
+        assert_eq!(
+            facts,
+            [
+                ("facts.calico_version", "v3.31.2".into(), "v3.32.1".into()),
+                (
+                    "facts.kubernetes_version",
+                    "v1.34.0".into(),
+                    "v1.34.1".into()
+                ),
+                (
+                    "facts.pools[192.168.0.0/16].encapsulation",
+                    "VXLAN".into(),
+                    "VXLANCrossSubnet".into()
+                ),
+            ]
+        );
+        // The second of two checks with the same `what` is matched as the second.
+        assert_eq!(d.value_changes.len(), 1, "{:?}", d.value_changes);
+        assert_eq!(d.value_changes[0].what, "eth0 MTU #2");
+        let table = table(&d);
+        assert!(table.contains("facts   kube"), "{table}");
+        assert!(table.contains("calico_version"), "{table}");
+        assert_eq!(d.exit_code(), 0);
+    }
+
+    #[test]
+    fn a_case_in_one_report_only_is_said_so() {
+        let old = load(&fixture("lab-correct.json")).unwrap();
+        let mut new = old.clone();
+        let cases = new.json["cases"].as_array_mut().unwrap();
+        let gone = cases.remove(0);
+        let mut added = gone.clone();
+        added["claim"] = "POD-I9".into();
+        cases.push(added);
+        let d = compare(&old, &new, Options::default());
+        assert_eq!(d.only_in_old.len(), 1);
+        assert_eq!(d.only_in_old[0].case.claim, gone["claim"].as_str().unwrap());
+        assert_eq!(d.only_in_new[0].case.claim, "POD-I9");
+        assert_eq!(d.only_in_new[0].status, "passed");
+        assert_eq!(d.exit_code(), 0);
+        assert!(table(&d).contains("only in new"));
+    }
+
+    #[test]
+    fn bad_inputs_give_one_line_naming_the_file_and_exit_2() {
+        let good = fixture("lab-correct.json");
+        let cases = [
+            ("missing.json", "no such file"),
+            ("not-json.json", "not a report: not JSON"),
+            ("no-schema.json", "not a report: no `schema` field"),
+            ("not-an-object.json", "not a report: not a JSON object"),
+            (
+                "schema-v2.json",
+                "report schema \"calico-conformance/report/v2\"",
+            ),
+            (".", "no report.json in this run folder"),
+        ];
+        for (name, problem) in cases {
+            let bad = fixture(name);
+            for (old, new) in [(&good, &bad), (&bad, &good)] {
+                let (code, out, err) = command(old, new, false, false);
+                assert_eq!((code, out.as_str()), (2, ""), "{name}");
+                assert_eq!(err.lines().count(), 1, "{err}");
+                assert!(err.contains(problem), "{name}: {err}");
+                assert!(
+                    err.contains(bad.file_name().unwrap().to_str().unwrap()),
+                    "{err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn run_specific_text_is_normalised() {
+        let report = serde_json::json!({
+            "schema": SCHEMA, "run_id": "abc-123", "cases": [],
+            "targets": [{"name": "kube", "facts": {"pods": [
+                {"namespace": "calico-conformance-abc-123", "name": "test-tools", "ip": "192.168.1.1"}
+            ]}}],
+        });
+        let names = RunNames::of(&report);
+        let end = host_end_name("calico-conformance-abc-123", "test-tools");
+        assert_eq!(
+            names.apply(&format!(
+                "{end} in calico-conformance-abc-123: 192.168.1.1/32"
+            )),
+            "<host end of test-tools> in <run namespace>: <ip of test-tools>/32"
+        );
+        assert_eq!(
+            names.apply("192.168.1.12 and 10.192.168.1.1 but 192.168.1.1.20001"),
+            "192.168.1.12 and 10.192.168.1.1 but <ip of test-tools>.<port>"
+        );
+        assert_eq!(
+            names.apply("eth0@if12, cali0#7, ifindex 3, icmp type 0 id 4242 seq 1, veth0 2026"),
+            "eth0@if<ifindex>, cali0#<ifindex>, ifindex <ifindex>, icmp type 0 id <echo id> seq 1, veth0 2026"
+        );
+        assert_eq!(
+            names.apply("MTU 1450, VNI 4096, port 8080"),
+            "MTU 1450, VNI 4096, port 8080"
+        );
+        assert_eq!(
+            names.apply("default via 169.254.1.1"),
+            "default via 169.254.1.1"
+        );
+        let shown = serde_json::json!({"text": "eth0's iflink: 12", "value": {"index": 12}});
+        assert_eq!(
+            normalise_value(&shown, &names),
+            serde_json::json!({"text": "eth0's iflink: <ifindex>", "value": {"index": "<ifindex>"}})
+        );
+    }
+
+    fn real_report(mtu: u32, status: Status) -> Report {
+        let mut case = CaseResult::new(("POD-I3", "The pod MTU"), "lab_none", Some("test-tools"));
+        case.status = status;
+        case.checks
+            .push(eq("eth0 MTU", Value::Mtu(1500), Value::Mtu(mtu)).judging("ip.out"));
+        case.duration = Duration::from_millis(u64::from(mtu));
+        let facts = Facts {
+            target: "lab (None)".into(),
+            calico_version: None,
+            cluster_type: None,
+            dataplane: None,
+            configured_mtu: None,
+            ipip_module: Some(false),
+            pools: vec![Pool {
+                cidr: "192.168.0.0/16".parse().unwrap(),
+                block_size: 26,
+                encapsulation: Encapsulation::None,
+            }],
+            nodes: vec![NodeFacts {
+                name: "k8s-worker-1".into(),
+                address: "10.12.22.2".parse().unwrap(),
+                underlay: Some("ens192".into()),
+                underlay_prefix: Some(16),
+                blocks: vec!["192.168.1.0/26".parse().unwrap()],
+                vxlan_tunnel_address: None,
+                ipip_tunnel_address: None,
+            }],
+            pods: vec![PodFacts {
+                namespace: "default".into(),
+                name: "test-tools".into(),
+                node: "k8s-worker-1".into(),
+                ip: "192.168.1.12".parse().unwrap(),
+                containers: vec!["curl-client".into()],
+            }],
+            absent_pods: BTreeMap::new(),
+        };
+        let json = serde_json::json!({
+            "schema": SCHEMA, "suite_version": "0.1.0", "run_id": format!("run-{mtu}"),
+            "started": "2026-12-01T16:00:00Z", "ended": "2026-12-01T16:00:05Z",
+            "targets": [{"name": "lab_none", "facts": facts, "phases": {"open_ms": 1.0}}],
+            "cases": [case],
+        });
+        Report {
+            path: PathBuf::from(format!("run-{mtu}/report.json")),
+            json,
+        }
+    }
+
+    #[test]
+    fn reports_of_the_real_types_compare() {
+        let old = real_report(1500, Status::Passed);
+        let new = real_report(1400, Status::Failed);
+        let d = compare(&old, &new, Options::default());
+        assert_eq!(d.regressions.len(), 1);
+        assert_eq!(d.value_changes.len(), 1, "{:?}", d.value_changes);
+        assert_eq!(side_cell("eth0 MTU", &d.value_changes[0].new), "1400");
+        assert!(d.facts_changes.is_empty(), "{:?}", d.facts_changes);
+        let same = compare(&old, &real_report(1500, Status::Passed), Options::default());
+        assert!(same.is_empty(), "{same:?}");
+    }
+
+    /// The fixtures keep to the writer's serialization: every key of a fixture's case, check,
+    /// side and facts is one the real types write (optional ones aside), and the other way.
+    #[test]
+    fn fixtures_have_the_real_types_keys() {
+        let real = real_report(1500, Status::Passed).json;
+        let keys = |j: &Json| -> Vec<String> {
+            let mut k: Vec<String> = j.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        let optional = [
+            "pod",
+            "reason",
+            "evidence_dir",
+            "message",
+            "kubernetes_version",
+            "install",
+        ];
+        let without = |k: Vec<String>| -> Vec<String> {
+            k.into_iter()
+                .filter(|k| !optional.contains(&k.as_str()))
+                .collect()
+        };
+        for name in [
+            "lab-correct.json",
+            "lab-mtu-mismatch.json",
+            "kube-a.json",
+            "kube-upgraded.json",
+        ] {
+            let f = load(&fixture(name)).unwrap().json;
+            assert_eq!(keys(&f), keys(&real), "{name}");
+            assert_eq!(keys(&f["targets"][0]), keys(&real["targets"][0]), "{name}");
+            let (ff, rf) = (&f["targets"][0]["facts"], &real["targets"][0]["facts"]);
+            assert_eq!(without(keys(ff)), without(keys(rf)), "{name}");
+            for sub in ["pools", "nodes", "pods"] {
+                assert_eq!(keys(&ff[sub][0]), keys(&rf[sub][0]), "{name} {sub}");
+            }
+            let rc = &real["cases"][0];
+            for case in f["cases"].as_array().unwrap() {
+                assert_eq!(without(keys(case)), without(keys(rc)), "{name}");
+                for check in case["checks"].as_array().unwrap() {
+                    let mut k = keys(check);
+                    k.retain(|k| k != "evidence");
+                    assert_eq!(k, ["expected", "observed", "passed", "what"], "{name}");
+                    assert_eq!(keys(&check["observed"]), keys(&rc["checks"][0]["observed"]));
+                }
+            }
+        }
+    }
+}
