@@ -192,3 +192,81 @@ fn cleanup() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/reports")
+            .join(name)
+    }
+
+    #[test]
+    fn diff_parses_its_arguments() {
+        let cli = Cli::try_parse_from(["calico-conformance", "diff", "a", "b/", "--json", "--all"]);
+        let Ok(Cli {
+            command:
+                Command::Diff {
+                    old,
+                    new,
+                    json,
+                    all,
+                },
+        }) = cli
+        else {
+            panic!("diff a b/ --json --all does not parse");
+        };
+        assert_eq!((old, new, json, all), ("a".into(), "b/".into(), true, true));
+        let one = Cli::try_parse_from(["calico-conformance", "diff", "a"]);
+        assert_eq!(one.err().map(|e| e.exit_code()), Some(2));
+    }
+
+    /// `diff` with its output kept: (exit code, stdout, stderr).
+    fn diff_kept(old: &Path, new: &Path, json: bool, all: bool) -> (u8, String, String) {
+        let opts = calico_conformance::diff::Options { all };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = calico_conformance::diff::run(old, new, opts, json, &mut out, &mut err);
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+        (code, text(out), text(err))
+    }
+
+    #[test]
+    fn diff_exits_0_1_and_2() {
+        let (correct, faulted) = (report("lab-correct.json"), report("lab-mtu-mismatch.json"));
+        let code = |old: &Path, new: &Path, json, all| diff_kept(old, new, json, all).0;
+        assert_eq!(code(&correct, &report("run-folder"), false, false), 0);
+        assert_eq!(
+            code(&report("kube-a.json"), &report("kube-b.json"), false, false),
+            0
+        );
+        assert_eq!(
+            code(&report("kube-a.json"), &report("kube-b.json"), true, true),
+            0
+        );
+        assert_eq!(code(&correct, &faulted, false, false), 1);
+        assert_eq!(code(&correct, &faulted, true, true), 1);
+        assert_eq!(code(&faulted, &correct, false, false), 0);
+        for bad in [
+            "missing.json",
+            "not-json.json",
+            "no-schema.json",
+            "schema-v2.json",
+        ] {
+            let (c, out, err) = diff_kept(&correct, &report(bad), false, false);
+            assert_eq!(
+                (c, out.as_str(), err.lines().count()),
+                (2, "", 1),
+                "{bad}: {err}"
+            );
+            assert!(
+                err.starts_with("calico-conformance diff: ") && err.contains(bad),
+                "{err}"
+            );
+            assert_eq!(diff_kept(&report(bad), &correct, true, false).0, 2, "{bad}");
+        }
+        // The function behind the subcommand, writing to the real stdout.
+        assert_eq!(diff(&correct, &correct, false, false), 0);
+    }
+}
