@@ -214,15 +214,23 @@ pub async fn run_case(
         } else {
             _shared = target.state_lock.read().await;
         }
-        // The same between the processes of a nextest run, which share the cluster's pods.
-        let _across_processes =
-            match calico_conformance::run::lock_state(claim.exclusive, CLAIM_DEADLINE).await {
-                Ok(lock) => lock,
-                Err(e) => {
-                    let failure = Failure::Harness(e.to_string());
-                    return concluded(failed(result, claim, &case, failure, None));
-                }
-            };
+        // The same between the processes of a nextest run when they share the pods (a cluster,
+        // a topology file); a lab is each process's own, and needs no lock across processes
+        // (taking one there serialises every fault trial's ARP claims for nothing).
+        let shares_pods = target.lab().is_none();
+        let across = async {
+            match shares_pods {
+                true => calico_conformance::run::lock_state(claim.exclusive, CLAIM_DEADLINE).await,
+                false => Ok(None),
+            }
+        };
+        let _across_processes = match across.await {
+            Ok(lock) => lock,
+            Err(e) => {
+                let failure = Failure::Harness(e.to_string());
+                return concluded(failed(result, claim, &case, failure, None));
+            }
+        };
         match tokio::time::timeout(CLAIM_DEADLINE, (claim.run)(&cx)).await {
             Ok(o) => o,
             Err(_) => Err(Failure::Harness(format!(
