@@ -338,6 +338,16 @@ pub fn facts_from_objects(
         dataplane,
         configured_mtu,
         ipip_module: None,
+        // Read from the API server by `connect`; the setup carries it in.
+        kubernetes_version: None,
+        install: Some(
+            if objects.installation.is_some() {
+                "operator"
+            } else {
+                "manifest"
+            }
+            .to_string(),
+        ),
         pools,
         nodes,
         pods: Vec::new(),
