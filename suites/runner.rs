@@ -3,6 +3,8 @@
 //! the reason), closes the targets, and prints a summary by claim ID.
 
 use super::support::{Claim, PODS, Per, Shared, run_case};
+use calico_conformance::facts::Facts;
+use calico_conformance::report::{self, Part, Phases, TargetReport};
 use calico_conformance::results::{CaseResult, Status};
 use calico_conformance::target::{Target, TargetKind};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
@@ -189,6 +191,7 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
         let _ = libtest_mimic::run(&args, trials);
         return ExitCode::SUCCESS;
     }
+    let started = report::now();
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -253,12 +256,67 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
     }
     let conclusion = libtest_mimic::run(&args, trials);
     drop(shared);
+    let facts: Vec<Facts> = targets.iter().map(|(_, t)| t.facts.clone()).collect();
     let closed = close(&rt, targets);
     drop(cleanup_guard);
     let results = results.lock().map(|r| r.clone()).unwrap_or_default();
     print_summary(&results);
+    let reported = write_report(started, facts, &timings, &results, &closed);
     print_phases(timings, &results, &closed);
+    match reported {
+        Ok(path) => println!("\nreport: {}", path.display()),
+        Err(e) => {
+            eprintln!("calico-conformance: the run's report: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     conclusion.exit_code()
+}
+
+/// Adds this process's cases and targets to the run's `report.json` (see
+/// [`calico_conformance::report`]); returns its path. The fault self-test's trials are not
+/// claim cases and stay out of it.
+fn write_report(
+    started: String,
+    facts: Vec<Facts>,
+    timings: &[(String, Vec<Phase>)],
+    results: &[CaseRecord],
+    closed: &[(String, std::time::Duration)],
+) -> calico_conformance::Result<std::path::PathBuf> {
+    let targets = timings
+        .iter()
+        .zip(facts)
+        .map(|((name, phases), facts)| {
+            let open = phases.iter().filter(|p| !p.part).map(|p| p.took).sum();
+            let parts = phases
+                .iter()
+                .filter(|p| p.part)
+                .map(|p| (p.name.clone(), p.took))
+                .collect();
+            let teardown = closed.iter().find(|(n, _)| n == name).map(|(_, d)| *d);
+            TargetReport {
+                name: name.clone(),
+                facts,
+                phases: Phases::one(open, parts, claims_span(results, name), teardown),
+            }
+        })
+        .collect();
+    let part = Part {
+        started,
+        ended: report::now(),
+        targets,
+        cases: results.iter().map(|r| r.result.clone()).collect(),
+    };
+    let run = calico_conformance::run::run_id();
+    report::add(&calico_conformance::run::evidence_root(), run, &part)
+}
+
+/// From the first case of `target` started to its last ended (cases run in parallel).
+fn claims_span(results: &[CaseRecord], target: &str) -> Option<std::time::Duration> {
+    let cases = results.iter().filter(|r| r.result.target == target);
+    let first = cases.clone().map(|r| r.started).min()?;
+    let last = cases.map(|r| r.started + r.result.duration).max()?;
+    Some(last.duration_since(first))
 }
 
 /// Closes the targets; returns how long each took (by target name).
@@ -341,13 +399,9 @@ fn print_phases(
         } else {
             format!(" ({})", parts.join(", "))
         };
-        let cases = results.iter().filter(|r| r.result.target == target);
-        let first = cases.clone().map(|r| r.started).min();
-        let last = cases.map(|r| r.started + r.result.duration).max();
-        let claims = match (first, last) {
-            (Some(a), Some(b)) => secs(b.duration_since(a)),
-            _ => "none run".into(),
-        };
+        let claims = claims_span(results, &target)
+            .map(secs)
+            .unwrap_or_else(|| "none run".into());
         let teardown = closed
             .iter()
             .find(|(n, _)| *n == target)
