@@ -261,22 +261,20 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
     drop(cleanup_guard);
     let results = results.lock().map(|r| r.clone()).unwrap_or_default();
     print_summary(&results);
-    let reported = write_report(started, facts, &timings, &results, &closed);
-    print_phases(timings, &results, &closed);
-    match reported {
-        Ok(path) => println!("\nreport: {}", path.display()),
-        Err(e) => {
-            eprintln!("calico-conformance: the run's report: {e}");
-            return ExitCode::FAILURE;
-        }
+    print_phases(&timings, &results, &closed);
+    let root = calico_conformance::run::evidence_root();
+    if let Err(e) = write_report(&root, started, facts, &timings, &results, &closed) {
+        eprintln!("calico-conformance: the run's report: {e}");
+        return ExitCode::FAILURE;
     }
     conclusion.exit_code()
 }
 
-/// Adds this process's cases and targets to the run's `report.json` (see
+/// Adds this process's cases and targets to the `report.json` of the run whose folder is `root` (see
 /// [`calico_conformance::report`]); returns its path. The fault self-test's trials are not
 /// claim cases and stay out of it.
 fn write_report(
+    root: &std::path::Path,
     started: String,
     facts: Vec<Facts>,
     timings: &[(String, Vec<Phase>)],
@@ -307,8 +305,9 @@ fn write_report(
         targets,
         cases: results.iter().map(|r| r.result.clone()).collect(),
     };
-    let run = calico_conformance::run::run_id();
-    report::add(&calico_conformance::run::evidence_root(), run, &part)
+    let path = report::add(root, calico_conformance::run::run_id(), &part)?;
+    println!("\nreport: {}", path.display());
+    Ok(path)
 }
 
 /// From the first case of `target` started to its last ended (cases run in parallel).
@@ -376,7 +375,7 @@ impl Phase {
 /// readiness on a cluster), its claims (first case started to last case ended; cases run in
 /// parallel, and with the lab's fault self-test), and teardown.
 fn print_phases(
-    timings: Vec<(String, Vec<Phase>)>,
+    timings: &[(String, Vec<Phase>)],
     results: &[CaseRecord],
     closed: &[(String, std::time::Duration)],
 ) {
@@ -393,23 +392,23 @@ fn print_phases(
     };
     println!("\nphases:");
     for (target, phases) in timings {
-        let parts = list(&phases, true);
+        let parts = list(phases, true);
         let parts = if parts.is_empty() {
             String::new()
         } else {
             format!(" ({})", parts.join(", "))
         };
-        let claims = claims_span(results, &target)
+        let claims = claims_span(results, target)
             .map(secs)
             .unwrap_or_else(|| "none run".into());
         let teardown = closed
             .iter()
-            .find(|(n, _)| *n == target)
+            .find(|(n, _)| n == target)
             .map(|(_, d)| secs(*d))
             .unwrap_or_else(|| "not closed".into());
         println!(
             "  {target:<10} {}{parts}, claims {claims}, teardown {teardown}",
-            list(&phases, false).join(", ")
+            list(phases, false).join(", ")
         );
     }
 }
@@ -493,7 +492,101 @@ fn print_summary(results: &[CaseRecord]) {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_args;
+    use super::*;
+
+    /// What `schemas/report.schema.json` finds wrong with `report` (empty: it validates).
+    fn schema_errors(report: &serde_json::Value) -> Vec<String> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/report.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap();
+        validator
+            .iter_errors(report)
+            .map(|e| format!("{e} (at {})", e.instance_path()))
+            .collect()
+    }
+
+    /// Opens `kind`, runs every claim case of it as the runner plans them, closes it, and
+    /// writes the report as the runner does into a folder of its own; returns the report.
+    fn run_and_report(rt: &tokio::runtime::Runtime, kind: TargetKind) -> serde_json::Value {
+        let started = report::now();
+        let (targets, timings) = open_targets(rt, std::slice::from_ref(&kind)).unwrap();
+        let shared = Shared::default();
+        let mut records = Vec::new();
+        for plan in plans(std::slice::from_ref(&kind)) {
+            let started = std::time::Instant::now();
+            let result = rt.block_on(run_case(&plan.claim, &targets[0].1, plan.pod, &shared));
+            records.push(CaseRecord { started, result });
+        }
+        let facts = targets.iter().map(|(_, t)| t.facts.clone()).collect();
+        let closed = close(rt, targets);
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_report(dir.path(), started, facts, &timings, &records, &closed).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// Checks a report of one target's whole run: it validates, holds every claim case once
+    /// (none failed), keeps structured values, and times each phase.
+    fn check_report(json: &serde_json::Value, target: &str) {
+        assert_eq!(schema_errors(json), Vec::<String>::new());
+        let cases = json["cases"].as_array().unwrap();
+        let planned = plans(&[TargetKind::Kube]).len();
+        assert_eq!(cases.len(), planned, "every claim case once");
+        let failed: Vec<&serde_json::Value> =
+            cases.iter().filter(|c| c["status"] == "failed").collect();
+        assert!(failed.is_empty(), "{failed:#?}");
+        assert!(cases.iter().all(|c| c["target"] == target));
+        let values: Vec<&serde_json::Value> = cases
+            .iter()
+            .flat_map(|c| c["checks"].as_array().unwrap())
+            .flat_map(|c| [&c["expected"], &c["observed"]])
+            .filter_map(|side| side.get("value"))
+            .collect();
+        for kind in ["mtu", "mac", "route", "ttls", "encapsulation"] {
+            assert!(
+                values.iter().any(|v| v.get(kind).is_some()),
+                "no {kind} value"
+            );
+        }
+        let phases = &json["targets"][0]["phases"];
+        assert_eq!(phases["processes"], 1);
+        assert!(phases["claims_ms"].as_f64().unwrap() > 0.0);
+        assert!(phases["teardown_ms"].as_f64().is_some());
+    }
+
+    /// A lab run's report (lab, None) validates against the published schema and is whole.
+    #[test]
+    fn a_lab_runs_report_validates_against_the_schema() {
+        use calico_conformance::facts::Encapsulation;
+        let rt = runtime().unwrap();
+        let json = run_and_report(&rt, TargetKind::Lab(Encapsulation::None));
+        check_report(&json, "lab_none");
+        assert_eq!(json["targets"][0]["facts"]["target"], "lab (None)");
+    }
+
+    /// A topology run's report: the VXLAN lab built alone, attached to through the topology
+    /// file it writes (as `cargo run -- lab --topology` and `CALICO_TARGET=topology:` do).
+    #[test]
+    fn a_topology_runs_report_validates_against_the_schema() {
+        use calico_conformance::facts::Encapsulation;
+        use calico_conformance::lab::{Lab, LabSpec};
+        let rt = runtime().unwrap();
+        let spec = LabSpec::article(Encapsulation::Vxlan);
+        let lab = rt
+            .block_on(Lab::build(&spec, calico_conformance::run::run_id()))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("topology.json");
+        lab.topology.save(&file).unwrap();
+        let json = run_and_report(&rt, TargetKind::Topology(file));
+        rt.block_on(lab.teardown()).unwrap();
+        check_report(&json, "topology");
+        let facts = &json["targets"][0]["facts"];
+        assert_eq!(facts["pools"][0]["encapsulation"], "VXLAN");
+    }
 
     fn parse(args: &[&str]) -> (libtest_mimic::Arguments, Vec<String>) {
         parse_args(
