@@ -1203,6 +1203,8 @@ mod tests {
             dataplane: None,
             configured_mtu: None,
             ipip_module: Some(false),
+            kubernetes_version: None,
+            install: None,
             pools: vec![Pool {
                 cidr: "192.168.0.0/16".parse().unwrap(),
                 block_size: 26,

@@ -113,6 +113,13 @@ pub struct Facts {
     pub calico_version: Option<String>,
     /// `ClusterInformation.spec.clusterType`.
     pub cluster_type: Option<String>,
+    /// The Kubernetes API server's version (its `gitVersion`); `None` off a real cluster.
+    #[serde(default)]
+    pub kubernetes_version: Option<String>,
+    /// How Calico was installed: `operator` (an `Installation` `default` was read) or `manifest`;
+    /// `None` off a real cluster.
+    #[serde(default)]
+    pub install: Option<String>,
     /// `Installation.spec.calicoNetwork.linuxDataplane`, when the operator installed Calico.
     pub dataplane: Option<String>,
     /// The MTU Calico was configured with, when the cluster says so.
@@ -157,13 +164,26 @@ impl Facts {
     /// A short multi-line summary for reports.
     pub fn summary(&self) -> String {
         let mut s = format!("target: {}\n", self.target);
+        let how: Vec<&str> = [&self.cluster_type, &self.install]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
         s += &format!(
-            "calico: {} ({}), dataplane: {}\n",
+            "calico: {} ({}), dataplane: {}{}\n",
             self.calico_version
                 .as_deref()
                 .unwrap_or("no version (not a cluster: nothing to read it from)"),
-            self.cluster_type.as_deref().unwrap_or("-"),
+            if how.is_empty() {
+                "-".to_string()
+            } else {
+                how.join(", ")
+            },
             self.dataplane.as_deref().unwrap_or("-"),
+            self.kubernetes_version
+                .as_deref()
+                .map(|v| format!(", kubernetes {v}"))
+                .unwrap_or_default(),
         );
         for p in &self.pools {
             s += &format!(

@@ -25,6 +25,7 @@ pub mod netns;
 pub mod observe;
 pub mod place;
 pub mod ports;
+pub mod report;
 pub mod results;
 pub mod run;
 pub mod target;

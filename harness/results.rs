@@ -2,12 +2,12 @@
 //! machine-readable report is written from (`serde`).
 
 use crate::expect::Check;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// A case's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Every check held.
@@ -21,7 +21,7 @@ pub enum Status {
 /// One claim case: which claim, where, its status and why, every check it made (each with its
 /// expected and observed text and value, and the evidence it judged), the evidence kept, and how
 /// long it took.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseResult {
     /// The claim's ID: `POD-R1`.
     pub claim: String,
@@ -45,7 +45,11 @@ pub struct CaseResult {
     /// The evidence files kept (names in `evidence_dir`).
     pub evidence: Vec<String>,
     /// How long the case took, locks and all.
-    #[serde(rename = "duration_ms", serialize_with = "millis")]
+    #[serde(
+        rename = "duration_ms",
+        serialize_with = "millis",
+        deserialize_with = "from_millis"
+    )]
     pub duration: Duration,
     /// The failure message as printed: ID and sentence, expected, observed, evidence.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,6 +58,11 @@ pub struct CaseResult {
 
 fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+fn from_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let ms = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(ms / 1000.0).map_err(serde::de::Error::custom)
 }
 
 impl CaseResult {

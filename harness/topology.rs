@@ -161,6 +161,8 @@ impl Topology {
             dataplane: None,
             configured_mtu: None,
             ipip_module: None,
+            kubernetes_version: None,
+            install: None,
             pools: self
                 .pools
                 .iter()

@@ -3,6 +3,8 @@
 //! the reason), closes the targets, and prints a summary by claim ID.
 
 use super::support::{Claim, PODS, Per, Shared, run_case};
+use calico_conformance::facts::Facts;
+use calico_conformance::report::{self, Part, Phases, TargetReport};
 use calico_conformance::results::{CaseResult, Status};
 use calico_conformance::target::{Target, TargetKind};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
@@ -189,6 +191,7 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
         let _ = libtest_mimic::run(&args, trials);
         return ExitCode::SUCCESS;
     }
+    let started = report::now();
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -253,12 +256,66 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
     }
     let conclusion = libtest_mimic::run(&args, trials);
     drop(shared);
+    let facts: Vec<Facts> = targets.iter().map(|(_, t)| t.facts.clone()).collect();
     let closed = close(&rt, targets);
     drop(cleanup_guard);
     let results = results.lock().map(|r| r.clone()).unwrap_or_default();
     print_summary(&results);
-    print_phases(timings, &results, &closed);
+    print_phases(&timings, &results, &closed);
+    let root = calico_conformance::run::evidence_root();
+    if let Err(e) = write_report(&root, started, facts, &timings, &results, &closed) {
+        eprintln!("calico-conformance: the run's report: {e}");
+        return ExitCode::FAILURE;
+    }
     conclusion.exit_code()
+}
+
+/// Adds this process's cases and targets to the `report.json` of the run whose folder is `root` (see
+/// [`calico_conformance::report`]); returns its path. The fault self-test's trials are not
+/// claim cases and stay out of it.
+fn write_report(
+    root: &std::path::Path,
+    started: String,
+    facts: Vec<Facts>,
+    timings: &[(String, Vec<Phase>)],
+    results: &[CaseRecord],
+    closed: &[(String, std::time::Duration)],
+) -> calico_conformance::Result<std::path::PathBuf> {
+    let targets = timings
+        .iter()
+        .zip(facts)
+        .map(|((name, phases), facts)| {
+            let open = phases.iter().filter(|p| !p.part).map(|p| p.took).sum();
+            let parts = phases
+                .iter()
+                .filter(|p| p.part)
+                .map(|p| (p.name.clone(), p.took))
+                .collect();
+            let teardown = closed.iter().find(|(n, _)| n == name).map(|(_, d)| *d);
+            TargetReport {
+                name: name.clone(),
+                facts,
+                phases: Phases::one(open, parts, claims_span(results, name), teardown),
+            }
+        })
+        .collect();
+    let part = Part {
+        started,
+        ended: report::now(),
+        targets,
+        cases: results.iter().map(|r| r.result.clone()).collect(),
+    };
+    let path = report::add(root, calico_conformance::run::run_id(), &part)?;
+    println!("\nreport: {}", path.display());
+    Ok(path)
+}
+
+/// From the first case of `target` started to its last ended (cases run in parallel).
+fn claims_span(results: &[CaseRecord], target: &str) -> Option<std::time::Duration> {
+    let cases = results.iter().filter(|r| r.result.target == target);
+    let first = cases.clone().map(|r| r.started).min()?;
+    let last = cases.map(|r| r.started + r.result.duration).max()?;
+    Some(last.duration_since(first))
 }
 
 /// Closes the targets; returns how long each took (by target name).
@@ -318,7 +375,7 @@ impl Phase {
 /// readiness on a cluster), its claims (first case started to last case ended; cases run in
 /// parallel, and with the lab's fault self-test), and teardown.
 fn print_phases(
-    timings: Vec<(String, Vec<Phase>)>,
+    timings: &[(String, Vec<Phase>)],
     results: &[CaseRecord],
     closed: &[(String, std::time::Duration)],
 ) {
@@ -335,27 +392,23 @@ fn print_phases(
     };
     println!("\nphases:");
     for (target, phases) in timings {
-        let parts = list(&phases, true);
+        let parts = list(phases, true);
         let parts = if parts.is_empty() {
             String::new()
         } else {
             format!(" ({})", parts.join(", "))
         };
-        let cases = results.iter().filter(|r| r.result.target == target);
-        let first = cases.clone().map(|r| r.started).min();
-        let last = cases.map(|r| r.started + r.result.duration).max();
-        let claims = match (first, last) {
-            (Some(a), Some(b)) => secs(b.duration_since(a)),
-            _ => "none run".into(),
-        };
+        let claims = claims_span(results, target)
+            .map(secs)
+            .unwrap_or_else(|| "none run".into());
         let teardown = closed
             .iter()
-            .find(|(n, _)| *n == target)
+            .find(|(n, _)| n == target)
             .map(|(_, d)| secs(*d))
             .unwrap_or_else(|| "not closed".into());
         println!(
             "  {target:<10} {}{parts}, claims {claims}, teardown {teardown}",
-            list(&phases, false).join(", ")
+            list(phases, false).join(", ")
         );
     }
 }
@@ -439,7 +492,101 @@ fn print_summary(results: &[CaseRecord]) {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_args;
+    use super::*;
+
+    /// What `schemas/report.schema.json` finds wrong with `report` (empty: it validates).
+    fn schema_errors(report: &serde_json::Value) -> Vec<String> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/report.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap();
+        validator
+            .iter_errors(report)
+            .map(|e| format!("{e} (at {})", e.instance_path()))
+            .collect()
+    }
+
+    /// Opens `kind`, runs every claim case of it as the runner plans them, closes it, and
+    /// writes the report as the runner does into a folder of its own; returns the report.
+    fn run_and_report(rt: &tokio::runtime::Runtime, kind: TargetKind) -> serde_json::Value {
+        let started = report::now();
+        let (targets, timings) = open_targets(rt, std::slice::from_ref(&kind)).unwrap();
+        let shared = Shared::default();
+        let mut records = Vec::new();
+        for plan in plans(std::slice::from_ref(&kind)) {
+            let started = std::time::Instant::now();
+            let result = rt.block_on(run_case(&plan.claim, &targets[0].1, plan.pod, &shared));
+            records.push(CaseRecord { started, result });
+        }
+        let facts = targets.iter().map(|(_, t)| t.facts.clone()).collect();
+        let closed = close(rt, targets);
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_report(dir.path(), started, facts, &timings, &records, &closed).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// Checks a report of one target's whole run: it validates, holds every claim case once
+    /// (none failed), keeps structured values, and times each phase.
+    fn check_report(json: &serde_json::Value, target: &str) {
+        assert_eq!(schema_errors(json), Vec::<String>::new());
+        let cases = json["cases"].as_array().unwrap();
+        let planned = plans(&[TargetKind::Kube]).len();
+        assert_eq!(cases.len(), planned, "every claim case once");
+        let failed: Vec<&serde_json::Value> =
+            cases.iter().filter(|c| c["status"] == "failed").collect();
+        assert!(failed.is_empty(), "{failed:#?}");
+        assert!(cases.iter().all(|c| c["target"] == target));
+        let values: Vec<&serde_json::Value> = cases
+            .iter()
+            .flat_map(|c| c["checks"].as_array().unwrap())
+            .flat_map(|c| [&c["expected"], &c["observed"]])
+            .filter_map(|side| side.get("value"))
+            .collect();
+        for kind in ["mtu", "mac", "route", "ttls", "encapsulation"] {
+            assert!(
+                values.iter().any(|v| v.get(kind).is_some()),
+                "no {kind} value"
+            );
+        }
+        let phases = &json["targets"][0]["phases"];
+        assert_eq!(phases["processes"], 1);
+        assert!(phases["claims_ms"].as_f64().unwrap() > 0.0);
+        assert!(phases["teardown_ms"].as_f64().is_some());
+    }
+
+    /// A lab run's report (lab, None) validates against the published schema and is whole.
+    #[test]
+    fn a_lab_runs_report_validates_against_the_schema() {
+        use calico_conformance::facts::Encapsulation;
+        let rt = runtime().unwrap();
+        let json = run_and_report(&rt, TargetKind::Lab(Encapsulation::None));
+        check_report(&json, "lab_none");
+        assert_eq!(json["targets"][0]["facts"]["target"], "lab (None)");
+    }
+
+    /// A topology run's report: the VXLAN lab built alone, attached to through the topology
+    /// file it writes (as `cargo run -- lab --topology` and `CALICO_TARGET=topology:` do).
+    #[test]
+    fn a_topology_runs_report_validates_against_the_schema() {
+        use calico_conformance::facts::Encapsulation;
+        use calico_conformance::lab::{Lab, LabSpec};
+        let rt = runtime().unwrap();
+        let spec = LabSpec::article(Encapsulation::Vxlan);
+        let lab = rt
+            .block_on(Lab::build(&spec, calico_conformance::run::run_id()))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("topology.json");
+        lab.topology.save(&file).unwrap();
+        let json = run_and_report(&rt, TargetKind::Topology(file));
+        rt.block_on(lab.teardown()).unwrap();
+        check_report(&json, "topology");
+        let facts = &json["targets"][0]["facts"];
+        assert_eq!(facts["pools"][0]["encapsulation"], "VXLAN");
+    }
 
     fn parse(args: &[&str]) -> (libtest_mimic::Arguments, Vec<String>) {
         parse_args(

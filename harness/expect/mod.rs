@@ -21,7 +21,7 @@ use crate::observe::ip::Neighbour;
 use crate::observe::packet::{Mac, mac_str};
 use crate::observe::sysctl::{Sysctls, iface_key};
 use crate::traffic::EchoReply;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
@@ -74,7 +74,7 @@ impl fmt::Display for Value {
 }
 
 /// One side of a check: the text a message prints and the value a report keeps.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Shown {
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,13 +101,13 @@ impl Shown {
 
 /// One comparison a claim made: what, the expected and observed sides, whether it held, and the
 /// evidence files (names in the case's evidence folder) it judged.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
     pub what: String,
     pub expected: Shown,
     pub observed: Shown,
     pub passed: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<String>,
 }
 

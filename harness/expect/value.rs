@@ -1,13 +1,13 @@
 //! The values checks compare, as a report keeps them: plain data, shared by every kind of
 //! check (the checks themselves are in the sibling modules).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// A value a check compares, as a report keeps it (`{"mtu": 1450}`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Value {
     /// An MTU.
@@ -49,7 +49,7 @@ pub enum Value {
 }
 
 /// A neighbour entry's fields.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NeighbourFields {
     pub ip: IpAddr,
     pub dev: String,
@@ -60,7 +60,7 @@ pub struct NeighbourFields {
 }
 
 /// A route's essential fields, as a report keeps them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouteFields {
     /// `unicast`, `blackhole`, ...
     #[serde(rename = "type")]
@@ -99,7 +99,7 @@ impl fmt::Display for RouteFields {
 }
 
 /// What encapsulated packets on an underlay must look like.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EncapsulationFields {
     /// The pool's encapsulation between the two nodes: `IPIP`, `VXLAN` or `None`.
     pub mode: String,

@@ -338,6 +338,16 @@ pub fn facts_from_objects(
         dataplane,
         configured_mtu,
         ipip_module: None,
+        // Read from the API server by `connect`; the setup carries it in.
+        kubernetes_version: None,
+        install: Some(
+            if objects.installation.is_some() {
+                "operator"
+            } else {
+                "manifest"
+            }
+            .to_string(),
+        ),
         pools,
         nodes,
         pods: Vec::new(),
@@ -480,6 +490,7 @@ mod tests {
         assert_eq!(f.calico_version.as_deref(), Some("v3.30.0"));
         assert_eq!(f.cluster_type.as_deref(), Some("k8s,bgp,kubeadm,kdd"));
         assert_eq!(f.dataplane, None);
+        assert_eq!(f.install.as_deref(), Some("manifest"));
         assert_eq!(
             f.pools,
             vec![Pool {
@@ -523,6 +534,70 @@ mod tests {
         assert_eq!(f.pools[0].block_size, 26);
         assert_eq!(f.dataplane.as_deref(), Some("Iptables"));
         assert_eq!(f.configured_mtu, Some(1450));
+        assert_eq!(f.install.as_deref(), Some("operator"));
+    }
+
+    /// A kube run's report, its facts read from recorded objects (operator install, VXLAN
+    /// CrossSubnet, one pod unscheduled): it validates against the published schema, and the
+    /// facts say which Kubernetes and how Calico was installed.
+    #[test]
+    fn a_kube_runs_report_validates_against_the_schema() {
+        use crate::expect::{Value as Compared, eq};
+        use crate::facts::PodFacts;
+        use crate::report::{Part, Phases, TargetReport};
+        use crate::results::{CaseResult, Status};
+        use std::time::Duration;
+        let objects = kind_objects("kube/calico/ippools-vxlan-crosssubnet.json", true);
+        let mut facts = facts_from_objects("kube kind-calico", &objects, &[]).unwrap();
+        facts.kubernetes_version = Some("v1.36.2".into());
+        facts.ipip_module = Some(true);
+        facts.pods.push(PodFacts {
+            namespace: "calico-conformance-nx-1".into(),
+            name: "test-tools".into(),
+            node: "kind-worker".into(),
+            ip: "192.168.110.130".parse().unwrap(),
+            containers: vec!["curl-client".into()],
+        });
+        facts
+            .absent_pods
+            .insert("test-tools-remote".into(), "0/1 nodes are available".into());
+        let mut passed = CaseResult::new(("POD-I3", "MTU"), "kube", Some("test-tools"));
+        passed
+            .checks
+            .push(eq("eth0 MTU", Compared::Mtu(1450), Compared::Mtu(1450)));
+        let mut failed = CaseResult::new(("VETH-3", "peer"), "kube", Some("test-tools"));
+        failed.status = Status::Failed;
+        failed.reason = Some("exec in calico-probe-kind-worker: timed out".into());
+        failed.message = Some("VETH-3 peer [kube/test-tools]".into());
+        let absent = CaseResult::new(("XN-1", "across"), "kube", None)
+            .not_applicable("0/1 nodes are available");
+        let part = Part {
+            started: crate::report::now(),
+            ended: crate::report::now(),
+            targets: vec![TargetReport {
+                name: "kube".into(),
+                facts,
+                phases: Phases::one(
+                    Duration::from_millis(3500),
+                    vec![
+                        ("deploy and readiness".into(), Duration::from_millis(2900)),
+                        ("facts and discovery".into(), Duration::from_millis(500)),
+                    ],
+                    Some(Duration::from_secs(18)),
+                    Some(Duration::from_millis(3100)),
+                ),
+            }],
+            cases: vec![passed, failed, absent],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = crate::report::add(dir.path(), "nx-1", &part).unwrap();
+        let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(crate::report::schema_errors(&json), Vec::<String>::new());
+        let facts = &json["targets"][0]["facts"];
+        assert_eq!(facts["kubernetes_version"], "v1.36.2");
+        assert_eq!(facts["install"], "operator");
+        assert_eq!(facts["pools"][0]["encapsulation"], "VXLANCrossSubnet");
+        assert_eq!(json["cases"].as_array().map(Vec::len), Some(3));
     }
 
     #[test]

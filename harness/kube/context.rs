@@ -74,6 +74,8 @@ pub struct Connection {
     pub context: String,
     /// The API server URL from the kubeconfig.
     pub server: String,
+    /// The API server's `gitVersion` (`v1.36.2`), as it answered the check.
+    pub kubernetes_version: Option<String>,
     /// For ordinary API calls (connect and read timeouts set).
     pub client: Client,
     /// For exec sessions and watches (no read timeout: a capture or a watch may be silent for a
@@ -106,19 +108,21 @@ pub async fn connect() -> Result<Connection> {
     config.reset_reader_on_write = true;
     let client = Client::try_from(config).map_err(|e| unreachable(e.to_string()))?;
     let exec_client = Client::try_from(exec_config).map_err(|e| unreachable(e.to_string()))?;
-    match tokio::time::timeout(CONNECT_DEADLINE, client.apiserver_version()).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(unreachable(e.to_string())),
-        Err(_) => {
-            return Err(unreachable(format!(
-                "no answer within {} s",
-                CONNECT_DEADLINE.as_secs()
-            )));
-        }
-    }
+    let kubernetes_version =
+        match tokio::time::timeout(CONNECT_DEADLINE, client.apiserver_version()).await {
+            Ok(Ok(info)) => Some(info.git_version),
+            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no answer within {} s",
+                    CONNECT_DEADLINE.as_secs()
+                )));
+            }
+        };
     Ok(Connection {
         context: ctx.name,
         server: ctx.server,
+        kubernetes_version,
         client,
         exec_client,
     })

@@ -218,6 +218,7 @@ impl KubeTarget {
         let node_refs: Vec<&str> = nodes.iter().map(String::as_str).collect();
         let mut facts =
             cluster::facts_from_objects(&format!("kube {}", conn.context), &objects, &node_refs)?;
+        facts.kubernetes_version = conn.kubernetes_version.clone();
 
         let exec_pods: Api<Pod> = Api::namespaced(conn.exec_client.clone(), namespace);
         let host = |node: &str| -> Result<KubePlace> {
@@ -888,6 +889,7 @@ mod tests {
         let conn = Connection {
             context: "kind-fake".into(),
             server: "https://fake.invalid".into(),
+            kubernetes_version: Some("v1.36.2".into()),
             client: client.clone(),
             exec_client: client,
         };

@@ -130,6 +130,7 @@ mod tests {
         Connection {
             context: "kind-fake".into(),
             server: "https://fake.invalid".into(),
+            kubernetes_version: Some("v1.36.2".into()),
             client: client.clone(),
             exec_client: client,
         }
