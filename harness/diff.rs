@@ -546,8 +546,50 @@ impl RunNames {
                 s.replace(from.as_str(), to)
             };
         }
-        run_numbers(&s)
+        kernel_chosen(&run_numbers(&s))
     }
+}
+
+/// Values the kernel picks afresh for every pod and capture: a pod's `eth0` MAC (random; the
+/// host end's `ee:ee:ee:ee:ee:ee` is Calico's and stays), the IPv6 link-local address derived
+/// from it, and how many packets a paired capture happened to see (`saw 4`).
+fn kernel_chosen(s: &str) -> String {
+    let is_hex = |c: char| c.is_ascii_hexdigit();
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        let after_word = out
+            .chars()
+            .last()
+            .is_some_and(|p| p.is_ascii_alphanumeric() || p == ':');
+        let mac = rest.get(..17).filter(|m| {
+            m.char_indices()
+                .all(|(i, c)| if i % 3 == 2 { c == ':' } else { is_hex(c) })
+                && !rest[17..].starts_with(|c: char| is_hex(c) || c == ':')
+        });
+        if let Some(m) = mac.filter(|_| !after_word) {
+            out.push_str(if m.eq_ignore_ascii_case("ee:ee:ee:ee:ee:ee") {
+                m
+            } else {
+                "<mac>"
+            });
+            rest = &rest[17..];
+        } else if !after_word && rest.starts_with("fe80::") {
+            let len = rest
+                .find(|c: char| !(is_hex(c) || c == ':'))
+                .unwrap_or(rest.len());
+            out.push_str("<link-local>");
+            rest = &rest[len..];
+        } else if rest.starts_with("saw ") && rest[4..].starts_with(|c: char| c.is_ascii_digit()) {
+            let digits = rest[4..].chars().take_while(char::is_ascii_digit).count();
+            out.push_str("saw <n>");
+            rest = &rest[4 + digits..];
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
 }
 
 fn normalise_value(j: &Json, names: &RunNames) -> Json {
@@ -879,6 +921,21 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernel_chosen_values_are_not_changes_but_calicos_mac_is_kept() {
+        assert_eq!(
+            kernel_chosen(
+                "eth0 16:78:2c:f4:34:2a [192.168.1.10/32 fe80::1478:2cff:fef4:342a/64] > ee:ee:ee:ee:ee:ee"
+            ),
+            "eth0 <mac> [192.168.1.10/32 <link-local>/64] > ee:ee:ee:ee:ee:ee"
+        );
+        assert_eq!(kernel_chosen("(while cali saw 10)"), "(while cali saw <n>)");
+        assert_eq!(
+            kernel_chosen("a1:b2:c3:d4:e5:f6:07"),
+            "a1:b2:c3:d4:e5:f6:07"
+        );
+    }
     use crate::expect::{Value, eq};
     use crate::facts::{Encapsulation, Facts, NodeFacts, PodFacts, Pool};
     use crate::results::{CaseResult, Status};
