@@ -121,49 +121,18 @@ impl Place {
         Place(Arc::new(backend))
     }
 
-    /// Human name of the place, used in every message.
-    pub fn label(&self) -> &str {
-        self.0.label()
-    }
-
-    /// The local namespace path, when the place is on this machine.
-    pub fn netns(&self) -> Option<&Path> {
-        self.0.netns()
-    }
-
-    /// See [`PlaceBackend::run`].
-    pub async fn run(&self, argv: &[&str], deadline: Duration) -> Result<CmdOutput> {
-        self.0.run(argv, deadline).await
-    }
-
     /// Runs `argv` with the default deadline and fails on a non-zero exit.
     pub async fn run_ok(&self, argv: &[&str]) -> Result<CmdOutput> {
         self.run(argv, COMMAND_DEADLINE).await?.ok()
     }
+}
 
-    /// See [`PlaceBackend::capture`].
-    pub async fn capture(&self, iface: &str, bpf: &str) -> Result<Capture> {
-        self.0.capture(iface, bpf).await
-    }
+/// A place is used through its backend's methods (`place.run(..)`, `place.capture(..)`, ...):
+/// no forwarding layer to keep in step with the trait.
+impl std::ops::Deref for Place {
+    type Target = dyn PlaceBackend;
 
-    /// See [`PlaceBackend::http_get`].
-    pub async fn http_get(
-        &self,
-        ip: Ipv4Addr,
-        port: u16,
-        src_port: u16,
-        deadline: Duration,
-    ) -> Result<Vec<u8>> {
-        self.0.http_get(ip, port, src_port, deadline).await
-    }
-
-    /// See [`PlaceBackend::ping`].
-    pub async fn ping(
-        &self,
-        ip: Ipv4Addr,
-        count: u16,
-        deadline: Duration,
-    ) -> Result<Vec<EchoReply>> {
-        self.0.ping(ip, count, deadline).await
+    fn deref(&self) -> &Self::Target {
+        &*self.0
     }
 }
