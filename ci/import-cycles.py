@@ -80,6 +80,25 @@ def resolve(segs):
     return None
 
 
+def absolute(segs, m, base, children):
+    """The module path `segs` names from module `m` (at `base`, inside an inline module), or
+    None when it does not start at crate, self, super or a child module of `m`."""
+    if segs[0] == "crate":
+        return segs[1:]
+    if segs[0] == "self":
+        return list(base) + segs[1:]
+    if segs[0] == "super":
+        b = list(base)
+        i = 0
+        while i < len(segs) and segs[i] == "super":
+            b = b[:-1]
+            i += 1
+        return b + segs[i:]
+    if segs[0] in children:
+        return list(m) + segs
+    return None
+
+
 edges = {m: set() for m in mods if m not in test_files}
 for m, p in files.items():
     if m in test_files:
@@ -87,43 +106,14 @@ for m, p in files.items():
     for text, base in regions(strip(open(p).read()), m):
         children = set(re.findall(r"\bmod\s+(\w+)\s*;", text))
         for mt in re.finditer(r"\b((?:crate|super|self|[a-z_][a-z0-9_]*)(?:::[A-Za-z_][A-Za-z0-9_]*)+)", text):
-            segs = mt.group(1).split("::")
-            if segs[0] == "crate":
-                full = segs[1:]
-            elif segs[0] == "self":
-                full = list(base) + segs[1:]
-            elif segs[0] == "super":
-                b = list(base)
-                i = 0
-                while i < len(segs) and segs[i] == "super":
-                    b = b[:-1]
-                    i += 1
-                full = b + segs[i:]
-            elif segs[0] in children:
-                full = list(m) + segs
-            else:
-                continue
-            target = resolve(full)
-            # Paths inside a `use a::{b, c}` group name children of a: the prefix resolves.
+            full = absolute(mt.group(1).split("::"), m, base, children)
+            target = resolve(full) if full is not None else None
             if target is not None and target != m and target in edges:
                 edges[m].add(target)
         for grp in re.finditer(r"\buse\s+(\w+(?:::\w+)*)::\{([^;]*)\};", text):
-            prefix = grp.group(1).split("::")
-            if prefix[0] == "crate":
-                pre = prefix[1:]
-            elif prefix[0] in children:
-                pre = list(m) + prefix
-            elif prefix[0] not in ("self", "super"):
+            pre = absolute(grp.group(1).split("::"), m, base, children)
+            if pre is None:
                 continue
-            elif prefix[0] == "self":
-                pre = list(base) + prefix[1:]
-            else:
-                b = list(base)
-                i = 0
-                while i < len(prefix) and prefix[i] == "super":
-                    b = b[:-1]
-                    i += 1
-                pre = b + prefix[i:]
             for item in re.findall(r"\b(\w+)(?:::(\w+))?", grp.group(2)):
                 target = resolve(pre + [x for x in item if x])
                 if target is not None and target != m and target in edges:

@@ -217,11 +217,11 @@ pub async fn run_case(
         // The same between the processes of a nextest run when they share the pods (a cluster,
         // a topology file); a lab is each process's own, and needs no lock across processes
         // (taking one there serialises every fault trial's ARP claims for nothing).
-        let shares_pods = target.lab().is_none();
         let across = async {
-            match shares_pods {
-                true => calico_conformance::run::lock_state(claim.exclusive, CLAIM_DEADLINE).await,
-                false => Ok(None),
+            if target.lab().is_none() {
+                calico_conformance::run::lock_state(claim.exclusive, CLAIM_DEADLINE).await
+            } else {
+                Ok(None)
             }
         };
         let _across_processes = match across.await {
