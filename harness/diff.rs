@@ -937,7 +937,7 @@ mod tests {
         );
     }
     use crate::expect::{Value, eq};
-    use crate::facts::{Encapsulation, Facts, NodeFacts, PodFacts, Pool};
+    use crate::facts::{Facts, PodFacts};
     use crate::results::{CaseResult, Status};
     use std::time::Duration;
 
@@ -1253,38 +1253,14 @@ mod tests {
         case.checks
             .push(eq("eth0 MTU", Value::Mtu(1500), Value::Mtu(mtu)).judging("ip.out"));
         case.duration = Duration::from_millis(u64::from(mtu));
-        let facts = Facts {
-            target: "lab (None)".into(),
-            calico_version: None,
-            cluster_type: None,
-            dataplane: None,
-            configured_mtu: None,
-            ipip_module: Some(false),
-            kubernetes_version: None,
-            install: None,
-            pools: vec![Pool {
-                cidr: "192.168.0.0/16".parse().unwrap(),
-                block_size: 26,
-                encapsulation: Encapsulation::None,
-            }],
-            nodes: vec![NodeFacts {
-                name: "k8s-worker-1".into(),
-                address: "10.12.22.2".parse().unwrap(),
-                underlay: Some("ens192".into()),
-                underlay_prefix: Some(16),
-                blocks: vec!["192.168.1.0/26".parse().unwrap()],
-                vxlan_tunnel_address: None,
-                ipip_tunnel_address: None,
-            }],
-            pods: vec![PodFacts {
-                namespace: "default".into(),
-                name: "test-tools".into(),
-                node: "k8s-worker-1".into(),
-                ip: "192.168.1.12".parse().unwrap(),
-                containers: vec!["curl-client".into()],
-            }],
-            absent_pods: BTreeMap::new(),
-        };
+        let mut facts = Facts::one_node_for_tests("lab (None)");
+        facts.pods.push(PodFacts {
+            namespace: "default".into(),
+            name: "test-tools".into(),
+            node: "k8s-worker-1".into(),
+            ip: "192.168.1.12".parse().unwrap(),
+            containers: vec!["curl-client".into()],
+        });
         let json = serde_json::json!({
             "schema": SCHEMA, "suite_version": "0.1.0", "run_id": format!("run-{mtu}"),
             "started": "2026-12-01T16:00:00Z", "ended": "2026-12-01T16:00:05Z",

@@ -136,6 +136,37 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// A one-node lab's facts with no pods, for tests that need a whole `Facts`.
+    #[cfg(test)]
+    pub(crate) fn one_node_for_tests(target: &str) -> Facts {
+        Facts {
+            target: target.into(),
+            calico_version: None,
+            kubernetes_version: None,
+            install: None,
+            cluster_type: None,
+            dataplane: None,
+            configured_mtu: Some(1500),
+            ipip_module: Some(false),
+            pools: vec![Pool {
+                cidr: "192.168.0.0/16".parse().unwrap(),
+                block_size: 26,
+                encapsulation: Encapsulation::None,
+            }],
+            nodes: vec![NodeFacts {
+                name: "k8s-worker-1".into(),
+                address: "10.12.22.2".parse().unwrap(),
+                underlay: Some("ens192".into()),
+                underlay_prefix: Some(16),
+                blocks: vec!["192.168.1.0/26".parse().unwrap()],
+                vxlan_tunnel_address: None,
+                ipip_tunnel_address: None,
+            }],
+            pods: Vec::new(),
+            absent_pods: BTreeMap::new(),
+        }
+    }
+
     /// A pod by name.
     pub fn pod(&self, name: &str) -> Option<&PodFacts> {
         self.pods.iter().find(|p| p.name == name)

@@ -292,44 +292,14 @@ mod tests {
     use super::*;
     use crate::expect::value::{EncapsulationFields, NeighbourFields, RouteFields};
     use crate::expect::{Value, eq};
-    use crate::facts::{Encapsulation, NodeFacts, Pool};
     use crate::results::Status;
     use std::collections::BTreeSet;
     use std::time::Instant;
 
-    fn facts(target: &str) -> Facts {
-        Facts {
-            target: target.into(),
-            calico_version: None,
-            kubernetes_version: None,
-            install: None,
-            cluster_type: None,
-            dataplane: None,
-            configured_mtu: Some(1500),
-            ipip_module: Some(false),
-            pools: vec![Pool {
-                cidr: "192.168.0.0/16".parse().unwrap(),
-                block_size: 26,
-                encapsulation: Encapsulation::None,
-            }],
-            nodes: vec![NodeFacts {
-                name: "k8s-worker-1".into(),
-                address: "10.12.22.2".parse().unwrap(),
-                underlay: Some("ens192".into()),
-                underlay_prefix: Some(16),
-                blocks: vec!["192.168.1.0/26".parse().unwrap()],
-                vxlan_tunnel_address: None,
-                ipip_tunnel_address: None,
-            }],
-            pods: Vec::new(),
-            absent_pods: BTreeMap::new(),
-        }
-    }
-
     fn target(name: &str) -> TargetReport {
         TargetReport {
             name: name.into(),
-            facts: facts(name),
+            facts: Facts::one_node_for_tests(name),
             phases: Phases::one(
                 Duration::from_millis(12),
                 vec![("deploy".into(), Duration::from_millis(5))],
