@@ -114,10 +114,7 @@ pub fn add(root: &Path, run_id: &str, part: &Part) -> Result<PathBuf> {
     let path = root.join(FILE);
     let text = serde_json::to_string_pretty(&report)
         .map_err(|e| Error::Internal(format!("serializing the report: {e}")))?;
-    let tmp = root.join(format!(".{FILE}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, text + "\n").map_err(|e| file_error(&tmp, format!("writing: {e}")))?;
-    std::fs::rename(&tmp, &path)
-        .map_err(|e| file_error(&path, format!("renaming {} onto it: {e}", tmp.display())))?;
+    crate::run::write_whole(&path, &(text + "\n"))?;
     Ok(path)
 }
 

@@ -58,6 +58,22 @@ pub fn evidence_root() -> PathBuf {
     target_dir().join("calico-conformance").join(run_id())
 }
 
+/// Writes `text` to `path` whole: to a temporary file beside it (named after this process),
+/// then renamed over it, so a reader never sees half a file.
+pub fn write_whole(path: &Path, text: &str) -> crate::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| crate::Error::File {
+            path: path.to_path_buf(),
+            problem: format!("writing it (through {}): {e}", tmp.display()),
+        })
+}
+
 /// Takes an exclusive `flock` on `path` (created if missing, with its folder), waiting at most
 /// `deadline` for another process to release it. Blocking: call it off the async runtime's
 /// worker threads for long waits. The lock goes with the returned file.

@@ -17,13 +17,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-/// A source port for a new connection: distinct within this process, so parallel claims never
-/// share a connection 4-tuple.
-pub fn next_source_port() -> u16 {
+/// An ICMP echo id: the process id mixed with a counter, so parallel pings of one process,
+/// and of two processes, tell their replies apart. (Client source ports are
+/// [`crate::ports::source_port`]'s.)
+fn next_echo_id() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    // 20000-29999: below the kernel's default ephemeral range, so no clash with connections
-    // the kernel numbers itself.
-    20000 + NEXT.fetch_add(1, Ordering::Relaxed) % 10000
+    (std::process::id() as u16) ^ NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// One echo reply.
@@ -116,7 +115,7 @@ pub(crate) fn ping_here(
     };
     let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))
         .map_err(|e| fail(format!("raw ICMP socket: {e}")))?;
-    let id = (std::process::id() as u16) ^ (crate::traffic::next_source_port());
+    let id = next_echo_id();
     let started = Instant::now();
     let per_reply = deadline / u32::from(count.max(1));
     let mut replies = Vec::new();

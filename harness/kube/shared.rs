@@ -109,12 +109,9 @@ fn read_discovery(path: &Path) -> Option<Discovered> {
 
 /// Writes the discovery file whole (a temporary file renamed over it).
 fn write_discovery(path: &Path, d: &Discovered) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(d)
         .map_err(|e| Error::parse(path.display().to_string(), e.to_string()))?;
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    crate::run::write_whole(path, &text)
 }
 
 #[cfg(test)]
