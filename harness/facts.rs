@@ -104,6 +104,23 @@ pub struct PodFacts {
     pub containers: Vec<String>,
 }
 
+/// A pod the datastore says Calico networks (REC-*): on a node the run uses, not
+/// `hostNetwork`, its IP in an IP pool. Any namespace, not only the suite's.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Workload {
+    pub namespace: String,
+    pub name: String,
+    pub node: String,
+    pub ip: Ipv4Addr,
+}
+
+impl Workload {
+    /// `<namespace>/<name>`, as messages name a pod.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
 /// Everything read about the cluster before the claims.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Facts {
@@ -133,6 +150,12 @@ pub struct Facts {
     /// cluster with one schedulable node). Their per-pod claims are not applicable.
     #[serde(default)]
     pub absent_pods: BTreeMap<String, String>,
+    /// Every pod the datastore says Calico networks on the nodes the run uses (REC-1..3
+    /// compare them with the nodes' links and routes): the API's pods on a cluster, the lab's
+    /// own, a topology file's when it says it lists every workload. `None` when the target
+    /// does not know them all (the REC claims are then not applicable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workloads: Option<Vec<Workload>>,
 }
 
 impl Facts {
@@ -164,6 +187,7 @@ impl Facts {
             }],
             pods: Vec::new(),
             absent_pods: BTreeMap::new(),
+            workloads: None,
         }
     }
 
@@ -185,6 +209,14 @@ impl Facts {
     /// The pool that holds `ip`.
     pub fn pool_of(&self, ip: Ipv4Addr) -> Option<&Pool> {
         self.pools.iter().find(|p| p.cidr.contains(&ip))
+    }
+
+    /// The workloads the datastore puts on `node` (none when it lists none).
+    pub fn workloads_on<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a Workload> + 'a {
+        self.workloads
+            .iter()
+            .flatten()
+            .filter(move |w| w.node == node)
     }
 
     /// Pods on `node`.

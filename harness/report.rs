@@ -287,7 +287,7 @@ pub(crate) fn schema_errors(report: &serde_json::Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expect::value::{EncapsulationFields, NeighbourFields, RouteFields};
+    use crate::expect::value::{Disagreement, EncapsulationFields, NeighbourFields, RouteFields};
     use crate::expect::{Value, eq};
     use crate::results::Status;
     use std::collections::BTreeSet;
@@ -355,6 +355,12 @@ mod tests {
             Value::Frames(vec!["a frame".into()]),
             Value::Count(3),
             Value::Body("<p>Hi</p>".into()),
+            Value::Disagreements(vec![Disagreement {
+                node: "k8s-worker-1".into(),
+                kind: "link".into(),
+                name: "cali0123456789a".into(),
+                problem: "no pod on k8s-worker-1 has it".into(),
+            }]),
         ];
         for v in &all {
             match v {
@@ -375,7 +381,8 @@ mod tests {
                 | Value::Encapsulation(_)
                 | Value::Frames(_)
                 | Value::Count(_)
-                | Value::Body(_) => {}
+                | Value::Body(_)
+                | Value::Disagreements(_) => {}
             }
         }
         all

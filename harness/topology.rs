@@ -14,7 +14,7 @@
 
 use crate::calico::REMOTE_POD;
 use crate::error::{Error, Result};
-use crate::facts::{Encapsulation, Facts, NodeFacts, PodFacts, Pool};
+use crate::facts::{Encapsulation, Facts, NodeFacts, PodFacts, Pool, Workload};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -28,6 +28,15 @@ pub struct Topology {
     pub pools: Vec<TopologyPool>,
     pub nodes: Vec<TopologyNode>,
     pub pods: Vec<TopologyPod>,
+    /// The file lists every workload (every pod Calico networks) on its nodes, not only the
+    /// article's: REC-1..3 compare the nodes' links and routes with `pods`. Without it those
+    /// claims are not applicable. The lab's own file says `true`.
+    #[serde(
+        rename = "listsEveryWorkload",
+        default,
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub lists_every_workload: bool,
 }
 
 /// An IP pool.
@@ -208,6 +217,17 @@ impl Topology {
                 })
                 .into_iter()
                 .collect(),
+            workloads: self.lists_every_workload.then(|| {
+                self.pods
+                    .iter()
+                    .map(|p| Workload {
+                        namespace: p.namespace.clone(),
+                        name: p.name.clone(),
+                        node: p.node.clone(),
+                        ip: p.ip,
+                    })
+                    .collect()
+            }),
         }
     }
 }

@@ -5,7 +5,7 @@ use super::support::*;
 use crate::claim;
 use calico_conformance::expect::Check;
 use calico_conformance::expect::route::{self, RouteSpec};
-use calico_conformance::facts::NodeFacts;
+use calico_conformance::facts::{Encapsulation, NodeFacts};
 use calico_conformance::observe::{Observed, ip::Route};
 use ipnet::Ipv4Net;
 use std::collections::BTreeSet;
@@ -36,7 +36,7 @@ pub fn claims() -> Vec<Claim> {
 }
 
 /// The nodes the suite's pods run on (where it has a host place).
-fn pod_nodes(cx: &Cx<'_>) -> Vec<String> {
+pub fn pod_nodes(cx: &Cx<'_>) -> Vec<String> {
     let set: BTreeSet<String> = cx
         .target
         .facts
@@ -98,18 +98,29 @@ fn remote_blocks_routed(
     let mut checks = Vec::new();
     for other in facts.nodes.iter().filter(|n| n.name != node) {
         for block in &other.blocks {
-            let pool = facts.pool_of(block.network()).ok_or_else(|| {
-                Failure::Harness(format!("no pool holds block {block} of {}", other.name))
-            })?;
-            let mode = pool.encapsulation.between(same_subnet(here, other));
-            let want =
-                RouteSpec::remote_block(mode, *block, here, other).map_err(Failure::Harness)?;
+            let (want, mode) = remote_block_spec(cx, here, other, *block)?;
             checks.push(
                 route::some(routes, want).because(format!("{} encapsulation", mode.as_str())),
             );
         }
     }
     Ok(checks)
+}
+
+/// The route `here` must have for `block` of node `other` (HOST-R3's shape), and the pool's
+/// encapsulation between the two nodes it follows. REC-3 uses it too.
+pub fn remote_block_spec(
+    cx: &Cx<'_>,
+    here: &NodeFacts,
+    other: &NodeFacts,
+    block: Ipv4Net,
+) -> Result<(RouteSpec, Encapsulation), Failure> {
+    let pool = cx.target.facts.pool_of(block.network()).ok_or_else(|| {
+        Failure::Harness(format!("no pool holds block {block} of {}", other.name))
+    })?;
+    let mode = pool.encapsulation.between(same_subnet(here, other));
+    let want = RouteSpec::remote_block(mode, block, here, other).map_err(Failure::Harness)?;
+    Ok((want, mode))
 }
 
 /// HOST-R3: each other node's blocks are routed: IPIP `via <nodeIP> dev tunl0 onlink`; VXLAN

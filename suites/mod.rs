@@ -16,6 +16,9 @@ pub mod pod_to_pod;
 pub mod proxy_arp;
 pub mod veth;
 
+// Beyond the article: datastore and dataplane agree (REC-*).
+pub mod reconcile;
+
 use support::Claim;
 
 /// Every claim, in the order of claims.md: the table of contents of the suite.
@@ -29,6 +32,8 @@ pub fn all() -> Vec<Claim> {
         host_routes::claims(),
         pod_to_pod::claims(),
         across_nodes::claims(),
+        // REC-* (issue 12).
+        reconcile::claims(),
     ]
     .concat()
 }

@@ -90,6 +90,8 @@ pub enum Requirement {
     ContainersKnown,
     /// At least two nodes hold an IPAM block, so a node has another node's block to route.
     BlocksOnTwoNodes,
+    /// The target knows every workload on its nodes, not only the article's pods (REC-*).
+    WorkloadsKnown,
 }
 
 impl Requirement {
@@ -125,6 +127,12 @@ impl Requirement {
                     )
                 })
             }
+            Requirement::WorkloadsKnown => facts.workloads.is_none().then(|| {
+                "the target does not say it lists every workload on its nodes (a topology \
+                 file without `\"listsEveryWorkload\": true`): a link or route of an unlisted \
+                 pod would look orphaned"
+                    .to_string()
+            }),
         })
     }
 }

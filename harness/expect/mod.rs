@@ -10,10 +10,11 @@
 
 pub mod frames;
 pub mod link;
+pub mod reconcile;
 pub mod route;
 pub mod value;
 
-pub use value::{NeighbourFields, Value};
+pub use value::{Disagreement, NeighbourFields, Value};
 
 use crate::evidence::observed_name;
 use crate::observe::Observed;
@@ -69,6 +70,10 @@ impl fmt::Display for Value {
             Value::Frames(v) => f.write_str(&list(v, "; ", "no frames")),
             Value::Count(n) => write!(f, "{n}"),
             Value::Body(b) => write!(f, "{b:?}"),
+            Value::Disagreements(v) => {
+                let shown: Vec<String> = v.iter().map(ToString::to_string).collect();
+                f.write_str(&list(&shown, "; ", "none"))
+            }
         }
     }
 }

@@ -46,6 +46,33 @@ pub enum Value {
     Count(usize),
     /// An HTTP response body.
     Body(String),
+    /// Where the datastore and a node's dataplane disagree (REC-*), each naming its pod, link,
+    /// route or block; expected: none.
+    Disagreements(Vec<Disagreement>),
+}
+
+/// One disagreement between the datastore and a node's dataplane.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Disagreement {
+    /// The node it was seen on.
+    pub node: String,
+    /// What is at fault: `pod`, `link`, `route` or `block`.
+    pub kind: String,
+    /// Its name: `default/test-tools`, `calied9d42cb137`, `192.168.1.50/32 dev cali...`,
+    /// `192.168.3.0/26`.
+    pub name: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl fmt::Display for Disagreement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} on {}: {}",
+            self.kind, self.name, self.node, self.problem
+        )
+    }
 }
 
 /// A neighbour entry's fields.

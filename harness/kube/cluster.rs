@@ -352,6 +352,8 @@ pub fn facts_from_objects(
         nodes,
         pods: Vec::new(),
         absent_pods: BTreeMap::new(),
+        // Filled by the setup from the API's pods on the run's nodes.
+        workloads: None,
     })
 }
 

@@ -125,6 +125,7 @@ impl Lab {
                 pools: vec![],
                 nodes: vec![],
                 pods: vec![],
+                lists_every_workload: true,
             },
             run_id: run_id.to_string(),
             spec: spec.clone(),
@@ -207,6 +208,8 @@ impl Lab {
                     }
                 })
                 .collect(),
+            // The lab knows every pod it built: its file lists every workload.
+            lists_every_workload: true,
         }
     }
 
