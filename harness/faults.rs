@@ -5,12 +5,14 @@
 
 mod apply;
 mod edit;
+mod reconcile;
 
 use crate::error::Result;
 use crate::facts::Encapsulation;
 use crate::target::Target;
 use apply::*;
 use futures::future::BoxFuture;
+use reconcile::*;
 use std::sync::atomic::AtomicBool;
 
 /// Switches that change how the suite itself observes, for faults of the observer rather than
@@ -60,7 +62,7 @@ const CATALOGUE: &[Fault] = &[
         name: "host_end_mac_not_eeee",
         what: "test-tools' host end has MAC ee:ee:ee:ee:ee:ef: the MAC did not stick (Calico #11336)",
         mode: Plain,
-        fails: &["VETH-3", "ARP-1", "P2P-3"],
+        fails: &["VETH-3", "ARP-1", "P2P-3", "REC-1"],
         spares: &["POD-R1", "P2P-2"],
         needs: None,
         apply: apply!(host_end_mac_not_eeee),
@@ -96,7 +98,7 @@ const CATALOGUE: &[Fault] = &[
         name: "host_route_missing",
         what: "test-tools' /32 host route is gone (a Felix route-sync failure)",
         mode: Plain,
-        fails: &["HOST-R1", "P2P-1", "P2P-2"],
+        fails: &["HOST-R1", "P2P-1", "P2P-2", "REC-1"],
         spares: &["VETH-3", "HOST-R2"],
         needs: None,
         apply: apply!(host_route_missing),
@@ -105,7 +107,7 @@ const CATALOGUE: &[Fault] = &[
         name: "host_route_wrong_cali",
         what: "test-tools' /32 host route points at c2c-network-demo's cali link",
         mode: Plain,
-        fails: &["HOST-R1", "P2P-2"],
+        fails: &["HOST-R1", "P2P-2", "REC-1", "REC-2"],
         spares: &["VETH-3", "HOST-R2"],
         needs: None,
         apply: apply!(host_route_wrong_cali),
@@ -150,7 +152,7 @@ const CATALOGUE: &[Fault] = &[
         name: "no_blackhole",
         what: "k8s-worker-1's block has no blackhole route",
         mode: Plain,
-        fails: &["HOST-R2"],
+        fails: &["HOST-R2", "REC-3"],
         spares: &["HOST-R1", "HOST-R3"],
         needs: None,
         apply: apply!(no_blackhole),
@@ -159,7 +161,7 @@ const CATALOGUE: &[Fault] = &[
         name: "host_end_misnamed",
         what: "test-tools' host end is named veth-like (vethd9d486e5), not cali + sha1",
         mode: Plain,
-        fails: &["VETH-2"],
+        fails: &["VETH-2", "REC-1", "REC-2"],
         spares: &["VETH-1", "HOST-R1"],
         needs: None,
         apply: apply!(host_end_misnamed),
@@ -168,7 +170,7 @@ const CATALOGUE: &[Fault] = &[
         name: "host_end_not_on_host",
         what: "test-tools' host end was moved out of the node's namespace (a CNI teardown race)",
         mode: Plain,
-        fails: &["VETH-1"],
+        fails: &["VETH-1", "REC-1", "REC-2"],
         spares: &["POD-R1", "HOST-R2"],
         needs: None,
         apply: apply!(host_end_not_on_host),
@@ -214,7 +216,7 @@ const CATALOGUE: &[Fault] = &[
         what: "pods on a Linux bridge with a real gateway, as kubenet or flannel build them",
         mode: Plain,
         fails: &[
-            "P2P-1", "VETH-2", "VETH-3", "VETH-4", "POD-R1", "ARP-1", "HOST-R1",
+            "P2P-1", "VETH-2", "VETH-3", "VETH-4", "POD-R1", "ARP-1", "HOST-R1", "REC-1", "REC-3",
         ],
         spares: &["C2C-2", "P2P-2"],
         needs: None,
@@ -233,7 +235,7 @@ const CATALOGUE: &[Fault] = &[
         name: "remote_block_route_missing",
         what: "k8s-worker-2 has no route to k8s-worker-1's block",
         mode: Plain,
-        fails: &["HOST-R3", "XN-1"],
+        fails: &["HOST-R3", "XN-1", "REC-3"],
         spares: &["P2P-2", "HOST-R2"],
         needs: None,
         apply: apply!(remote_block_route_missing),
@@ -251,7 +253,7 @@ const CATALOGUE: &[Fault] = &[
         name: "vxlan_while_pool_says_none",
         what: "the wire carries VXLAN while the pool says None",
         mode: Vxlan,
-        fails: &["XN-2", "HOST-R3"],
+        fails: &["XN-2", "HOST-R3", "REC-3"],
         spares: &["XN-1", "XN-3"],
         needs: None,
         apply: apply!(vxlan_while_pool_says_none),
@@ -260,7 +262,7 @@ const CATALOGUE: &[Fault] = &[
         name: "plain_while_pool_says_vxlan",
         what: "the wire carries plain pod IPs while the pool says VXLAN",
         mode: Plain,
-        fails: &["XN-2", "HOST-R3"],
+        fails: &["XN-2", "HOST-R3", "REC-3"],
         spares: &["XN-1", "XN-3"],
         needs: None,
         apply: apply!(plain_while_pool_says_vxlan),
@@ -273,6 +275,48 @@ const CATALOGUE: &[Fault] = &[
         spares: &["POD-R1", "P2P-2"],
         needs: None,
         apply: apply!(pod_lo_down),
+    },
+    // REC-1..3 (datastore and dataplane agree; faults/reconcile.rs).
+    Fault {
+        name: "orphan_cali_link",
+        what: "a deleted pod's cali link and /32 route (192.168.1.50) stay on k8s-worker-1: its \
+               network namespace outlived the pod, so nothing tore them down (Calico #10723)",
+        mode: Plain,
+        fails: &["REC-2"],
+        spares: &["REC-1", "REC-3", "HOST-R1", "P2P-2"],
+        needs: None,
+        apply: apply!(orphan_cali_link),
+    },
+    Fault {
+        name: "other_pod_route_missing",
+        what: "a pod the suite did not deploy (kube-system/coredns-7db6d8ff4d-lb2kx, 192.168.1.20) \
+               has its cali link but no /32 route (Felix removed it on stale data, Calico #5173); \
+               HOST-R1 looks at the article's pods only",
+        mode: Plain,
+        fails: &["REC-1"],
+        spares: &["HOST-R1", "REC-2", "REC-3", "P2P-2"],
+        needs: None,
+        apply: apply!(other_pod_route_missing),
+    },
+    Fault {
+        name: "unowned_block_route",
+        what: "k8s-worker-1 routes 192.168.3.0/26, a block affine to no node (a removed node's \
+               released block still routed, Calico #4471)",
+        mode: Plain,
+        fails: &["REC-3"],
+        spares: &["HOST-R2", "HOST-R3", "REC-1", "REC-2", "XN-1"],
+        needs: None,
+        apply: apply!(unowned_block_route),
+    },
+    Fault {
+        name: "stale_blackhole_for_remote_block",
+        what: "k8s-worker-1 still blackholes k8s-worker-2's block beside the route to it (an old \
+               affinity not cleaned up, projectcalico/node #1032)",
+        mode: Plain,
+        fails: &["REC-3"],
+        spares: &["HOST-R2", "HOST-R3", "REC-1", "REC-2", "XN-1"],
+        needs: None,
+        apply: apply!(stale_blackhole_for_remote_block),
     },
 ];
 
