@@ -95,15 +95,7 @@ impl Target {
     /// Opens a target: builds the lab, reads the topology file, or deploys onto the cluster.
     pub async fn open(kind: &TargetKind) -> Result<Target> {
         match kind {
-            TargetKind::Lab(enc) => {
-                let spec = LabSpec::article(*enc);
-                crate::lab::preflight::check_lab(&spec)?;
-                let lab = Lab::build(&spec, crate::run::run_id()).await?;
-                let topology = lab.topology.clone();
-                let name = kind.short();
-                let facts = topology.facts(format!("lab ({})", enc.as_str()));
-                Target::local(name, facts, topology, Some(lab))
-            }
+            TargetKind::Lab(enc) => Target::open_lab(&LabSpec::article(*enc), kind.short()).await,
             TargetKind::Topology(path) => {
                 let topology = Topology::load(path)?;
                 let facts = topology.facts(format!("topology {}", path.display()));
@@ -130,6 +122,16 @@ impl Target {
                 })
             }
         }
+    }
+
+    /// Builds the lab `spec` asks for (the article's, or one with extra pods per node, as the
+    /// REC claims' scale test does) and opens it as a target named `name`.
+    pub async fn open_lab(spec: &LabSpec, name: String) -> Result<Target> {
+        crate::lab::preflight::check_lab(spec)?;
+        let lab = Lab::build(spec, crate::run::run_id()).await?;
+        let topology = lab.topology.clone();
+        let facts = topology.facts(format!("lab ({})", spec.encapsulation.as_str()));
+        Target::local(name, facts, topology, Some(lab))
     }
 
     /// A local target: starts the article's server in the server pod, as the article's

@@ -8,6 +8,8 @@ use super::support::*;
 use crate::claim;
 use calico_conformance::expect::reconcile::{self, BlockRoutes, NodeState};
 use calico_conformance::facts::Workload;
+use calico_conformance::results::{CaseResult, Status};
+use calico_conformance::target::Target;
 use ipnet::Ipv4Net;
 use std::collections::BTreeMap;
 
@@ -116,4 +118,173 @@ pub async fn rec_3_routes_match_ipam(cx: &Cx<'_>) -> Outcome {
     let states = node_states(cx).await?;
     let ipam = ipam_routes(cx, &states)?;
     cx.expect(reconcile::routes_match_ipam(&states, &ipam, &pools(cx)))
+}
+
+/// The REC claims' scale lab: the article's lab (no encapsulation) with `extra` more pods on
+/// each node (`bench-0`, `bench-1`, ...; 110 is the kubelet's default maximum per node).
+pub async fn scale_lab(extra: usize) -> Result<Target, String> {
+    use calico_conformance::facts::Encapsulation;
+    use calico_conformance::lab::LabSpec;
+    let spec = LabSpec {
+        extra_pods_per_node: extra,
+        ..LabSpec::article(Encapsulation::None)
+    };
+    Target::open_lab(&spec, format!("lab_none_{extra}_extra_pods"))
+        .await
+        .map_err(|e| format!("building the lab with {extra} extra pods per node: {e}"))
+}
+
+/// REC-1..3 run once each on `target`, in claim order.
+pub async fn run_rec(target: &Target, shared: &Shared) -> Vec<CaseResult> {
+    let mut out = Vec::new();
+    for claim in claims() {
+        out.push(run_case(&claim, target, None, shared).await);
+    }
+    out
+}
+
+/// `cargo run -- rec-scale`: builds the scale lab, runs REC-1..3 `runs` times, and prints
+/// each claim's median, fastest and slowest case time, and the build and teardown times.
+pub fn time_at_scale(
+    rt: &tokio::runtime::Runtime,
+    extra: usize,
+    runs: usize,
+) -> Result<String, String> {
+    use std::time::{Duration, Instant};
+    let started = Instant::now();
+    let target = rt.block_on(scale_lab(extra))?;
+    let built = started.elapsed();
+    let shared = Shared::default();
+    let mut times: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
+    for _ in 0..runs.max(1) {
+        for r in rt.block_on(run_rec(&target, &shared)) {
+            if r.status != Status::Passed {
+                return Err(r.message.or(r.reason).unwrap_or_default());
+            }
+            let id = claims().into_iter().find(|c| c.id == r.claim).map(|c| c.id);
+            times.entry(id.unwrap_or("?")).or_default().push(r.duration);
+        }
+    }
+    let pods = target.facts.workloads.as_ref().map_or(0, Vec::len);
+    let closing = Instant::now();
+    rt.block_on(target.close()).map_err(|e| e.to_string())?;
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+    let mut out = format!(
+        "lab with {pods} pods on 2 nodes ({extra} extra per node): built in {}, torn down in {}\n",
+        ms(built),
+        ms(closing.elapsed())
+    );
+    for (id, mut v) in times {
+        v.sort();
+        out += &format!(
+            "{id}: median {} (min {}, max {}) over {} runs\n",
+            ms(v[v.len() / 2]),
+            ms(v[0]),
+            ms(v[v.len() - 1]),
+            v.len()
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(results: &[CaseResult], id: &str) -> CaseResult {
+        results
+            .iter()
+            .find(|r| r.claim == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id} in {results:?}"))
+    }
+
+    /// The disagreements a failed case's last check names.
+    fn named(r: &CaseResult) -> Vec<String> {
+        match r.checks.last().and_then(|c| c.observed.value.clone()) {
+            Some(calico_conformance::expect::Value::Disagreements(d)) => {
+                d.iter().map(ToString::to_string).collect()
+            }
+            other => panic!("{}: {other:?}", r.claim),
+        }
+    }
+
+    async fn ip(target: &Target, node: &str, args: &str) {
+        let argv: Vec<&str> = std::iter::once("ip").chain(args.split(' ')).collect();
+        target.host(node).unwrap().run_ok(&argv).await.unwrap();
+    }
+
+    /// On a lab with 110 extra pods per node (the kubelet's default maximum) beside the
+    /// article's, REC-1..3 pass; one orphan link and route among them fails REC-2 naming
+    /// exactly those two, one missing route fails REC-1 naming exactly that pod; the lab goes.
+    #[test]
+    fn rec_claims_at_110_pods_per_node_pass_and_name_the_one_entry_at_fault() {
+        let rt = super::super::runner::runtime().unwrap();
+        let target = rt.block_on(scale_lab(110)).unwrap();
+        assert!(target.facts.workloads.as_ref().unwrap().len() >= 223);
+        let shared = Shared::default();
+        let run = || rt.block_on(run_rec(&target, &shared));
+        for r in run() {
+            assert_eq!(r.status, Status::Passed, "{r:?}");
+        }
+        let w1 = "k8s-worker-1";
+        let orphan = calico_conformance::calico::host_end_name("default", "gone-pod");
+        rt.block_on(async {
+            ip(
+                &target,
+                w1,
+                &format!("link add {orphan} type veth peer name gone0"),
+            )
+            .await;
+            ip(
+                &target,
+                w1,
+                &format!("link set {orphan} address ee:ee:ee:ee:ee:ee up"),
+            )
+            .await;
+            ip(
+                &target,
+                w1,
+                &format!("route add 192.168.1.200/32 dev {orphan}"),
+            )
+            .await;
+        });
+        let results = run();
+        assert_eq!(outcome(&results, "REC-1").status, Status::Passed);
+        assert_eq!(outcome(&results, "REC-3").status, Status::Passed);
+        let rec2 = outcome(&results, "REC-2");
+        assert_eq!(rec2.status, Status::Failed);
+        assert_eq!(
+            named(&rec2),
+            [
+                format!("link {orphan} on {w1}: no pod on {w1} has it (112 pods there)"),
+                format!(
+                    "route 192.168.1.200 dev {orphan} scope link on {w1}: no live pod on {w1} has 192.168.1.200"
+                ),
+            ]
+        );
+        let message = rec2.message.unwrap_or_default();
+        assert!(
+            message.contains(&orphan) && message.contains("192.168.1.200"),
+            "{message}"
+        );
+        let bench = target.facts.pod("bench-57").unwrap().clone();
+        rt.block_on(async {
+            ip(&target, w1, &format!("link del {orphan}")).await;
+            ip(&target, &bench.node, &format!("route del {}/32", bench.ip)).await;
+        });
+        let results = run();
+        let rec1 = outcome(&results, "REC-1");
+        assert_eq!(rec1.status, Status::Failed);
+        let cali = calico_conformance::calico::host_end_name("default", "bench-57");
+        assert_eq!(
+            named(&rec1),
+            [format!(
+                "pod default/bench-57 on {}: no route {} dev {cali} scope link",
+                bench.node, bench.ip
+            )]
+        );
+        assert_eq!(outcome(&results, "REC-2").status, Status::Passed);
+        rt.block_on(target.close()).unwrap();
+    }
 }

@@ -6,6 +6,8 @@
 //! - `lab [--mode none|vxlan] [--topology FILE]`: build the lab, write its topology file, hold it
 //!   until Ctrl-C (to look around, or to try `CALICO_TARGET=topology:FILE`);
 //! - `cleanup`: delete what killed kube runs left behind;
+//! - `rec-scale [--pods N] [--runs N]`: REC-1..3's median times on a lab with N extra pods per
+//!   node;
 //! - `diff OLD NEW [--json] [--all]`: what changed between two runs' reports (exit 0 nothing
 //!   regressed, 1 a claim went from passed to failed, 2 a bad input).
 
@@ -51,6 +53,16 @@ enum Command {
     },
     /// Delete namespaces that killed kube runs left behind (found by label).
     Cleanup,
+    /// REC-1..3 at scale: a lab with this many extra pods per node beside the article's, each
+    /// REC claim run `--runs` times; prints their median times.
+    RecScale {
+        /// Extra pods per node (110: the kubelet's default maximum).
+        #[arg(long, default_value_t = 110)]
+        pods: usize,
+        /// How many times to run each claim.
+        #[arg(long, default_value_t = 21)]
+        runs: usize,
+    },
     /// What changed between two runs (before and after a Calico upgrade): exit 0 when nothing
     /// regressed, 1 when a claim went from passed to failed, 2 on bad input.
     Diff {
@@ -107,6 +119,21 @@ fn main() -> ExitCode {
         }
         Command::Lab { mode, topology } => lab(&mode, &topology),
         Command::Cleanup => cleanup(),
+        Command::RecScale { pods, runs } => {
+            let result = claims::runner::runtime()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| claims::reconcile::time_at_scale(&rt, pods, runs));
+            match result {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("calico-conformance: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Diff {
             old,
             new,

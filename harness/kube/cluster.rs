@@ -563,6 +563,12 @@ mod tests {
         facts
             .absent_pods
             .insert("test-tools-remote".into(), "0/1 nodes are available".into());
+        facts.workloads = Some(vec![crate::facts::Workload {
+            namespace: "kube-system".into(),
+            name: "coredns-7db6d8ff4d-lb2kx".into(),
+            node: "kind-worker".into(),
+            ip: "192.168.110.131".parse().unwrap(),
+        }]);
         let mut passed = CaseResult::new(("POD-I3", "MTU"), "kube", Some("test-tools"));
         passed
             .checks
@@ -599,6 +605,7 @@ mod tests {
         assert_eq!(facts["kubernetes_version"], "v1.36.2");
         assert_eq!(facts["install"], "operator");
         assert_eq!(facts["pools"][0]["encapsulation"], "VXLANCrossSubnet");
+        assert_eq!(facts["workloads"][0]["name"], "coredns-7db6d8ff4d-lb2kx");
         assert_eq!(json["cases"].as_array().map(Vec::len), Some(3));
     }
 

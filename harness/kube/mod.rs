@@ -25,6 +25,7 @@ pub mod place;
 pub mod ready;
 pub mod setup;
 pub mod shared;
+pub mod workloads;
 
 pub use api::{CONNECT_DEADLINE, DEFAULT_READY_TIMEOUT, DEFAULT_TEARDOWN_TIMEOUT, LEFTOVER_AGE};
 pub use calico_api::read_calico_objects;

@@ -219,6 +219,9 @@ impl KubeTarget {
         let mut facts =
             cluster::facts_from_objects(&format!("kube {}", conn.context), &objects, &node_refs)?;
         facts.kubernetes_version = conn.kubernetes_version.clone();
+        // REC-*: every pod Calico networks on the run's nodes, all namespaces (read only).
+        facts.workloads =
+            Some(super::workloads::read_workloads(&conn.client, &nodes, &facts.pools).await?);
 
         let exec_pods: Api<Pod> = Api::namespaced(conn.exec_client.clone(), namespace);
         let host = |node: &str| -> Result<KubePlace> {

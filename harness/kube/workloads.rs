@@ -1,0 +1,196 @@
+//! The datastore's workloads on a cluster (REC-1..3): every pod the API says runs on a node the
+//! run uses, in any namespace (the suite only reads them), that Calico networks — not
+//! `hostNetwork`, not finished (`Succeeded`/`Failed`: Calico releases a finished pod's address
+//! and removes its endpoint), with an IPv4 address in an enabled IP pool. One list per node
+//! (`fieldSelector=spec.nodeName=<node>`, as the kubelet asks), never one request per pod.
+
+use crate::error::{Error, Result};
+use crate::facts::{Pool, Workload};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{Api, ListParams};
+use std::net::Ipv4Addr;
+
+/// The IPv4 addresses of a pod: `status.podIPs`, else `status.podIP`.
+fn ipv4s(pod: &Pod) -> Vec<Ipv4Addr> {
+    let Some(status) = pod.status.as_ref() else {
+        return Vec::new();
+    };
+    let listed = status.pod_ips.iter().flatten().map(|p| p.ip.as_str());
+    let single = status.pod_ip.as_deref();
+    listed
+        .chain(single)
+        .filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
+        .collect()
+}
+
+/// The workloads among `pods` on `nodes`: not `hostNetwork`, not finished, an IPv4 address in
+/// one of `pools`. Sorted by node, namespace and name.
+pub fn workloads_from_pods(pods: &[Pod], nodes: &[String], pools: &[Pool]) -> Vec<Workload> {
+    let mut out: Vec<Workload> = pods
+        .iter()
+        .filter_map(|pod| {
+            let spec = pod.spec.as_ref()?;
+            let node = spec.node_name.as_ref().filter(|n| nodes.contains(n))?;
+            if spec.host_network == Some(true) {
+                return None;
+            }
+            let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+            if matches!(phase, Some("Succeeded" | "Failed")) {
+                return None;
+            }
+            let ip = ipv4s(pod)
+                .into_iter()
+                .find(|ip| pools.iter().any(|p| p.cidr.contains(ip)))?;
+            Some(Workload {
+                namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+                name: pod.metadata.name.clone().unwrap_or_default(),
+                node: node.clone(),
+                ip,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.node, &a.namespace, &a.name).cmp(&(&b.node, &b.namespace, &b.name)));
+    out.dedup();
+    out
+}
+
+/// Lists the pods of each of `nodes` (all namespaces; read only) and keeps the workloads.
+pub async fn read_workloads(
+    client: &Client,
+    nodes: &[String],
+    pools: &[Pool],
+) -> Result<Vec<Workload>> {
+    let api: Api<Pod> = Api::all(client.clone());
+    let mut pods = Vec::new();
+    for node in nodes {
+        let params = ListParams::default().fields(&format!("spec.nodeName={node}"));
+        let list = api.list(&params).await.map_err(|e| {
+            Error::api(
+                format!("listing the pods of node {node} (all namespaces)"),
+                e,
+            )
+        })?;
+        pods.extend(list.items);
+    }
+    Ok(workloads_from_pods(&pods, nodes, pools))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::Encapsulation;
+    use crate::kube::fake_api::*;
+
+    fn pools() -> Vec<Pool> {
+        vec![Pool {
+            cidr: "192.168.0.0/16".parse().unwrap(),
+            block_size: 26,
+            encapsulation: Encapsulation::None,
+        }]
+    }
+
+    /// The recorded pods: the article's two (Running on k8s-worker-1), a Pending one whose
+    /// image cannot be pulled (it has its sandbox and address: Calico networks it), and an
+    /// Unschedulable one (no node, no address).
+    fn recorded_pods() -> Vec<serde_json::Value> {
+        vec![
+            recorded("kube/pod-c2c-network-demo.json"),
+            recorded("kube/pod-test-tools.json"),
+            recorded("kube/pod-image-pull-failure.json"),
+            recorded("kube-api/pod-pending-unschedulable.json"),
+        ]
+    }
+
+    fn names(w: &[Workload]) -> Vec<String> {
+        w.iter()
+            .map(|w| format!("{} {} {}", w.node, w.id(), w.ip))
+            .collect()
+    }
+
+    /// One list per node, with the node's field selector, all namespaces; the recorded pods
+    /// parse into the workloads of the node.
+    #[tokio::test]
+    async fn the_recorded_pods_of_a_node_are_its_workloads() {
+        let list = api_list_of("PodList", recorded_pods());
+        let (client, _, uris) = fake_api_with_uris(vec![("GET /api/v1/pods", 200, list)]);
+        let nodes = vec!["k8s-worker-1".to_string(), "k8s-worker-2".to_string()];
+        let w = read_workloads(&client, &nodes, &pools()).await.unwrap();
+        assert_eq!(
+            names(&w),
+            [
+                "k8s-worker-1 default/badimage 192.168.1.1",
+                "k8s-worker-1 default/c2c-network-demo 192.168.1.2",
+                "k8s-worker-1 default/test-tools 192.168.1.1",
+            ]
+        );
+        let uris = uris.lock().unwrap().clone();
+        assert_eq!(uris.len(), 2, "{uris:?}");
+        assert!(
+            uris[0].contains("/api/v1/pods?")
+                && uris[0].contains("fieldSelector=spec.nodeName%3Dk8s-worker-1"),
+            "{uris:?}"
+        );
+    }
+
+    /// Not recorded (a recorded object with one field changed): host-network pods, finished
+    /// pods, pods of other nodes and addresses outside every pool are no workloads.
+    #[test]
+    fn host_network_finished_foreign_and_unpooled_pods_are_left_out() {
+        let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut p = recorded("kube/pod-test-tools.json");
+            f(&mut p);
+            serde_json::from_value::<Pod>(p).unwrap()
+        };
+        let pods = vec![
+            edit(&|p| p["spec"]["hostNetwork"] = true.into()),
+            edit(&|p| p["status"]["phase"] = "Succeeded".into()),
+            edit(&|p| p["spec"]["nodeName"] = "k8s-worker-9".into()),
+            edit(&|p| {
+                p["status"]["podIP"] = "10.12.22.2".into();
+                p["status"]["podIPs"] = serde_json::json!([{"ip": "10.12.22.2"}]);
+            }),
+        ];
+        let nodes = vec!["k8s-worker-1".to_string()];
+        assert_eq!(workloads_from_pods(&pods, &nodes, &pools()), Vec::new());
+        let kept = edit(&|_| {});
+        assert_eq!(workloads_from_pods(&[kept], &nodes, &pools()).len(), 1);
+    }
+
+    /// A workload list made from recorded pods agrees with the recorded node's links and
+    /// routes (same node, same time): REC-1 and REC-2 pass on real data.
+    #[test]
+    fn the_recorded_pods_agree_with_the_recorded_node() {
+        use crate::expect::reconcile::{NodeState, every_pod_wired, no_orphans};
+        use crate::observe::Observed;
+        use crate::observe::ip::{parse_links, parse_routes};
+        let pods: Vec<Pod> = recorded_pods()[..2]
+            .iter()
+            .map(|p| serde_json::from_value(p.clone()).unwrap())
+            .collect();
+        let nodes = vec!["k8s-worker-1".to_string()];
+        let w = workloads_from_pods(&pods, &nodes, &pools());
+        let text = |f: &str| crate::fixtures::read_text(&format!("recorded/node/{f}"));
+        let observed = |value, raw: String| Observed {
+            value,
+            raw: raw.into_bytes(),
+            command: "ip".into(),
+            place: "host k8s-worker-1".into(),
+        };
+        let (links, routes) = (text("ip-d-j-link.json"), text("ip-j-route.json"));
+        let state = NodeState {
+            node: "k8s-worker-1".into(),
+            links: observed(parse_links("l", links.as_bytes()).unwrap(), links.clone()),
+            routes: Observed {
+                value: parse_routes("r", routes.as_bytes()).unwrap(),
+                raw: routes.into_bytes(),
+                command: "ip".into(),
+                place: "host k8s-worker-1".into(),
+            },
+        };
+        let states = [state];
+        assert!(every_pod_wired(&states, &w).passed);
+        let cidrs: Vec<_> = pools().iter().map(|p| p.cidr).collect();
+        assert!(no_orphans(&states, &w, &cidrs).passed);
+    }
+}
