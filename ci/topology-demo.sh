@@ -62,6 +62,7 @@ up() {
   pod "$w2" test-tools-remote 192.168.2.12
   cat >"$out" <<JSON
 {
+  "listsEveryWorkload": true,
   "pools": [{"cidr": "192.168.0.0/16", "blockSize": 26, "encapsulation": "None"}],
   "nodes": [
     {"name": "k8s-worker-1", "netns": "/run/netns/$w1", "address": "10.12.22.2", "underlay": "ens192", "blocks": ["192.168.1.0/26"]},

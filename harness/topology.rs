@@ -231,3 +231,39 @@ impl Topology {
         }
     }
 }
+
+#[cfg(test)]
+mod rec_tests {
+    use super::*;
+
+    const FILE: &str = r#"{
+      "pools": [{"cidr": "192.168.0.0/16", "blockSize": 26, "encapsulation": "None"}],
+      "nodes": [{"name": "w1", "netns": "/run/netns/w1", "address": "10.12.22.2",
+                 "underlay": "ens192", "blocks": ["192.168.1.0/26"]}],
+      "pods": [{"namespace": "default", "name": "test-tools", "node": "w1",
+                "netns": "/run/netns/p1", "ip": "192.168.1.12"}]LISTS
+    }"#;
+
+    /// `listsEveryWorkload: true` makes the file's pods the datastore's workloads (REC-*);
+    /// without it the target lists none, and writing the file back keeps the field as it was.
+    #[test]
+    fn lists_every_workload_decides_whether_the_pods_are_the_workloads() {
+        let without: Topology = serde_json::from_str(&FILE.replace("LISTS", "")).unwrap();
+        assert_eq!(without.facts("t").workloads, None);
+        assert!(
+            !serde_json::to_string(&without)
+                .unwrap()
+                .contains("listsEveryWorkload")
+        );
+        let with = FILE.replace("LISTS", r#", "listsEveryWorkload": true"#);
+        let with: Topology = serde_json::from_str(&with).unwrap();
+        let workloads = with.facts("t").workloads.unwrap();
+        assert_eq!(workloads.len(), 1);
+        assert_eq!(workloads[0].id(), "default/test-tools");
+        assert!(
+            serde_json::to_string(&with)
+                .unwrap()
+                .contains(r#""listsEveryWorkload":true"#)
+        );
+    }
+}
