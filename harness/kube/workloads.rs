@@ -1,7 +1,10 @@
 //! The datastore's workloads on a cluster (REC-1..3): every pod the API says runs on a node the
-//! run uses, in any namespace (the suite only reads them), that Calico networks — not
-//! `hostNetwork`, not finished (`Succeeded`/`Failed`: Calico releases a finished pod's address
-//! and removes its endpoint), with an IPv4 address in an enabled IP pool. One list per node
+//! run uses, in any namespace (the suite only reads them), that Calico networks — the rules of
+//! Calico's own pod-to-endpoint conversion (libcalico-go `k8s/conversion`: `IsFinished`,
+//! `IsHostNetworked`, `getPodIPs`): not `hostNetwork`; not finished (phase `Succeeded`,
+//! `Failed` or `Completed`, or being deleted after Calico's CNI emptied its
+//! `cni.projectcalico.org/podIP` annotation); its IPv4 address (`status.podIPs`, `status.podIP`,
+//! else Calico's `podIPs`/`podIP` annotations) in an enabled IP pool. One list per node
 //! (`fieldSelector=spec.nodeName=<node>`, as the kubelet asks), never one request per pod.
 
 use crate::error::{Error, Result};
@@ -11,17 +14,45 @@ use kube::Client;
 use kube::api::{Api, ListParams};
 use std::net::Ipv4Addr;
 
-/// The IPv4 addresses of a pod: `status.podIPs`, else `status.podIP`.
+/// Calico's CNI plugin's annotations: the pod's addresses, emptied when it tears down.
+const ANNOTATION_POD_IP: &str = "cni.projectcalico.org/podIP";
+const ANNOTATION_POD_IPS: &str = "cni.projectcalico.org/podIPs";
+
+/// The IPv4 addresses of a pod: `status.podIPs` and `status.podIP`, else Calico's annotations
+/// (`<ip>/32`, comma-separated).
 fn ipv4s(pod: &Pod) -> Vec<Ipv4Addr> {
-    let Some(status) = pod.status.as_ref() else {
-        return Vec::new();
-    };
-    let listed = status.pod_ips.iter().flatten().map(|p| p.ip.as_str());
-    let single = status.pod_ip.as_deref();
+    let annotations = pod.metadata.annotations.as_ref();
+    let annotated = [ANNOTATION_POD_IPS, ANNOTATION_POD_IP]
+        .iter()
+        .filter_map(|k| annotations.and_then(|a| a.get(*k)))
+        .flat_map(|v| v.split(','))
+        .map(|ip| ip.trim().split('/').next().unwrap_or_default());
+    let status = pod.status.as_ref();
+    let listed = status
+        .and_then(|s| s.pod_ips.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|p| p.ip.as_str());
+    let single = status.and_then(|s| s.pod_ip.as_deref());
     listed
         .chain(single)
+        .chain(annotated)
         .filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
         .collect()
+}
+
+/// Calico's `IsFinished`: phase `Succeeded`, `Failed` or `Completed`, or being deleted after
+/// Calico's CNI emptied the pod's address annotation.
+fn finished(pod: &Pod) -> bool {
+    let released = pod.metadata.deletion_timestamp.is_some()
+        && pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_POD_IP))
+            .is_some_and(String::is_empty);
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    released || matches!(phase, Some("Succeeded" | "Failed" | "Completed"))
 }
 
 /// The workloads among `pods` on `nodes`: not `hostNetwork`, not finished, an IPv4 address in
@@ -35,8 +66,7 @@ pub fn workloads_from_pods(pods: &[Pod], nodes: &[String], pools: &[Pool]) -> Ve
             if spec.host_network == Some(true) {
                 return None;
             }
-            let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-            if matches!(phase, Some("Succeeded" | "Failed")) {
+            if finished(pod) {
                 return None;
             }
             let ip = ipv4s(pod)
@@ -134,7 +164,9 @@ mod tests {
     }
 
     /// Not recorded (a recorded object with one field changed): host-network pods, finished
-    /// pods, pods of other nodes and addresses outside every pool are no workloads.
+    /// pods (by phase, or deleted after Calico's CNI released the address), pods of other nodes
+    /// and addresses outside every pool are no workloads; a pod being deleted that still holds
+    /// its address is one, and so is a pod whose only address is Calico's annotation.
     #[test]
     fn host_network_finished_foreign_and_unpooled_pods_are_left_out() {
         let edit = |f: &dyn Fn(&mut serde_json::Value)| {
@@ -145,6 +177,11 @@ mod tests {
         let pods = vec![
             edit(&|p| p["spec"]["hostNetwork"] = true.into()),
             edit(&|p| p["status"]["phase"] = "Succeeded".into()),
+            edit(&|p| {
+                p["metadata"]["deletionTimestamp"] = "2026-12-01T16:00:00Z".into();
+                p["metadata"]["annotations"] =
+                    serde_json::json!({"cni.projectcalico.org/podIP": ""});
+            }),
             edit(&|p| p["spec"]["nodeName"] = "k8s-worker-9".into()),
             edit(&|p| {
                 p["status"]["podIP"] = "10.12.22.2".into();
@@ -155,6 +192,19 @@ mod tests {
         assert_eq!(workloads_from_pods(&pods, &nodes, &pools()), Vec::new());
         let kept = edit(&|_| {});
         assert_eq!(workloads_from_pods(&[kept], &nodes, &pools()).len(), 1);
+        // Being deleted but still holding its address; only Calico's annotation gives one.
+        let kept = [
+            edit(&|p| p["metadata"]["deletionTimestamp"] = "2026-12-01T16:00:00Z".into()),
+            edit(&|p| {
+                p["metadata"]["name"] = "test-tools-annotated".into();
+                p["status"]["podIP"] = serde_json::Value::Null;
+                p["status"]["podIPs"] = serde_json::Value::Null;
+                p["metadata"]["annotations"] =
+                    serde_json::json!({"cni.projectcalico.org/podIPs": "192.168.1.1/32"});
+            }),
+        ];
+        let w = workloads_from_pods(&kept, &nodes, &pools());
+        assert_eq!(w.len(), 2, "{w:?}");
     }
 
     /// A workload list made from recorded pods agrees with the recorded node's links and
