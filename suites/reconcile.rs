@@ -287,4 +287,59 @@ mod tests {
         assert_eq!(outcome(&results, "REC-2").status, Status::Passed);
         rt.block_on(target.close()).unwrap();
     }
+
+    /// Under each fault that targets them, the REC claims' messages name what is at fault:
+    /// the pod, the link, the route, the block.
+    #[test]
+    fn rec_failures_under_faults_name_the_pod_link_route_or_block() {
+        use calico_conformance::calico::host_end_name;
+        use calico_conformance::faults::catalogue;
+        use calico_conformance::target::TargetKind;
+        let rt = super::super::runner::runtime().unwrap();
+        let orphan = host_end_name("default", "deleted-pod-5d8c9");
+        let tools = host_end_name("default", "test-tools");
+        let cases: [(&str, &str, Vec<String>); 6] = [
+            ("orphan_cali_link", "REC-2", vec![
+                format!("link {orphan} on k8s-worker-1: no pod on k8s-worker-1 has it"),
+                format!("route 192.168.1.50 dev {orphan} scope link on k8s-worker-1: no live pod"),
+            ]),
+            ("other_pod_route_missing", "REC-1", vec![format!(
+                "pod kube-system/coredns-7db6d8ff4d-lb2kx on k8s-worker-1: no route 192.168.1.20 dev {}",
+                host_end_name("kube-system", "coredns-7db6d8ff4d-lb2kx")
+            )]),
+            ("host_route_missing", "REC-1", vec![format!(
+                "pod default/test-tools on k8s-worker-1: no route 192.168.1.12 dev {tools} scope link"
+            )]),
+            ("unowned_block_route", "REC-3", vec![
+                "block 192.168.3.0/26 on k8s-worker-1: affine to no node, yet routed: 192.168.3.0/26 via 10.12.22.3 dev ens192".into(),
+            ]),
+            ("stale_blackhole_for_remote_block", "REC-3", vec![
+                "block 192.168.2.0/26 on k8s-worker-1: affine to k8s-worker-2: ".into(),
+                "blackhole 192.168.2.0/26".into(),
+            ]),
+            ("remote_block_route_missing", "REC-3", vec![
+                "block 192.168.1.0/26 on k8s-worker-2: affine to k8s-worker-1, but no route (expected 192.168.1.0/26 via 10.12.22.2 dev ens192)".into(),
+            ]),
+        ];
+        for (name, id, wanted) in cases {
+            let fault = catalogue().into_iter().find(|f| f.name == name).unwrap();
+            let mut target = rt
+                .block_on(Target::open(&TargetKind::Lab(fault.mode)))
+                .unwrap();
+            let shared = Shared::default();
+            rt.block_on((fault.apply)(&mut target, &shared.switches))
+                .unwrap();
+            let results = rt.block_on(run_rec(&target, &shared));
+            rt.block_on(target.close()).unwrap();
+            let failed = outcome(&results, id);
+            assert_eq!(failed.status, Status::Failed, "{name} {id}: {failed:?}");
+            let message = failed.message.unwrap_or_default();
+            for w in &wanted {
+                assert!(
+                    message.contains(w.as_str()),
+                    "{name} {id}: no `{w}` in\n{message}"
+                );
+            }
+        }
+    }
 }
