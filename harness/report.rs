@@ -106,6 +106,17 @@ pub struct Part {
 /// Adds `part` to the report of the run whose folder is `root`, and rebuilds
 /// `<root>/report.json` from every part added so far. Returns the report's path.
 pub fn add(root: &Path, run_id: &str, part: &Part) -> Result<PathBuf> {
+    add_with(root, run_id, part, |_| Ok(()))
+}
+
+/// [`add`], then `beside` with the merged report, still under the lock (so files written from
+/// it, `report.md`, are never older than `report.json`).
+pub fn add_with(
+    root: &Path,
+    run_id: &str,
+    part: &Part,
+    beside: impl FnOnce(&Report) -> Result<()>,
+) -> Result<PathBuf> {
     let dir = root.join(PARTS);
     std::fs::create_dir_all(&dir).map_err(|e| file_error(&dir, format!("creating it: {e}")))?;
     write_part(&dir, part)?;
@@ -115,6 +126,7 @@ pub fn add(root: &Path, run_id: &str, part: &Part) -> Result<PathBuf> {
     let text = serde_json::to_string_pretty(&report)
         .map_err(|e| Error::Internal(format!("serializing the report: {e}")))?;
     crate::run::write_whole(&path, &(text + "\n"))?;
+    beside(&report)?;
     Ok(path)
 }
 

@@ -305,7 +305,8 @@ fn write_report(
         targets,
         cases: results.iter().map(|r| r.result.clone()).collect(),
     };
-    let path = report::add(root, calico_conformance::run::run_id(), &part)?;
+    let path =
+        calico_conformance::report_files::add(root, calico_conformance::run::run_id(), &part)?;
     println!("\nreport: {}", path.display());
     Ok(path)
 }

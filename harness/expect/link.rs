@@ -61,12 +61,32 @@ pub fn peer<'a>(
     found.ok_or_else(|| Box::new(peer_missing(ifs, end)))
 }
 
-fn peer_missing(ifs: &Observed<Vec<Interface>>, end: &Link) -> Check {
+/// `end`'s peer is among `ifs`: passed, naming the link found and its ifindex
+/// (`calied9d42cb137#15`, which a report draws), when [`peer`] finds it; [`peer`]'s failed
+/// check otherwise.
+pub fn peer_check(ifs: &Observed<Vec<Interface>>, end: &Link) -> Check {
+    let found = match peer(ifs, end) {
+        Ok(found) => found,
+        Err(missing) => return *missing,
+    };
     let iflink = Value::Index(end.link_index);
-    let what = format!(
+    let what = peer_what(ifs, end);
+    let name = format!("{}#{}", found.link.ifname, found.link.ifindex);
+    let expected = Shown::text(format!("{what}, {iflink}"), iflink);
+    let observed = Shown::text(format!("{what}: {name}"), Value::Interfaces(vec![name]));
+    Check::new(what, true, expected, observed).judging_output(ifs)
+}
+
+fn peer_what(ifs: &Observed<Vec<Interface>>, end: &Link) -> String {
+    format!(
         "the link in {} whose ifindex is {}'s iflink",
         ifs.place, end.ifname
-    );
+    )
+}
+
+fn peer_missing(ifs: &Observed<Vec<Interface>>, end: &Link) -> Check {
+    let iflink = Value::Index(end.link_index);
+    let what = peer_what(ifs, end);
     let there: Vec<String> = ifs
         .value
         .iter()
