@@ -51,6 +51,12 @@ enum Command {
     },
     /// Delete namespaces that killed kube runs left behind (found by label).
     Cleanup,
+    /// Write report.md and junit.xml again from a run's report.json (its run folder or the
+    /// file), into the report's folder.
+    Report {
+        /// The run: its report.json or its run folder.
+        run: PathBuf,
+    },
     /// What changed between two runs (before and after a Calico upgrade): exit 0 when nothing
     /// regressed, 1 when a claim went from passed to failed, 2 on bad input.
     Diff {
@@ -107,6 +113,7 @@ fn main() -> ExitCode {
         }
         Command::Lab { mode, topology } => lab(&mode, &topology),
         Command::Cleanup => cleanup(),
+        Command::Report { run } => rerender(&run),
         Command::Diff {
             old,
             new,
@@ -161,6 +168,40 @@ fn lab(mode: &str, path: &std::path::Path) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("calico-conformance: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `report`: report.md and junit.xml of a run, written again from its report.json.
+fn rerender(run: &Path) -> ExitCode {
+    let loaded = calico_conformance::diff::load(run).and_then(|r| {
+        serde_json::from_value::<calico_conformance::report::Report>(r.json)
+            .map_err(|e| calico_conformance::diff::BadInput {
+                path: r.path.clone(),
+                problem: format!("not a report this build reads: {e}"),
+            })
+            .map(|report| (r.path, report))
+    });
+    let (file, report) = match loaded {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("calico-conformance: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let dir = file.parent().unwrap_or(Path::new("."));
+    match calico_conformance::report_files::write_beside(dir, &report) {
+        Ok(()) => {
+            println!(
+                "{}",
+                dir.join(calico_conformance::report_files::MARKDOWN)
+                    .display()
+            );
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("calico-conformance: {e}");
             ExitCode::FAILURE
