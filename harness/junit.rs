@@ -114,3 +114,94 @@ pub fn escape(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Report {
+        let path = format!("{}/fixtures/reports/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// Well-formed XML (parsed back), one testcase per case named by its claim ID, a failure's
+    /// message the expected/observed pair, a case that does not apply skipped with its reason.
+    #[test]
+    fn every_case_names_its_claim_and_a_failure_its_values() {
+        let report = fixture("md-failed-absent.json");
+        let xml = render(&report);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let cases: Vec<roxmltree::Node> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        assert_eq!(cases.len(), report.cases.len());
+        for (node, case) in cases.iter().zip(&report.cases) {
+            let name = node.attribute("name").unwrap();
+            assert!(name.starts_with(&case.claim), "{name}");
+            let class = node.attribute("classname").unwrap();
+            assert!(class.ends_with(&format!(".{}", case.claim)), "{class}");
+        }
+        let failed: Vec<&roxmltree::Node> = cases
+            .iter()
+            .filter(|n| n.children().any(|c| c.has_tag_name("failure")))
+            .collect();
+        assert_eq!(failed.len(), 6);
+        let veth3 = failed
+            .iter()
+            .find(|n| n.attribute("name") == Some("VETH-3 test-tools"))
+            .unwrap();
+        let failure = veth3
+            .children()
+            .find(|c| c.has_tag_name("failure"))
+            .unwrap();
+        assert_eq!(
+            failure.attribute("message").unwrap(),
+            "VETH-3 The host end carries MAC ee:ee:ee:ee:ee:ee and no IPv4 address: expected \
+             calied9d42cb137 MTU: 1400 (the pod's eth0's MTU), observed calied9d42cb137 MTU: 1450"
+        );
+        assert!(
+            failure.text().unwrap().contains("evidence:"),
+            "the body is the whole message"
+        );
+        let skipped = cases
+            .iter()
+            .filter(|n| n.children().any(|c| c.has_tag_name("skipped")))
+            .count();
+        assert_eq!(skipped, 17);
+        let suite = doc
+            .descendants()
+            .find(|n| n.has_tag_name("testsuite"))
+            .unwrap();
+        assert_eq!(suite.attribute("failures"), Some("6"));
+        assert_eq!(suite.attribute("skipped"), Some("17"));
+    }
+
+    /// Quotes, angle brackets, ampersands, newlines and control characters from a message
+    /// survive the trip through an XML parser as they were (control characters dropped).
+    #[test]
+    fn messages_are_escaped() {
+        let mut report = fixture("md-failed-absent.json");
+        let nasty = "a\"b'c<d>e&f\ng\u{1}h]]>";
+        let case = report
+            .cases
+            .iter_mut()
+            .find(|c| c.status == Status::Failed)
+            .unwrap();
+        case.checks.last_mut().unwrap().observed.text = nasty.into();
+        case.message = Some(nasty.into());
+        let xml = render(&report);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let failure = doc
+            .descendants()
+            .find(|n| n.has_tag_name("failure"))
+            .unwrap();
+        assert!(
+            failure
+                .attribute("message")
+                .unwrap()
+                .ends_with("observed a\"b'c<d>e&f\ngh]]>")
+        );
+        assert_eq!(failure.text(), Some("a\"b'c<d>e&f\ngh]]>"));
+    }
+}

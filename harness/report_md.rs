@@ -782,3 +782,163 @@ impl Path {
         md.push('\n');
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report of `fixtures/reports/` (see `make_md.py` there).
+    pub(crate) fn fixture(name: &str) -> Report {
+        let path = format!("{}/fixtures/reports/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// The lines of the first Mermaid block of `md`.
+    fn mermaid_block(md: &str) -> Vec<&str> {
+        let start = md.find("```mermaid\n").unwrap() + "```mermaid\n".len();
+        let len = md[start..].find("```").unwrap();
+        md[start..start + len].lines().collect()
+    }
+
+    /// A correct run: the facts, every observed value of the path from the cases, no failed
+    /// edge, and one claims-table row per case.
+    #[test]
+    fn a_correct_run_draws_the_observed_path() {
+        let report = fixture("md-correct.json");
+        let md = render(&report);
+        assert!(
+            md.contains("**52 cases, 52 passed, 0 failed, 0 not applicable**"),
+            "{md}"
+        );
+        assert!(md.contains("| `pool 192.168.0.0/16` | `blockSize 26, VXLAN` |"));
+        let chart = mermaid_block(&md);
+        assert_eq!(chart[0], "flowchart LR");
+        let all = chart.join("\n");
+        for want in [
+            "pod test-tools eth0<br/>IP 192.168.1.12/32<br/>MAC a6:13:a5:06:87:2f<br/>MTU 1450<br/>ifindex 2",
+            "calied9d42cb137<br/>ifindex 4<br/>MAC ee:ee:ee:ee:ee:ee<br/>MTU 1450<br/>proxy_arp = 1",
+            "pod /32: 192.168.1.10 dev calid9d486e54a8 scope link",
+            "own block: blackhole 192.168.1.0/26",
+            "other blocks: 192.168.2.0/26 via 192.168.2.0 dev vxlan.calico onlink",
+            "R0 <-->|\"VXLAN UDP 4789, VNI 4096, 10.12.22.3 ↔ 10.12.22.2<br/>",
+            "TTL 62\"| R1",
+            "E0 <-->|\"one hop, TTL 63\"| E1",
+        ] {
+            assert!(all.contains(want), "no {want:?} in\n{all}");
+        }
+        assert!(!all.contains("x--x") && !all.contains("linkStyle"), "{all}");
+        assert!(!all.contains("not observed"), "{all}");
+        let rows = md
+            .lines()
+            .filter(|l| l.starts_with("| `") && l.contains(" | passed |"));
+        assert_eq!(rows.count(), 52);
+    }
+
+    /// Failed claims are crossed red edges labelled with their IDs; the absent remote pod is a
+    /// dashed box with the scheduler's message, the second node is not invented, and values
+    /// no case observed say so.
+    #[test]
+    fn failures_and_an_absent_pod_are_drawn_as_such() {
+        let md = render(&fixture("md-failed-absent.json"));
+        let chart = mermaid_block(&md).join("\n");
+        assert!(
+            chart.contains("E0 x--x|\"✗ POD-I3, VETH-3<br/>veth\"| C0"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("E1 x--x|\"✗ ARP-1, ARP-2, VETH-3<br/>veth\"| C1"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("E0 x--x|\"✗ P2P-3<br/>one hop, TTL 63\"| E1"),
+            "{chart}"
+        );
+        for i in [0, 2, 4] {
+            assert!(
+                chart.contains(&format!("linkStyle {i} stroke:#c00")),
+                "{chart}"
+            );
+        }
+        assert_eq!(chart.matches("linkStyle").count(), 3, "{chart}");
+        assert!(chart.contains("MTU 1400"), "the faulted MTU as observed");
+        assert!(
+            chart.contains("MAC 02:00:00:00:00:01<br/>MTU not observed"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("E2[\"pod test-tools-remote: absent<br/>0/1 nodes"),
+            "{chart}"
+        );
+        assert!(chart.contains("class E2 absent"), "{chart}");
+        assert!(!chart.contains("k8s-worker-2") && !chart.contains("subgraph N1"));
+        assert!(chart.contains("R0 <-->|\"no second node\"| E2"), "{chart}");
+        assert!(md.contains("| **FAILED** |"));
+        assert!(
+            md.contains(
+                "| `POD-I3` | `test-tools` | **FAILED** | `eth0 MTU: 1400 (expected eth0 MTU: 1450"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("| `XN-2` | `-` | not applicable | `0/1 nodes are available"));
+    }
+
+    /// A claim this module does not know (the catalogue grows) is drawn on its pod's veth pair,
+    /// or, without a pod, named below the path: never dropped.
+    #[test]
+    fn unknown_claims_are_drawn_too() {
+        assert_eq!(
+            spot("NEW-1", Some("test-tools")),
+            Spot::Veth("test-tools".into())
+        );
+        assert_eq!(spot("NEW-2", None), Spot::Elsewhere);
+        assert_eq!(spot("REC-2", None), Spot::Routes);
+        assert_eq!(spot("MTU-2", None), Spot::CrossNode);
+        assert_eq!(spot("MTU-4", None), Spot::SameNode);
+        let mut report = fixture("md-failed-absent.json");
+        let mut extra = report.cases[0].clone();
+        extra.claim = "NEW-2".into();
+        extra.pod = None;
+        extra.status = Status::Failed;
+        report.cases.push(extra);
+        let chart = mermaid_block(&render(&report)).join("\n");
+        assert!(
+            chart.contains("FX[\"✗ NEW-2: failed, not on this path\"]"),
+            "{chart}"
+        );
+    }
+
+    /// Names from a cluster cannot break out of a label, the statement, or the Markdown fence;
+    /// table cells stay one line with `|` escaped.
+    #[test]
+    fn names_are_escaped() {
+        let nasty = "a\"b]c[d:e;f|g`h<i>j&k#l{m}\nn";
+        assert_eq!(
+            mermaid_text(nasty),
+            "a#quot;b]c[d:e#59;f#124;g#96;h#lt;i#gt;j#amp;k#35;l#123;m#125;n"
+        );
+        let mut report = fixture("md-failed-absent.json");
+        for c in &mut report.cases {
+            if c.claim == "VETH-2" && c.pod.as_deref() == Some("test-tools") {
+                c.checks[0].observed.value = Some(Value::Name(nasty.into()));
+            }
+        }
+        let node = "node\"]; click R0 call x()```";
+        let facts = &mut report.targets[0].facts;
+        facts.nodes[0].name = node.into();
+        facts.pods.iter_mut().for_each(|p| p.node = node.into());
+        let md = render(&report);
+        let chart = mermaid_block(&md);
+        assert!(chart.iter().all(|l| !l.contains("```") && !l.contains('`')));
+        assert!(
+            md.matches("```").count() == 2,
+            "one fence opened and closed"
+        );
+        assert!(
+            chart
+                .iter()
+                .any(|l| l.contains("C0[\"a#quot;b]c[d:e#59;f#124;g#96;h#lt;"))
+        );
+        assert_eq!(cell("a|b\nc`d"), "`a\\|b c'd`");
+        assert_eq!(cell(""), "");
+    }
+}
