@@ -311,3 +311,26 @@ mod tests {
         assert_eq!(diff(&correct, &correct, false, false), 0);
     }
 }
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    /// `report RUN` writes report.md and junit.xml from the run's report.json, into its folder;
+    /// a file that is not a report exits 2.
+    #[test]
+    fn report_rerenders_a_runs_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/reports");
+        std::fs::copy(
+            fixture.join("md-correct.json"),
+            dir.path().join("report.json"),
+        )
+        .unwrap();
+        assert_eq!(rerender(dir.path()), ExitCode::SUCCESS);
+        let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        assert!(md.contains("```mermaid"));
+        assert!(dir.path().join("junit.xml").exists());
+        assert_eq!(rerender(&fixture.join("no-schema.json")), ExitCode::from(2));
+    }
+}
