@@ -553,12 +553,13 @@ mod tests {
             targets: vec![target(name)],
             cases: vec![case(name, &format!("T-{}", i / 2), Some("test-tools"))],
         };
-        add(&root, "nx-test", &part).unwrap();
+        crate::report_files::add(&root, "nx-test", &part).unwrap();
     }
 
     /// [`PROCESSES`] processes of one run, each adding its one case at the same moment (as
     /// cargo-nextest's test processes of the lab: 104 claim cases): the report holds every case
-    /// exactly once, each target once with every process counted, and validates.
+    /// exactly once, each target once with every process counted, and validates; report.md and
+    /// junit.xml beside it are the whole report's.
     #[test]
     fn processes_adding_at_once_leave_every_case_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -603,6 +604,14 @@ mod tests {
         assert_eq!(distinct.len(), PROCESSES, "no case twice");
         let counted: Vec<u32> = report.targets.iter().map(|t| t.phases.processes).collect();
         assert_eq!(counted, [PROCESSES as u32 / 2; 2]);
+        let md = std::fs::read_to_string(dir.path().join(crate::report_files::MARKDOWN)).unwrap();
+        assert_eq!(
+            md,
+            crate::report_md::render(&report),
+            "report.md is the whole report's"
+        );
+        let xml = std::fs::read_to_string(dir.path().join(crate::report_files::JUNIT)).unwrap();
+        assert_eq!(xml.matches("<testcase ").count(), PROCESSES);
         let parts = std::fs::read_dir(dir.path().join(PARTS)).unwrap().count();
         assert_eq!(
             parts, PROCESSES,
