@@ -106,6 +106,17 @@ pub struct Part {
 /// Adds `part` to the report of the run whose folder is `root`, and rebuilds
 /// `<root>/report.json` from every part added so far. Returns the report's path.
 pub fn add(root: &Path, run_id: &str, part: &Part) -> Result<PathBuf> {
+    add_with(root, run_id, part, |_| Ok(()))
+}
+
+/// [`add`], then `beside` with the merged report, still under the lock (so files written from
+/// it, `report.md`, are never older than `report.json`).
+pub fn add_with(
+    root: &Path,
+    run_id: &str,
+    part: &Part,
+    beside: impl FnOnce(&Report) -> Result<()>,
+) -> Result<PathBuf> {
     let dir = root.join(PARTS);
     std::fs::create_dir_all(&dir).map_err(|e| file_error(&dir, format!("creating it: {e}")))?;
     write_part(&dir, part)?;
@@ -115,6 +126,7 @@ pub fn add(root: &Path, run_id: &str, part: &Part) -> Result<PathBuf> {
     let text = serde_json::to_string_pretty(&report)
         .map_err(|e| Error::Internal(format!("serializing the report: {e}")))?;
     crate::run::write_whole(&path, &(text + "\n"))?;
+    beside(&report)?;
     Ok(path)
 }
 
@@ -548,12 +560,13 @@ mod tests {
             targets: vec![target(name)],
             cases: vec![case(name, &format!("T-{}", i / 2), Some("test-tools"))],
         };
-        add(&root, "nx-test", &part).unwrap();
+        crate::report_files::add(&root, "nx-test", &part).unwrap();
     }
 
     /// [`PROCESSES`] processes of one run, each adding its one case at the same moment (as
     /// cargo-nextest's test processes of the lab: 104 claim cases): the report holds every case
-    /// exactly once, each target once with every process counted, and validates.
+    /// exactly once, each target once with every process counted, and validates; report.md and
+    /// junit.xml beside it are the whole report's.
     #[test]
     fn processes_adding_at_once_leave_every_case_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -598,6 +611,14 @@ mod tests {
         assert_eq!(distinct.len(), PROCESSES, "no case twice");
         let counted: Vec<u32> = report.targets.iter().map(|t| t.phases.processes).collect();
         assert_eq!(counted, [PROCESSES as u32 / 2; 2]);
+        let md = std::fs::read_to_string(dir.path().join(crate::report_files::MARKDOWN)).unwrap();
+        assert_eq!(
+            md,
+            crate::report_md::render(&report),
+            "report.md is the whole report's"
+        );
+        let xml = std::fs::read_to_string(dir.path().join(crate::report_files::JUNIT)).unwrap();
+        assert_eq!(xml.matches("<testcase ").count(), PROCESSES);
         let parts = std::fs::read_dir(dir.path().join(PARTS)).unwrap().count();
         assert_eq!(
             parts, PROCESSES,

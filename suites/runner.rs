@@ -305,7 +305,8 @@ fn write_report(
         targets,
         cases: results.iter().map(|r| r.result.clone()).collect(),
     };
-    let path = report::add(root, calico_conformance::run::run_id(), &part)?;
+    let path =
+        calico_conformance::report_files::add(root, calico_conformance::run::run_id(), &part)?;
     println!("\nreport: {}", path.display());
     Ok(path)
 }
@@ -525,7 +526,31 @@ mod tests {
         let closed = close(rt, targets);
         let dir = tempfile::tempdir().unwrap();
         let path = write_report(dir.path(), started, facts, &timings, &records, &closed).unwrap();
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        check_beside(&path, &json);
+        json
+    }
+
+    /// report.md and junit.xml beside the report are rendered from it: the path's diagram and
+    /// every case in both.
+    fn check_beside(path: &std::path::Path, json: &serde_json::Value) {
+        use calico_conformance::report_files::{JUNIT, MARKDOWN};
+        let report: report::Report = serde_json::from_value(json.clone()).unwrap();
+        let md = std::fs::read_to_string(path.with_file_name(MARKDOWN)).unwrap();
+        assert_eq!(md, calico_conformance::report_md::render(&report));
+        assert!(md.contains("```mermaid\nflowchart LR\n"));
+        let xml = std::fs::read_to_string(path.with_file_name(JUNIT)).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let names: Vec<&str> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .filter_map(|n| n.attribute("name"))
+            .collect();
+        assert_eq!(names.len(), report.cases.len());
+        for (name, case) in names.iter().zip(&report.cases) {
+            assert!(name.starts_with(&case.claim), "{name} names {}", case.claim);
+        }
     }
 
     /// Checks a report of one target's whole run: it validates, holds every claim case once

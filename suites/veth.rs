@@ -45,10 +45,12 @@ const HOST_END_SYSCTLS: [(&str, &str); 4] = [
     ("conf.route_localnet", "1"),
 ];
 
-/// VETH-1: eth0's iflink names a host link of kind veth whose own iflink is eth0's ifindex.
+/// VETH-1: eth0's iflink names a host link (the check records its name and ifindex) of kind
+/// veth whose own iflink is eth0's ifindex.
 pub async fn veth_1_eth0_peer_on_host(cx: &Cx<'_>) -> Outcome {
     let pair = cx.veth_pair(cx.pod_name()?).await?;
     cx.expect(link::kind(&pair.eth0.link, "veth"))?;
+    cx.expect(link::peer_check(&pair.host_interfaces, &pair.eth0.link))?;
     let host_end = &pair.host_end()?.link;
     cx.expect(link::kind(host_end, "veth"))?;
     cx.expect(link::iflink(host_end, pair.eth0.link.ifindex).because("eth0's ifindex"))

@@ -63,6 +63,12 @@ enum Command {
         #[arg(long, default_value_t = 21)]
         runs: usize,
     },
+    /// Write report.md and junit.xml again from a run's report.json (its run folder or the
+    /// file), into the report's folder.
+    Report {
+        /// The run: its report.json or its run folder.
+        run: PathBuf,
+    },
     /// What changed between two runs (before and after a Calico upgrade): exit 0 when nothing
     /// regressed, 1 when a claim went from passed to failed, 2 on bad input.
     Diff {
@@ -134,6 +140,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Report { run } => rerender(&run),
         Command::Diff {
             old,
             new,
@@ -188,6 +195,40 @@ fn lab(mode: &str, path: &std::path::Path) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("calico-conformance: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `report`: report.md and junit.xml of a run, written again from its report.json.
+fn rerender(run: &Path) -> ExitCode {
+    let loaded = calico_conformance::diff::load(run).and_then(|r| {
+        serde_json::from_value::<calico_conformance::report::Report>(r.json)
+            .map_err(|e| calico_conformance::diff::BadInput {
+                path: r.path.clone(),
+                problem: format!("not a report this build reads: {e}"),
+            })
+            .map(|report| (r.path, report))
+    });
+    let (file, report) = match loaded {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("calico-conformance: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let dir = file.parent().unwrap_or(Path::new("."));
+    match calico_conformance::report_files::write_beside(dir, &report) {
+        Ok(()) => {
+            println!(
+                "{}",
+                dir.join(calico_conformance::report_files::MARKDOWN)
+                    .display()
+            );
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("calico-conformance: {e}");
             ExitCode::FAILURE
@@ -295,5 +336,28 @@ mod tests {
         }
         // The function behind the subcommand, writing to the real stdout.
         assert_eq!(diff(&correct, &correct, false, false), 0);
+    }
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    /// `report RUN` writes report.md and junit.xml from the run's report.json, into its folder;
+    /// a file that is not a report exits 2.
+    #[test]
+    fn report_rerenders_a_runs_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/reports");
+        std::fs::copy(
+            fixture.join("md-correct.json"),
+            dir.path().join("report.json"),
+        )
+        .unwrap();
+        assert_eq!(rerender(dir.path()), ExitCode::SUCCESS);
+        let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        assert!(md.contains("```mermaid"));
+        assert!(dir.path().join("junit.xml").exists());
+        assert_eq!(rerender(&fixture.join("no-schema.json")), ExitCode::from(2));
     }
 }

@@ -61,12 +61,32 @@ pub fn peer<'a>(
     found.ok_or_else(|| Box::new(peer_missing(ifs, end)))
 }
 
-fn peer_missing(ifs: &Observed<Vec<Interface>>, end: &Link) -> Check {
+/// `end`'s peer is among `ifs`: passed, naming the link found and its ifindex
+/// (`calied9d42cb137#15`, which a report draws), when [`peer`] finds it; [`peer`]'s failed
+/// check otherwise.
+pub fn peer_check(ifs: &Observed<Vec<Interface>>, end: &Link) -> Check {
+    let found = match peer(ifs, end) {
+        Ok(found) => found,
+        Err(missing) => return *missing,
+    };
     let iflink = Value::Index(end.link_index);
-    let what = format!(
+    let what = peer_what(ifs, end);
+    let name = format!("{}#{}", found.link.ifname, found.link.ifindex);
+    let expected = Shown::text(format!("{what}, {iflink}"), iflink);
+    let observed = Shown::text(format!("{what}: {name}"), Value::Interfaces(vec![name]));
+    Check::new(what, true, expected, observed).judging_output(ifs)
+}
+
+fn peer_what(ifs: &Observed<Vec<Interface>>, end: &Link) -> String {
+    format!(
         "the link in {} whose ifindex is {}'s iflink",
         ifs.place, end.ifname
-    );
+    )
+}
+
+fn peer_missing(ifs: &Observed<Vec<Interface>>, end: &Link) -> Check {
+    let iflink = Value::Index(end.link_index);
+    let what = peer_what(ifs, end);
     let there: Vec<String> = ifs
         .value
         .iter()
@@ -218,4 +238,49 @@ pub fn interface_set(ifs: &Observed<Vec<Interface>>) -> Value {
         .collect();
     set.sort();
     Value::Interfaces(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::ip::parse_interfaces;
+
+    fn recorded(place: &str, file: &str) -> Observed<Vec<Interface>> {
+        let path = format!("{}/fixtures/recorded/{file}", env!("CARGO_MANIFEST_DIR"));
+        let raw = std::fs::read(path).unwrap();
+        Observed {
+            value: parse_interfaces(file, &raw).unwrap(),
+            raw,
+            command: "ip -d -j addr show".into(),
+            place: place.into(),
+        }
+    }
+
+    /// On the recorded node and pod: test-tools' eth0 (iflink 3) finds calied9d42cb137, ifindex
+    /// 3, and the check names it; an iflink no host link has fails, listing what is there.
+    #[test]
+    fn peer_check_names_the_host_end_found_or_fails() {
+        let host = recorded("host k8s-worker-1", "node/ip-j-addr.json");
+        let pod = recorded("pod default/test-tools", "pod/test-tools-ip-j-addr.json");
+        let eth0 = &interface(&pod, "eth0").unwrap().link;
+        let found = peer_check(&host, eth0);
+        assert!(found.passed);
+        assert_eq!(
+            found.observed.value,
+            Some(Value::Interfaces(vec!["calied9d42cb137#3".into()]))
+        );
+        assert_eq!(
+            found.observed.text,
+            "the link in host k8s-worker-1 whose ifindex is eth0's iflink: calied9d42cb137#3"
+        );
+        let mut moved = eth0.clone();
+        moved.link_index = Some(99);
+        let missing = peer_check(&host, &moved);
+        assert!(!missing.passed);
+        assert!(
+            missing.observed.text.contains("none; there are lo#1"),
+            "{}",
+            missing.observed.text
+        );
+    }
 }
