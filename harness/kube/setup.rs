@@ -220,8 +220,9 @@ impl KubeTarget {
             cluster::facts_from_objects(&format!("kube {}", conn.context), &objects, &node_refs)?;
         facts.kubernetes_version = conn.kubernetes_version.clone();
         // REC-*: every pod Calico networks on the run's nodes, all namespaces (read only).
+        let pools = super::workloads::every_pool_cidr(&objects.ip_pools);
         facts.workloads =
-            Some(super::workloads::read_workloads(&conn.client, &nodes, &facts.pools).await?);
+            Some(super::workloads::read_workloads(&conn.client, &nodes, &pools).await?);
 
         let exec_pods: Api<Pod> = Api::namespaced(conn.exec_client.clone(), namespace);
         let host = |node: &str| -> Result<KubePlace> {

@@ -4,13 +4,16 @@
 //! `IsHostNetworked`, `getPodIPs`): not `hostNetwork`; not finished (phase `Succeeded`,
 //! `Failed` or `Completed`, or being deleted after Calico's CNI emptied its
 //! `cni.projectcalico.org/podIP` annotation); its IPv4 address (`status.podIPs`, `status.podIP`,
-//! else Calico's `podIPs`/`podIP` annotations) in an enabled IP pool. One list per node
+//! else Calico's `podIPs`/`podIP` annotations) in an IP pool (a disabled one too: its pods keep
+//! their addresses). One list per node
 //! (`fieldSelector=spec.nodeName=<node>`, as the kubelet asks), never one request per pod.
 
 use crate::error::{Error, Result};
-use crate::facts::{Pool, Workload};
+use crate::facts::Workload;
+use ipnet::Ipv4Net;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
+use kube::api::DynamicObject;
 use kube::api::{Api, ListParams};
 use std::net::Ipv4Addr;
 
@@ -41,6 +44,16 @@ fn ipv4s(pod: &Pod) -> Vec<Ipv4Addr> {
         .collect()
 }
 
+/// The CIDR of every IPv4 IP pool, disabled ones included: a pod keeps an address of a pool
+/// disabled after it was allocated (a pool migration), and Calico still networks it.
+pub fn every_pool_cidr(ip_pools: &[DynamicObject]) -> Vec<Ipv4Net> {
+    ip_pools
+        .iter()
+        .filter_map(|o| o.data.get("spec")?.get("cidr")?.as_str()?.parse().ok())
+        .map(|n: Ipv4Net| n.trunc())
+        .collect()
+}
+
 /// Calico's `IsFinished`: phase `Succeeded`, `Failed` or `Completed`, or being deleted after
 /// Calico's CNI emptied the pod's address annotation.
 fn finished(pod: &Pod) -> bool {
@@ -57,7 +70,7 @@ fn finished(pod: &Pod) -> bool {
 
 /// The workloads among `pods` on `nodes`: not `hostNetwork`, not finished, an IPv4 address in
 /// one of `pools`. Sorted by node, namespace and name.
-pub fn workloads_from_pods(pods: &[Pod], nodes: &[String], pools: &[Pool]) -> Vec<Workload> {
+pub fn workloads_from_pods(pods: &[Pod], nodes: &[String], pools: &[Ipv4Net]) -> Vec<Workload> {
     let mut out: Vec<Workload> = pods
         .iter()
         .filter_map(|pod| {
@@ -71,7 +84,7 @@ pub fn workloads_from_pods(pods: &[Pod], nodes: &[String], pools: &[Pool]) -> Ve
             }
             let ip = ipv4s(pod)
                 .into_iter()
-                .find(|ip| pools.iter().any(|p| p.cidr.contains(ip)))?;
+                .find(|ip| pools.iter().any(|p| p.contains(ip)))?;
             Some(Workload {
                 namespace: pod.metadata.namespace.clone().unwrap_or_default(),
                 name: pod.metadata.name.clone().unwrap_or_default(),
@@ -89,7 +102,7 @@ pub fn workloads_from_pods(pods: &[Pod], nodes: &[String], pools: &[Pool]) -> Ve
 pub async fn read_workloads(
     client: &Client,
     nodes: &[String],
-    pools: &[Pool],
+    pools: &[Ipv4Net],
 ) -> Result<Vec<Workload>> {
     let api: Api<Pod> = Api::all(client.clone());
     let mut pods = Vec::new();
@@ -109,15 +122,29 @@ pub async fn read_workloads(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::Encapsulation;
     use crate::kube::fake_api::*;
 
-    fn pools() -> Vec<Pool> {
-        vec![Pool {
-            cidr: "192.168.0.0/16".parse().unwrap(),
-            block_size: 26,
-            encapsulation: Encapsulation::None,
-        }]
+    fn pools() -> Vec<Ipv4Net> {
+        vec!["192.168.0.0/16".parse().unwrap()]
+    }
+
+    /// Every pool counts, a disabled one too; IPv6 pools are left out.
+    #[test]
+    fn every_pool_cidr_includes_disabled_pools() {
+        let objects: Vec<DynamicObject> = serde_json::from_value(serde_json::json!([
+            {"apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool",
+             "metadata": {"name": "old"}, "spec": {"cidr": "10.244.0.0/16", "disabled": true}},
+            {"apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool",
+             "metadata": {"name": "new"}, "spec": {"cidr": "192.168.0.0/16"}},
+            {"apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool",
+             "metadata": {"name": "v6"}, "spec": {"cidr": "fd00::/48"}}
+        ]))
+        .unwrap();
+        let cidrs: Vec<String> = every_pool_cidr(&objects)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(cidrs, ["10.244.0.0/16", "192.168.0.0/16"]);
     }
 
     /// The recorded pods: the article's two (Running on k8s-worker-1), a Pending one whose
@@ -240,7 +267,6 @@ mod tests {
         };
         let states = [state];
         assert!(every_pod_wired(&states, &w).passed);
-        let cidrs: Vec<_> = pools().iter().map(|p| p.cidr).collect();
-        assert!(no_orphans(&states, &w, &cidrs).passed);
+        assert!(no_orphans(&states, &w, &pools()).passed);
     }
 }
