@@ -239,6 +239,14 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
                 )),
                 Status::Failed => Err(Failed::from(result.message.clone().unwrap_or_default())),
             };
+            if let (Err(failed), true) = (
+                &outcome,
+                calico_conformance::run::shared_with_other_processes(),
+            ) {
+                // cargo-nextest puts what follows a line starting `Error: ` on standard error
+                // into its JUnit failure's text (its heuristic for a failed `main`).
+                eprintln!("Error: {}", failed.message().unwrap_or_default());
+            }
             if let Ok(mut r) = results.lock() {
                 r.push(CaseRecord { started, result });
             }
