@@ -7,7 +7,7 @@
 use crate::error::{Error, Result};
 use etherparse::{
     ArpOperation, ArpPacketSlice, EtherType, Icmpv4Type, IpNumber, LaxIpv4Slice, LaxNetSlice,
-    LaxSlicedPacket, LinkSlice, TransportSlice,
+    LaxSlicedPacket, LinkSlice, TcpOptionElement, TransportSlice,
 };
 pub use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
@@ -101,10 +101,33 @@ pub struct Ipv4 {
     pub ttl: u8,
     /// IP protocol number.
     pub protocol: u8,
+    /// The header's total length: the packet's size on the wire, header included (what an
+    /// MTU limits), whatever the capture's snap length kept.
+    pub total_len: u16,
+    /// The header's fragmentation fields: DF, MF and the fragment offset (in 8-byte units).
+    pub frag: Fragmentation,
     /// The transport layer.
     pub l4: L4,
     /// The decapsulated inner packet (VXLAN or IPIP), when this packet carries one.
     pub inner: Option<Box<Encapsulated>>,
+}
+
+/// An IPv4 header's fragmentation fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fragmentation {
+    /// Don't Fragment.
+    pub dont_fragment: bool,
+    /// More Fragments.
+    pub more_fragments: bool,
+    /// The fragment offset, in 8-byte units.
+    pub offset: u16,
+}
+
+impl Fragmentation {
+    /// True when the packet is a fragment of a larger one (MF set or a non-zero offset).
+    pub fn is_fragment(&self) -> bool {
+        self.more_fragments || self.offset != 0
+    }
 }
 
 /// What an encapsulating packet carries.
@@ -174,6 +197,8 @@ pub struct Tcp {
     pub rst: bool,
     /// PSH flag.
     pub psh: bool,
+    /// The Maximum Segment Size option, when the segment carries one (a SYN or SYN-ACK).
+    pub mss: Option<u16>,
     /// The segment's payload.
     pub payload: Vec<u8>,
 }
@@ -647,6 +672,10 @@ fn ipv4_from(
             fin: t.fin(),
             rst: t.rst(),
             psh: t.psh(),
+            mss: t.options_iterator().find_map(|o| match o {
+                Ok(TcpOptionElement::MaximumSegmentSize(mss)) => Some(mss),
+                _ => None,
+            }),
             payload: t.payload().to_vec(),
         }),
         Some(TransportSlice::Udp(u)) => {
@@ -690,6 +719,12 @@ fn ipv4_from(
         dst: header.destination_addr(),
         ttl: header.ttl(),
         protocol: header.protocol().0,
+        total_len: header.total_len(),
+        frag: Fragmentation {
+            dont_fragment: header.dont_fragment(),
+            more_fragments: header.more_fragments(),
+            offset: header.fragments_offset().value(),
+        },
         l4,
         inner,
     }
@@ -784,8 +819,17 @@ mod tests {
             .filter(|f| f.is_tcp_between(server, client))
             .collect();
         assert_eq!(conn.len(), 12);
-        let (_, syn) = conn[0].tcp().expect("tcp");
+        let (syn_ip, syn) = conn[0].tcp().expect("tcp");
         assert!(syn.syn && !syn.ack && syn.dst_port == 8080);
+        // The real node's handshake: MSS 1460 both ways, DF set, a 60-byte unfragmented SYN.
+        assert_eq!(syn.mss, Some(1460));
+        assert_eq!(syn_ip.total_len, 60);
+        assert!(syn_ip.frag.dont_fragment && !syn_ip.frag.is_fragment());
+        let (_, syn_ack) = conn[1].tcp().expect("tcp");
+        assert!(syn_ack.syn && syn_ack.ack);
+        assert_eq!(syn_ack.mss, Some(1460));
+        let (_, ack) = conn[2].tcp().expect("tcp");
+        assert_eq!(ack.mss, None);
         let payload: Vec<u8> = conn
             .iter()
             .filter_map(|f| f.tcp())
