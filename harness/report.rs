@@ -287,7 +287,9 @@ pub(crate) fn schema_errors(report: &serde_json::Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expect::value::{EncapsulationFields, NeighbourFields, RouteFields};
+    use crate::expect::value::{
+        EchoFields, EncapsulationFields, NeighbourFields, RouteFields, UnderlayFields,
+    };
     use crate::expect::{Value, eq};
     use crate::results::Status;
     use std::collections::BTreeSet;
@@ -355,6 +357,26 @@ mod tests {
             Value::Frames(vec!["a frame".into()]),
             Value::Count(3),
             Value::Body("<p>Hi</p>".into()),
+            Value::Mtus(
+                [
+                    ("calied9d42cb137".to_string(), Some(1450)),
+                    ("vxlan.calico".to_string(), None),
+                ]
+                .into(),
+            ),
+            Value::Echo(EchoFields {
+                payload: 1422,
+                outcomes: vec!["fragmentation_needed".into()],
+                mtu: Some(1400),
+                from: Some("10.12.22.2".parse().unwrap()),
+            }),
+            Value::UnderlayFrames(UnderlayFields {
+                largest: Some(1500),
+                fragments: 0,
+                full_size_seen: true,
+            }),
+            Value::Mss(Some(1410)),
+            Value::Mss(None),
         ];
         for v in &all {
             match v {
@@ -375,7 +397,11 @@ mod tests {
                 | Value::Encapsulation(_)
                 | Value::Frames(_)
                 | Value::Count(_)
-                | Value::Body(_) => {}
+                | Value::Body(_)
+                | Value::Mtus(_)
+                | Value::Echo(_)
+                | Value::UnderlayFrames(_)
+                | Value::Mss(_) => {}
             }
         }
         all
