@@ -167,10 +167,8 @@ fn df_request(
     payload: u32,
 ) -> std::result::Result<Vec<u8>, String> {
     let data: Vec<u8> = (0..payload).map(|i| (i % 251) as u8).collect();
-    let icmp = Icmpv4Header::with_checksum(
-        Icmpv4Type::EchoRequest(IcmpEchoHeader { id, seq }),
-        &data,
-    );
+    let icmp =
+        Icmpv4Header::with_checksum(Icmpv4Type::EchoRequest(IcmpEchoHeader { id, seq }), &data);
     let len = u16::try_from(icmp.header_len() + data.len())
         .map_err(|_| format!("an echo payload of {payload} bytes does not fit in IPv4"))?;
     let mut ip = Ipv4Header::new(len, 64, IpNumber::ICMP, [0; 4], to.octets())

@@ -13,6 +13,7 @@ use calico_conformance::df_echo::{DfEcho, DfOutcome, ECHO_HEADERS};
 use calico_conformance::expect::frames::{Frames, Match};
 use calico_conformance::expect::{Check, link, mtu};
 use calico_conformance::facts::Encapsulation;
+use calico_conformance::observe::packet::Frame;
 use calico_conformance::ports::source_port;
 use calico_conformance::target::{CLIENT_POD, REMOTE_POD, SERVER_POD};
 use std::collections::BTreeMap;
@@ -66,15 +67,10 @@ pub async fn mtu_1_one_mtu_per_node(cx: &Cx<'_>) -> Outcome {
 /// fragmentation needed — never lost.
 pub async fn mtu_2_full_size_echo_crosses(cx: &Cx<'_>) -> Outcome {
     let x = cx.recorded::<FullSizeEcho>().await?;
-    let answered: &[&str] = &["answered"];
-    let small = "answered (if not, the path is broken whatever the size)";
-    cx.expect(mtu::echo(&x.said("a small echo"), &x.small, answered, small))?;
-    let full = format!("answered (test-tools' eth0 MTU {} less 28)", x.pod_mtu);
-    cx.expect(mtu::echo(&x.said("the full-size echo"), &x.full, answered, &full))?;
-    let refused = &["refused_at_source", "fragmentation_needed"];
-    let said = "refused at the source (EMSGSIZE, \"message too long\") or answered with ICMP \
-                fragmentation needed, never silently lost";
-    cx.expect(mtu::echo(&x.said("one byte more"), &x.over, refused, said))
+    for probe in [Probe::Small, Probe::FullSize, Probe::OneByteMore] {
+        cx.expect(x.judged(probe))?;
+    }
+    Ok(())
 }
 
 /// MTU-3: during MTU-2's full-size echo, every outer IPv4 packet of it on the source node's
@@ -82,7 +78,12 @@ pub async fn mtu_2_full_size_echo_crosses(cx: &Cx<'_>) -> Outcome {
 pub async fn mtu_3_frames_fit_the_underlay(cx: &Cx<'_>) -> Outcome {
     let x = cx.recorded::<FullSizeEcho>().await?;
     let why = format!("the MTU of {}", x.underlay_name);
-    cx.expect(mtu::fit_underlay(&x.on_underlay, x.underlay_mtu, &why, &x.full_size))
+    cx.expect(mtu::fit_underlay(
+        &x.on_underlay,
+        x.underlay_mtu,
+        &why,
+        &x.full_size,
+    ))
 }
 
 /// MTU-4: the SYN and SYN-ACK of P2P-2's connection and of a cross-node connection carry MSS =
@@ -102,7 +103,11 @@ pub async fn mtu_4_mss_follows_pod_mtu(cx: &Cx<'_>) -> Outcome {
 fn nodes_used(cx: &Cx<'_>) -> Vec<String> {
     let facts = &cx.target.facts;
     let mut nodes: Vec<String> = Vec::new();
-    for pod in facts.pods.iter().filter(|p| facts.absence(&p.name).is_none()) {
+    for pod in facts
+        .pods
+        .iter()
+        .filter(|p| facts.absence(&p.name).is_none())
+    {
         if !nodes.contains(&pod.node) {
             nodes.push(pod.node.clone());
         }
@@ -175,10 +180,45 @@ pub struct FullSizeEcho {
     full_size: Match,
 }
 
+/// The three echoes of MTU-2.
+#[derive(Clone, Copy)]
+enum Probe {
+    /// 56 bytes: must be answered, or the path is broken whatever the size.
+    Small,
+    /// Pod MTU − 28: must be answered.
+    FullSize,
+    /// Pod MTU − 27: must be refused at the source or answered with fragmentation needed.
+    OneByteMore,
+}
+
 impl FullSizeEcho {
-    /// `<what> from test-tools to <remote IP>`.
-    fn said(&self, what: &str) -> String {
-        format!("{what} from {CLIENT_POD} to {}", self.to)
+    /// The check of one probe: what became of it against what must.
+    fn judged(&self, probe: Probe) -> Check {
+        let answered: &[&str] = &["answered"];
+        let (name, echo, want, said) = match probe {
+            Probe::Small => (
+                "a small echo",
+                &self.small,
+                answered,
+                "answered (if not, the path is broken whatever the size)".to_string(),
+            ),
+            Probe::FullSize => (
+                "the full-size echo",
+                &self.full,
+                answered,
+                format!("answered ({CLIENT_POD}' eth0 MTU {} less 28)", self.pod_mtu),
+            ),
+            Probe::OneByteMore => (
+                "one byte more",
+                &self.over,
+                &["refused_at_source", "fragmentation_needed"][..],
+                "refused at the source (EMSGSIZE, \"message too long\") or answered with ICMP \
+                 fragmentation needed, never silently lost"
+                    .to_string(),
+            ),
+        };
+        let what = format!("{name} from {CLIENT_POD} to {}", self.to);
+        mtu::echo(&what, echo, want, &said)
     }
 }
 
@@ -187,7 +227,9 @@ impl Recording for FullSizeEcho {
         let (client, remote) = (cx.facts_of(CLIENT_POD)?, cx.facts_of(REMOTE_POD)?);
         let (src_node, dst_node) = (cx.node_facts(&client.node)?, cx.node_facts(&remote.node)?);
         let pod = cx.target.pod(CLIENT_POD)?;
-        let pod_mtu = link::interface(&cx.interfaces(&pod).await?, "eth0")?.link.mtu;
+        let pod_mtu = link::interface(&cx.interfaces(&pod).await?, "eth0")?
+            .link
+            .mtu;
         let host = cx.target.host(&client.node)?;
         let host_ifs = cx.interfaces(&host).await?;
         let underlay = match &src_node.underlay {
@@ -203,40 +245,36 @@ impl Recording for FullSizeEcho {
                 })?,
         };
         let (underlay_name, underlay_mtu) = (underlay.link.ifname.clone(), underlay.link.mtu);
-        let bpf = format!(
-            "icmp or udp port {VXLAN_PORT} or ip proto 4 or ip[6:2] & 0x3fff != 0"
-        );
+        let bpf = format!("icmp or udp port {VXLAN_PORT} or ip proto 4 or ip[6:2] & 0x3fff != 0");
         let capture = cx.capture(&host, &underlay_name, &bpf).await?;
         let full_payload = pod_mtu.saturating_sub(ECHO_HEADERS);
-        let mut echoes = Vec::new();
-        for payload in [56, full_payload, full_payload + 1] {
-            echoes.push(pod.ping_df(remote.ip, payload, TRAFFIC_DEADLINE).await);
-        }
+        // At once: each may wait its 3 attempts before it counts as lost.
+        let echo = |payload| pod.ping_df(remote.ip, payload, TRAFFIC_DEADLINE);
+        let (small, full, over) =
+            tokio::join!(echo(56), echo(full_payload), echo(full_payload + 1));
         let full_size = mtu::full_size_request(client.ip, remote.ip, pod_mtu);
-        let may_have_left = !matches!(
-            echoes.get(1),
-            Some(Ok(DfEcho {
-                outcome: DfOutcome::RefusedAtSource { .. },
-                ..
-            }))
-        );
-        if may_have_left {
-            cx.wait_for(&capture, |fs| fs.iter().any(|f| full_size.matches(f)))
-                .await;
-        }
         let nodes = (src_node.address, dst_node.address);
         let keep = mtu::echo_frames(client.ip, remote.ip, nodes);
+        let refused = matches!(
+            full,
+            Ok(DfEcho {
+                outcome: DfOutcome::RefusedAtSource { .. },
+                ..
+            })
+        );
+        if !refused {
+            // Until the full-size request, or any fragment of the echo, is seen.
+            let fragment = |f: &Frame| f.ipv4().is_some_and(|ip| ip.frag.is_fragment());
+            let seen = |fs: &[Frame]| {
+                (fs.iter()).any(|f| full_size.matches(f) || (keep.matches(f) && fragment(f)))
+            };
+            cx.wait_for(&capture, seen).await;
+        }
         let on_underlay = cx.frames(capture, &keep).await;
-        let shown: Vec<String> = echoes.iter().map(|e| format!("{e:?}")).collect();
+        let shown = format!("{small:?}\n{full:?}\n{over:?}\n");
         cx.evidence
-            .add(format!("ping -M do from {CLIENT_POD}.txt"), shown.join("\n"));
-        let mut echoes = echoes.into_iter();
-        let mut next = || {
-            echoes
-                .next()
-                .unwrap_or_else(|| Err(internal("an echo went missing")))
-        };
-        let (small, full, over) = (next()?, next()?, next()?);
+            .add(format!("ping -M do from {CLIENT_POD}.txt"), shown);
+        let (small, full, over) = (small?, full?, over?);
         Ok(FullSizeEcho {
             pod_mtu,
             to: remote.ip,
@@ -249,10 +287,6 @@ impl Recording for FullSizeEcho {
             full_size,
         })
     }
-}
-
-fn internal(what: &str) -> calico_conformance::Error {
-    calico_conformance::Error::Internal(what.to_string())
 }
 
 /// A TCP handshake captured on both pods' host ends: the client and server, their pods, and
@@ -269,9 +303,11 @@ pub struct Handshake {
 /// less 40 and the SYN-ACK the server pod's.
 async fn handshake_mss(cx: &Cx<'_>, h: &Handshake) -> Result<Vec<Check>, Failure> {
     let mut checks = Vec::new();
+    // By ports: a translated address is P2P-4's and XN-3's to judge, not the MSS's.
+    let (client, server) = (h.client.port(), h.server.port());
     let segments = [
-        (Match::tcp(h.client, h.server).syn(), h.client_pod),
-        (Match::tcp(h.server, h.client).syn_ack(), h.server_pod),
+        (Match::tcp_ports(client, server).syn(), h.client_pod),
+        (Match::tcp_ports(server, client).syn_ack(), h.server_pod),
     ];
     for (segment, sender) in segments {
         let ifs = cx.interfaces(&cx.target.pod(sender)?).await?;
@@ -322,8 +358,10 @@ impl Recording for CrossHandshake {
             .pod_place
             .http_get(server.ip, HTTP_PORT, src_port, TRAFFIC_DEADLINE)
             .await;
-        cx.wait_for(&a, at_least_frames(2, &connection)).await;
-        cx.wait_for(&b, at_least_frames(2, &connection)).await;
+        if got.is_ok() {
+            cx.wait_for(&a, at_least_frames(2, &connection)).await;
+            cx.wait_for(&b, at_least_frames(2, &connection)).await;
+        }
         let on_client_cali = cx.frames(a, &connection).await;
         let on_server_cali = cx.frames(b, &connection).await;
         got?;

@@ -18,9 +18,10 @@ pub fn echo_frames(a: Ipv4Addr, b: Ipv4Addr, nodes: (Ipv4Addr, Ipv4Addr)) -> Mat
     Match::new(
         format!("ICMP between {a} and {b}, or an IPv4 fragment between them or the nodes"),
         move |f| {
-            let echo = f.innermost().ipv4().is_some_and(|ip| {
-                matches!(ip.l4, L4::Icmp { .. }) && between(ip, a, b)
-            });
+            let echo = f
+                .innermost()
+                .ipv4()
+                .is_some_and(|ip| matches!(ip.l4, L4::Icmp { .. }) && between(ip, a, b));
             let fragment = f.ipv4().is_some_and(|ip| {
                 ip.frag.is_fragment() && (between(ip, a, b) || between(ip, nodes.0, nodes.1))
             });
@@ -106,7 +107,11 @@ pub fn echo(what: &str, echo: &DfEcho, want: &[&str], said: &str) -> Check {
 pub fn fit_underlay(frames: &Frames, mtu: u32, why: &str, full_size: &Match) -> Check {
     let what = format!("the echo's frames on {}", frames.label);
     let ip = |f: &Frame| f.ipv4().map(|ip| (u32::from(ip.total_len), ip.frag));
-    let largest = frames.frames.iter().filter_map(|f| ip(f).map(|i| i.0)).max();
+    let largest = frames
+        .frames
+        .iter()
+        .filter_map(|f| ip(f).map(|i| i.0))
+        .max();
     let too_big: Vec<&Frame> = (frames.frames.iter())
         .filter(|f| ip(f).is_some_and(|i| i.0 > mtu))
         .collect();

@@ -219,7 +219,11 @@ impl KubePlace {
         let argv = crate::df_echo::ping_df_argv(ip, payload);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let out = self.exec(&argv, deadline + Duration::from_secs(5)).await?;
-        let text = format!("{}{}", out.stdout_text(), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            out.stdout_text(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let outcome = crate::df_echo::parse_ping_df(&text);
         match out.code {
             Some(0) | Some(1) => Ok(crate::df_echo::DfEcho { payload, outcome }),
@@ -227,7 +231,9 @@ impl KubePlace {
             Some(2) if matches!(outcome, crate::df_echo::DfOutcome::RefusedAtSource { .. }) => {
                 Ok(crate::df_echo::DfEcho { payload, outcome })
             }
-            _ => out.ok().map(|_| crate::df_echo::DfEcho { payload, outcome }),
+            _ => out
+                .ok()
+                .map(|_| crate::df_echo::DfEcho { payload, outcome }),
         }
     }
 
