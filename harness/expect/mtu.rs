@@ -63,11 +63,11 @@ pub fn same_mtu(where_: &str, want: u32, got: &BTreeMap<String, Option<u32>>) ->
     } else if differ.is_empty() {
         format!("{what}: all {} at {want}", got.len())
     } else {
-        let same = got.len() - differ.len();
-        format!(
-            "{what}: {}; the other {same} at {want}",
-            Value::Mtus(differ.clone())
-        )
+        let rest = match got.len() - differ.len() {
+            0 => format!("none at {want}"),
+            same => format!("the other {same} at {want}"),
+        };
+        format!("{what}: {}; {rest}", Value::Mtus(differ.clone()))
     };
     Check::new(
         what,
