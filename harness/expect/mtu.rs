@@ -165,14 +165,14 @@ pub fn fit_underlay(frames: &Frames, mtu: u32, why: &str, full_size: &Match) -> 
             "the full-size request not seen{doubt}: the capture is in doubt, or the request never left the node whole"
         ));
     }
-    let largest_text = largest.map_or("none".into(), |l| format!("{l} bytes"));
+    let largest_text = largest.map_or("no frames".into(), |l| format!("{l} bytes"));
     let text = if problems.is_empty() {
         format!(
             "{what}: the capture saw {} of the echo, largest {largest_text}, none fragmented",
             frames.frames.len()
         )
     } else {
-        format!("{what}: {}; largest {largest_text}", problems.join("; "))
+        format!("{what}: {}; largest: {largest_text}", problems.join("; "))
     };
     let observed = Value::UnderlayFrames(UnderlayFields {
         largest,

@@ -711,6 +711,18 @@ fn ipv4_from(
                         })
                     });
             }
+            // The first fragment of a VXLAN packet (an underlay too small for it, MTU-3) still
+            // holds the UDP and VXLAN headers and the start of the inner frame: decode what is
+            // there, so the fragment says what it carries. Its transport stays `Other`.
+            let first_fragment = payload.fragmented && header.fragments_offset().value() == 0;
+            if header.protocol() == IpNumber::UDP && first_fragment && depth < MAX_DEPTH {
+                let udp = payload.payload;
+                if be16(udp, 2) == Some(VXLAN_PORT) {
+                    inner = udp
+                        .get(8..)
+                        .and_then(|vxlan| decode_vxlan(ts, vxlan, depth));
+                }
+            }
             L4::Other
         }
     };
@@ -808,6 +820,55 @@ mod tests {
             }
         }
     }
+
+    /// The first fragment of a VXLAN packet too large for its underlay: the outer header says
+    /// MF, and the inner frame's start is still read (its header's full length, its ICMP).
+    #[test]
+    fn the_first_fragment_of_a_vxlan_packet_shows_what_it_carries() {
+        let inner_ip = |total: u16| {
+            let mut h = vec![
+                0x45,
+                0,
+                (total >> 8) as u8,
+                total as u8,
+                0,
+                1,
+                0x40,
+                0,
+                64,
+                1,
+                0,
+                0,
+            ];
+            h.extend_from_slice(&[192, 168, 1, 12, 192, 168, 2, 12]);
+            h.extend_from_slice(&[8, 0, 0, 0, 0x12, 0x34, 0, 1]);
+            h
+        };
+        let mut vxlan_payload = vec![0x08, 0, 0, 0, 0, 0x10, 0, 0];
+        vxlan_payload.extend_from_slice(&[0x66, 1, 2, 3, 4, 5, 0x66, 6, 7, 8, 9, 10, 0x08, 0]);
+        vxlan_payload.extend_from_slice(&inner_ip(1450));
+        vxlan_payload.resize(1424 - 8, 0xab);
+        let mut udp = vec![0x9c, 0x40, 0x12, 0xb5, 0x05, 0xb4, 0, 0];
+        udp.extend_from_slice(&vxlan_payload);
+        let total = 20 + udp.len() as u16;
+        let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0];
+        frame.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 7, 0x20, 0]);
+        frame.extend_from_slice(&[64, 17, 0, 0, 10, 12, 22, 2, 10, 12, 22, 3]);
+        frame.extend_from_slice(&udp);
+        let f = parse_frame(DataLink::ETHERNET, Duration::ZERO, &frame).expect("decodes");
+        let outer = f.ipv4().expect("ipv4");
+        assert_eq!(outer.total_len, 1444);
+        assert!(outer.frag.more_fragments && outer.frag.is_fragment());
+        assert_eq!(outer.l4, L4::Other);
+        let inner = f.innermost().ipv4().expect("inner ipv4");
+        assert_eq!(
+            (inner.total_len, inner.src, inner.protocol),
+            (1450, TEST_TOOLS_12, 1)
+        );
+        assert!(matches!(inner.l4, L4::Icmp { icmp_type: 8, .. }));
+    }
+
+    const TEST_TOOLS_12: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 12);
 
     #[test]
     fn http_request_and_body_between_the_pods() {
