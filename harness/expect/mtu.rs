@@ -238,6 +238,116 @@ mod tests {
         assert!(!same_mtu("k8s-worker-1", 1450, &BTreeMap::new()).passed);
     }
 
+    use crate::observe::packet::{EthHeader, Fragmentation, Ipv4, L3, Tcp};
+    use std::time::Duration;
+
+    const A: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 12);
+    const B: Ipv4Addr = Ipv4Addr::new(192, 168, 2, 12);
+
+    fn ip_frame(total_len: u16, frag: Fragmentation, l4: L4) -> Frame {
+        Frame {
+            ts: Duration::ZERO,
+            eth: Some(EthHeader {
+                src: [2; 6],
+                dst: [0xee; 6],
+            }),
+            l3: L3::Ipv4(Ipv4 {
+                src: A,
+                dst: B,
+                ttl: 64,
+                protocol: 1,
+                total_len,
+                frag,
+                l4,
+                inner: None,
+            }),
+        }
+    }
+
+    fn echo_request(total_len: u16) -> Frame {
+        let l4 = L4::Icmp {
+            icmp_type: 8,
+            code: 0,
+            id: 1,
+            seq: 1,
+        };
+        ip_frame(total_len, Fragmentation::default(), l4)
+    }
+
+    fn on(frames: Vec<Frame>) -> Frames {
+        Frames {
+            label: "host k8s-worker-1 ens192".into(),
+            frames,
+            ended_early: None,
+            evidence: "ens192.pcap".into(),
+        }
+    }
+
+    #[test]
+    fn frames_fit_only_when_the_full_size_echo_is_seen_whole_and_small_enough() {
+        let full = full_size_request(A, B, 1500);
+        let fits = fit_underlay(&on(vec![echo_request(1500)]), 1500, "ens192", &full);
+        assert!(fits.passed, "{fits:?}");
+        let too_big = fit_underlay(&on(vec![echo_request(1500)]), 1450, "ens192", &full);
+        assert!(!too_big.passed);
+        assert!(
+            too_big.observed.text.contains("1 larger than 1450"),
+            "{too_big:?}"
+        );
+        let fragment = Fragmentation {
+            dont_fragment: false,
+            more_fragments: false,
+            offset: 178,
+        };
+        let tail = ip_frame(76, fragment, L4::Other);
+        let split = fit_underlay(&on(vec![echo_request(1500), tail]), 1500, "ens192", &full);
+        assert!(!split.passed);
+        assert!(
+            split
+                .observed
+                .text
+                .contains("1 IPv4 fragments (76 bytes offset 1424)")
+        );
+        let dead = fit_underlay(&on(vec![]), 1500, "ens192", &full);
+        assert!(!dead.passed);
+        assert!(
+            dead.observed.text.contains("the capture is in doubt"),
+            "{dead:?}"
+        );
+        assert_eq!(
+            serde_json::to_value(&dead.observed.value).unwrap(),
+            serde_json::json!({"underlay_frames": {"largest": null, "fragments": 0,
+                                                   "full_size_seen": false}})
+        );
+    }
+
+    #[test]
+    fn the_mss_is_read_from_the_first_matching_segment() {
+        let syn = |mss| {
+            let tcp = Tcp {
+                src_port: 20001,
+                dst_port: 8080,
+                syn: true,
+                ack: false,
+                fin: false,
+                rst: false,
+                psh: false,
+                mss,
+                payload: Vec::new(),
+            };
+            ip_frame(60, Fragmentation::default(), L4::Tcp(tcp))
+        };
+        let segment = Match::tcp_ports(20001, 8080).syn();
+        assert!(mss(&on(vec![syn(Some(1460))]), &segment, 1460, "eth0 1500").passed);
+        let clamped = mss(&on(vec![syn(Some(1200))]), &segment, 1460, "eth0 1500");
+        assert!(!clamped.passed);
+        assert!(clamped.observed.text.ends_with(": 1200"), "{clamped:?}");
+        assert!(!mss(&on(vec![syn(None)]), &segment, 1460, "eth0 1500").passed);
+        let unseen = mss(&on(vec![]), &segment, 1460, "eth0 1500");
+        assert!(!unseen.passed);
+        assert!(unseen.observed.text.contains("not seen"));
+    }
+
     #[test]
     fn an_echo_check_says_what_became_of_it() {
         let lost = DfEcho {
