@@ -4,6 +4,7 @@
 //! --matrix` writes every claim against every fault to `docs/fault-matrix.md`.
 
 mod apply;
+mod apply_mtu;
 mod edit;
 mod reconcile;
 
@@ -11,6 +12,7 @@ use crate::error::Result;
 use crate::facts::Encapsulation;
 use crate::target::Target;
 use apply::*;
+use apply_mtu::*;
 use futures::future::BoxFuture;
 use reconcile::*;
 use std::sync::atomic::AtomicBool;
@@ -143,8 +145,8 @@ const CATALOGUE: &[Fault] = &[
         name: "mtu_mismatch",
         what: "test-tools' eth0 MTU is 1400 while its host end keeps the node's (Calico #9718)",
         mode: Plain,
-        fails: &["POD-I3", "VETH-3"],
-        spares: &["POD-R1", "P2P-2"],
+        fails: &["POD-I3", "VETH-3", "MTU-1"],
+        spares: &["POD-R1", "P2P-2", "MTU-2", "MTU-4"],
         needs: None,
         apply: apply!(mtu_mismatch),
     },
@@ -197,7 +199,9 @@ const CATALOGUE: &[Fault] = &[
         name: "dead_capture",
         what: "every capture sees nothing: paired-zero checks must refuse to pass",
         mode: Plain,
-        fails: &["C2C-3", "P2P-5", "C2C-2", "ARP-1", "P2P-3"],
+        fails: &[
+            "C2C-3", "P2P-5", "C2C-2", "ARP-1", "P2P-3", "MTU-3", "MTU-4",
+        ],
         spares: &["POD-R1", "P2P-2"],
         needs: None,
         apply: apply!(dead_capture),
@@ -227,7 +231,7 @@ const CATALOGUE: &[Fault] = &[
         what: "traffic from test-tools reaches c2c-network-demo source-NATed to the node's address",
         mode: Plain,
         fails: &["P2P-4"],
-        spares: &["P2P-2", "P2P-1"],
+        spares: &["P2P-2", "P2P-1", "MTU-4"],
         needs: Some(("nft", "nftables")),
         apply: apply!(snat_between_pods),
     },
@@ -235,8 +239,8 @@ const CATALOGUE: &[Fault] = &[
         name: "remote_block_route_missing",
         what: "k8s-worker-2 has no route to k8s-worker-1's block",
         mode: Plain,
-        fails: &["HOST-R3", "XN-1", "REC-3"],
-        spares: &["P2P-2", "HOST-R2"],
+        fails: &["HOST-R3", "XN-1", "REC-3", "MTU-2"],
+        spares: &["P2P-2", "HOST-R2", "MTU-1"],
         needs: None,
         apply: apply!(remote_block_route_missing),
     },
@@ -253,7 +257,7 @@ const CATALOGUE: &[Fault] = &[
         name: "vxlan_while_pool_says_none",
         what: "the wire carries VXLAN while the pool says None",
         mode: Vxlan,
-        fails: &["XN-2", "HOST-R3", "REC-3"],
+        fails: &["XN-2", "HOST-R3", "REC-3", "MTU-1"],
         spares: &["XN-1", "XN-3"],
         needs: None,
         apply: apply!(vxlan_while_pool_says_none),
@@ -262,7 +266,7 @@ const CATALOGUE: &[Fault] = &[
         name: "plain_while_pool_says_vxlan",
         what: "the wire carries plain pod IPs while the pool says VXLAN",
         mode: Plain,
-        fails: &["XN-2", "HOST-R3", "REC-3"],
+        fails: &["XN-2", "HOST-R3", "REC-3", "MTU-1"],
         spares: &["XN-1", "XN-3"],
         needs: None,
         apply: apply!(plain_while_pool_says_vxlan),
@@ -275,6 +279,53 @@ const CATALOGUE: &[Fault] = &[
         spares: &["POD-R1", "P2P-2"],
         needs: None,
         apply: apply!(pod_lo_down),
+    },
+    // MTU along the path (MTU-1..4): modelled on Calico's MTU issues (#9433, #8953, #12432,
+    // #5008). Their functions are in `faults/apply_mtu.rs`.
+    Fault {
+        name: "vxlan_device_mtu_above_cali",
+        what: "the cluster MTU is configured to 1400 and k8s-worker-1's pods and cali links have it, but its vxlan.calico kept 1450: the tunnel is larger than the links it serves",
+        mode: Vxlan,
+        fails: &["MTU-1"],
+        spares: &["MTU-2", "MTU-3", "MTU-4", "XN-1"],
+        needs: None,
+        apply: apply!(vxlan_device_mtu_above_cali),
+    },
+    Fault {
+        name: "underlay_mtu_below_vxlan",
+        what: "the underlay (ens192 on both nodes) has MTU 1450 while the pods keep 1450 for VXLAN: a full-size packet's 1500-byte encapsulated frame no longer fits and the node fragments it (vxlan.calico sends without DF)",
+        mode: Vxlan,
+        fails: &["MTU-1", "MTU-3", "POD-I3"],
+        spares: &["MTU-2", "MTU-4", "P2P-2", "XN-1"],
+        needs: None,
+        apply: apply!(underlay_mtu_below_vxlan),
+    },
+    Fault {
+        name: "underlay_path_black_hole",
+        what: "k8s-worker-2's end of the underlay has MTU 1400: full-size frames from k8s-worker-1 are dropped on the way without any ICMP (a path MTU black hole) while small packets pass",
+        mode: Plain,
+        fails: &["MTU-1", "MTU-2"],
+        spares: &["MTU-3", "MTU-4", "P2P-2", "XN-1"],
+        needs: None,
+        apply: apply!(underlay_path_black_hole),
+    },
+    Fault {
+        name: "cali_mtu_below_eth0",
+        what: "test-tools' host end has MTU 1400 while its eth0 keeps 1500: the pod's full-size packets die in its own veth",
+        mode: Plain,
+        fails: &["MTU-1", "MTU-2", "MTU-3", "POD-I3", "VETH-3"],
+        spares: &["MTU-4", "P2P-2", "XN-1"],
+        needs: None,
+        apply: apply!(cali_mtu_below_eth0),
+    },
+    Fault {
+        name: "mss_clamped_in_pod",
+        what: "an nftables rule in test-tools sets the MSS of its SYNs to 1200 whatever the MTU (a sidecar's or chained plugin's clamp)",
+        mode: Plain,
+        fails: &["MTU-4"],
+        spares: &["MTU-1", "MTU-2", "P2P-2"],
+        needs: Some(("nft", "nftables")),
+        apply: apply!(mss_clamped_in_pod),
     },
     // REC-1..3 (datastore and dataplane agree; faults/reconcile.rs).
     Fault {

@@ -10,6 +10,7 @@
 
 pub mod calico;
 pub mod capture;
+pub mod df_echo;
 pub mod diff;
 pub mod error;
 pub mod evidence;

@@ -78,6 +78,18 @@ impl PlaceBackend for LocalPlace {
         })
         .boxed()
     }
+
+    fn ping_df(
+        &self,
+        ip: Ipv4Addr,
+        payload: u32,
+        deadline: Duration,
+    ) -> BoxFuture<'_, Result<crate::df_echo::DfEcho>> {
+        traffic::in_netns(&self.label, &self.netns, move |label| {
+            crate::df_echo::df_echo_here(label, ip, payload, deadline)
+        })
+        .boxed()
+    }
 }
 
 async fn run_local(place: &LocalPlace, argv: &[&str], deadline: Duration) -> Result<CmdOutput> {

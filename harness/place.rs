@@ -7,6 +7,7 @@
 //! a cheap handle to one of them; a new operation is one trait method, not a switch per file.
 
 use crate::capture::Capture;
+use crate::df_echo::DfEcho;
 use crate::error::{Error, Result};
 use crate::traffic::EchoReply;
 use futures::future::BoxFuture;
@@ -103,6 +104,16 @@ pub trait PlaceBackend: Send + Sync {
         count: u16,
         deadline: Duration,
     ) -> BoxFuture<'_, Result<Vec<EchoReply>>>;
+
+    /// Sends an ICMP echo request of `payload` bytes with Don't Fragment to `ip` (retrying
+    /// within `deadline`) and says what became of it: answered, refused at the source, an ICMP
+    /// error such as fragmentation needed, or lost (MTU-2).
+    fn ping_df(
+        &self,
+        ip: Ipv4Addr,
+        payload: u32,
+        deadline: Duration,
+    ) -> BoxFuture<'_, Result<DfEcho>>;
 }
 
 /// Where a claim observes: a handle to a [`PlaceBackend`], cheap to clone.

@@ -299,7 +299,9 @@ pub(crate) fn schema_errors(report: &serde_json::Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expect::value::{Disagreement, EncapsulationFields, NeighbourFields, RouteFields};
+    use crate::expect::value::{
+        Disagreement, EchoFields, EncapsulationFields, NeighbourFields, RouteFields, UnderlayFields,
+    };
     use crate::expect::{Value, eq};
     use crate::results::Status;
     use std::collections::BTreeSet;
@@ -373,6 +375,26 @@ mod tests {
                 name: "cali0123456789a".into(),
                 problem: "no pod on k8s-worker-1 has it".into(),
             }]),
+            Value::Mtus(
+                [
+                    ("calied9d42cb137".to_string(), Some(1450)),
+                    ("vxlan.calico".to_string(), None),
+                ]
+                .into(),
+            ),
+            Value::Echo(EchoFields {
+                payload: 1422,
+                outcomes: vec!["fragmentation_needed".into()],
+                mtu: Some(1400),
+                from: Some("10.12.22.2".parse().unwrap()),
+            }),
+            Value::UnderlayFrames(UnderlayFields {
+                largest: Some(1500),
+                fragments: 0,
+                full_size_seen: true,
+            }),
+            Value::Mss(Some(1410)),
+            Value::Mss(None),
         ];
         for v in &all {
             match v {
@@ -394,7 +416,11 @@ mod tests {
                 | Value::Frames(_)
                 | Value::Count(_)
                 | Value::Body(_)
-                | Value::Disagreements(_) => {}
+                | Value::Disagreements(_)
+                | Value::Mtus(_)
+                | Value::Echo(_)
+                | Value::UnderlayFrames(_)
+                | Value::Mss(_) => {}
             }
         }
         all

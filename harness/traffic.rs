@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 /// An ICMP echo id: the process id mixed with a counter, so parallel pings of one process,
 /// and of two processes, tell their replies apart. (Client source ports are
 /// [`crate::ports::source_port`]'s.)
-fn next_echo_id() -> u16 {
+pub(crate) fn next_echo_id() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     (std::process::id() as u16) ^ NEXT.fetch_add(1, Ordering::Relaxed)
 }

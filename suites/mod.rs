@@ -10,6 +10,8 @@ pub mod across_nodes;
 pub mod container_to_container;
 pub mod faults;
 pub mod host_routes;
+// MTU along the path (MTU-1..4).
+pub mod mtu;
 pub mod pod_identity;
 pub mod pod_routes;
 pub mod pod_to_pod;
@@ -32,7 +34,9 @@ pub fn all() -> Vec<Claim> {
         host_routes::claims(),
         pod_to_pod::claims(),
         across_nodes::claims(),
-        // REC-* (issue 12).
+        // MTU along the path (MTU-1..4).
+        mtu::claims(),
+        // Datastore and dataplane agree (REC-1..3).
         reconcile::claims(),
     ]
     .concat()

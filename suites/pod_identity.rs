@@ -67,8 +67,8 @@ pub async fn pod_i3_mtu_matches_calico(cx: &Cx<'_>) -> Outcome {
 }
 
 /// The MTU Calico gives the pods of `pod`'s node, and why: the configured one, or the underlay's
-/// less the overhead of the pool's encapsulation.
-fn calico_mtu(
+/// less the overhead of the pool's encapsulation. (MTU-1 holds every Calico interface to it.)
+pub(super) fn calico_mtu(
     cx: &Cx<'_>,
     pod: &PodFacts,
     host: &Observed<Vec<Interface>>,

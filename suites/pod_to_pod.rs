@@ -137,6 +137,17 @@ impl PodExchange {
     fn towards_server(&self) -> Match {
         Match::tcp_ports(self.client.port(), self.server.port())
     }
+
+    /// The connection's handshake as both host ends saw it (MTU-4 reads its MSS).
+    pub(super) fn handshake(&self) -> super::mtu::Handshake {
+        super::mtu::Handshake {
+            client: self.client,
+            client_pod: CLIENT_POD,
+            server: self.server,
+            server_pod: SERVER_POD,
+            captured: [self.on_client_cali.clone(), self.on_server_cali.clone()],
+        }
+    }
 }
 
 /// P2P-3: the connection is on the client's host end (from the client's MAC to

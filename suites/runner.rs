@@ -143,6 +143,25 @@ fn open_targets(
     Some((targets, timings))
 }
 
+/// What libtest reports for a case. Under cargo-nextest a failure also ends standard error with
+/// `Error: <message>`: nextest's heuristic for a failed `main` makes what follows that line the
+/// text of its JUnit `<failure>`.
+fn libtest_outcome(result: &CaseResult) -> Result<Completion, Failed> {
+    match result.status {
+        Status::Passed => Ok(Completion::Completed),
+        Status::NotApplicable => Ok(Completion::ignored_with(
+            result.reason.clone().unwrap_or_default(),
+        )),
+        Status::Failed => {
+            let message = result.message.clone().unwrap_or_default();
+            if calico_conformance::run::shared_with_other_processes() {
+                eprintln!("Error: {message}");
+            }
+            Err(Failed::from(message))
+        }
+    }
+}
+
 /// The suite's `main`: libtest's command line (filters, `--list`, `--exact`, `--ignored`), the
 /// selected targets, the fault self-test on the lab. `more_filters` are filters past the first
 /// (see [`parse_args`]): a test runs when it matches any of them.
@@ -232,21 +251,7 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
         trials.push(Trial::ignorable_test(plan.name, move || {
             let started = std::time::Instant::now();
             let result = rt.block_on(run_case(&plan.claim, &target, plan.pod, &shared));
-            let outcome = match result.status {
-                Status::Passed => Ok(Completion::Completed),
-                Status::NotApplicable => Ok(Completion::ignored_with(
-                    result.reason.clone().unwrap_or_default(),
-                )),
-                Status::Failed => Err(Failed::from(result.message.clone().unwrap_or_default())),
-            };
-            if let (Err(failed), true) = (
-                &outcome,
-                calico_conformance::run::shared_with_other_processes(),
-            ) {
-                // cargo-nextest puts what follows a line starting `Error: ` on standard error
-                // into its JUnit failure's text (its heuristic for a failed `main`).
-                eprintln!("Error: {}", failed.message().unwrap_or_default());
-            }
+            let outcome = libtest_outcome(&result);
             if let Ok(mut r) = results.lock() {
                 r.push(CaseRecord { started, result });
             }

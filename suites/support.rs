@@ -348,7 +348,10 @@ mod tests {
                         claim.id
                     );
                 }
-                Per::Target if claim.id.starts_with("XN-") => not_applicable(case(None)),
+                // XN-*, MTU-2..4: everything that needs the remote pod on another node.
+                Per::Target if claim.needs.contains(&Requirement::TwoNodes) => {
+                    not_applicable(case(None))
+                }
                 Per::Target => {}
             }
         }

@@ -41,6 +41,9 @@ enum Command {
         /// Regenerate docs/fault-matrix.md.
         #[arg(long)]
         matrix: bool,
+        /// Apply this fault to a fresh lab, run every claim, and print each failure's message.
+        #[arg(long, value_name = "FAULT")]
+        show: Option<String>,
     },
     /// Build the lab and hold it until Ctrl-C.
     Lab {
@@ -98,7 +101,10 @@ fn main() -> ExitCode {
             args.test_threads = Some(8);
             claims::runner::main(args, Vec::new())
         }
-        Command::Faults { matrix } => {
+        Command::Faults { matrix, show } => {
+            if let Some(name) = show {
+                return show_fault(&name);
+            }
             if !matrix {
                 for f in calico_conformance::faults::catalogue() {
                     println!("{:<40} {}", f.name, f.what);
@@ -147,6 +153,37 @@ fn main() -> ExitCode {
             json,
             all,
         } => ExitCode::from(diff(&old, &new, json, all)),
+    }
+}
+
+/// `faults --show NAME`: the fault applied to a fresh lab; each claim's cell and every failure
+/// message, as the self-test judged them.
+fn show_fault(name: &str) -> ExitCode {
+    let Some(fault) = calico_conformance::faults::catalogue()
+        .into_iter()
+        .find(|f| f.name == name)
+    else {
+        eprintln!("calico-conformance: no fault named {name} (`cargo run -- faults` lists them)");
+        return ExitCode::from(2);
+    };
+    let shown = claims::runner::runtime()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(claims::faults::row(fault.mode, Some(&fault))));
+    match shown {
+        Ok(row) => {
+            println!("{}: {}", fault.name, fault.what);
+            for (id, (cell, messages)) in &row {
+                println!("{id:<8} {cell:?}");
+                for m in messages {
+                    println!("  {}", m.replace('\n', "\n  "));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("calico-conformance: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

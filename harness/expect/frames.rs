@@ -459,6 +459,8 @@ mod tests {
                 dst: *to.ip(),
                 ttl: 64,
                 protocol: 6,
+                total_len: 40,
+                frag: Default::default(),
                 l4: L4::Tcp(Tcp {
                     src_port: from.port(),
                     dst_port: to.port(),
@@ -467,6 +469,7 @@ mod tests {
                     fin: false,
                     rst: false,
                     psh: false,
+                    mss: Some(1460),
                     payload: Vec::new(),
                 }),
                 inner: None,

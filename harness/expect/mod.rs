@@ -10,11 +10,12 @@
 
 pub mod frames;
 pub mod link;
+pub mod mtu;
 pub mod reconcile;
 pub mod route;
 pub mod value;
 
-pub use value::{Disagreement, NeighbourFields, Value};
+pub use value::{Disagreement, EchoFields, NeighbourFields, UnderlayFields, Value};
 
 use crate::evidence::observed_name;
 use crate::observe::Observed;
@@ -74,6 +75,28 @@ impl fmt::Display for Value {
                 let shown: Vec<String> = v.iter().map(ToString::to_string).collect();
                 f.write_str(&list(&shown, "; ", "none"))
             }
+            Value::Mtus(m) => {
+                let shown: Vec<String> = m
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Some(mtu) => format!("{k} {mtu}"),
+                        None => format!("{k} missing"),
+                    })
+                    .collect();
+                f.write_str(&list(&shown, ", ", "none"))
+            }
+            Value::Echo(e) => write!(f, "{} bytes: {}", e.payload, e.outcomes.join(" or ")),
+            Value::UnderlayFrames(u) => write!(
+                f,
+                "largest {}, {} fragments, full-size echo {}",
+                u.largest.map_or("none".into(), |l| l.to_string()),
+                u.fragments,
+                if u.full_size_seen { "seen" } else { "not seen" }
+            ),
+            Value::Mss(m) => match m {
+                Some(m) => write!(f, "{m}"),
+                None => f.write_str("no MSS option"),
+            },
         }
     }
 }

@@ -46,6 +46,16 @@ pub enum Value {
     Count(usize),
     /// An HTTP response body.
     Body(String),
+    // MTU along the path (MTU-1..4).
+    /// MTUs by interface (`calied9d42cb137`, `vxlan.calico`, `eth0 of test-tools`); `null` for
+    /// an interface that should be there and is not.
+    Mtus(BTreeMap<String, Option<u32>>),
+    /// What became of an ICMP echo request sent with Don't Fragment.
+    Echo(EchoFields),
+    /// The frames of an echo on an underlay, measured against its MTU.
+    UnderlayFrames(UnderlayFields),
+    /// A TCP segment's MSS option; `None` for a SYN without one.
+    Mss(Option<u16>),
     /// Where the datastore and a node's dataplane disagree (REC-*), each naming its pod, link,
     /// route or block; expected: none.
     Disagreements(Vec<Disagreement>),
@@ -73,6 +83,34 @@ impl fmt::Display for Disagreement {
             self.kind, self.name, self.node, self.problem
         )
     }
+}
+
+/// What became of a DF echo request (MTU-2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EchoFields {
+    /// The ICMP payload in bytes (`ping -s`); the packet is 28 bytes more.
+    pub payload: u32,
+    /// The outcomes any of which will do (expected), or the one observed: `answered`,
+    /// `refused_at_source`, `fragmentation_needed`, `icmp_error`, `lost`.
+    pub outcomes: Vec<String>,
+    /// The MTU a refusal or a fragmentation-needed error named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// Who sent the ICMP error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<Ipv4Addr>,
+}
+
+/// The frames of an echo on an underlay (MTU-3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnderlayFields {
+    /// The largest outer IPv4 total length: the most allowed (expected, the underlay's MTU) or
+    /// the largest seen (observed; `None` when nothing was seen).
+    pub largest: Option<u32>,
+    /// IPv4 fragments (MF set or a non-zero offset).
+    pub fragments: usize,
+    /// Whether the full-size echo request was among the frames.
+    pub full_size_seen: bool,
 }
 
 /// A neighbour entry's fields.

@@ -207,6 +207,36 @@ impl KubePlace {
         }
     }
 
+    /// iputils `ping -M do -s <payload>` (see [`crate::df_echo::ping_df_argv`]); what became
+    /// of the request, read from its output by [`crate::df_echo::parse_ping_df`]. Exit codes 0
+    /// (answered) and 1 (no answer, or an error answered) are both outcomes; others fail.
+    pub async fn ping_df(
+        &self,
+        ip: Ipv4Addr,
+        payload: u32,
+        deadline: Duration,
+    ) -> Result<crate::df_echo::DfEcho> {
+        let argv = crate::df_echo::ping_df_argv(ip, payload);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let out = self.exec(&argv, deadline + Duration::from_secs(5)).await?;
+        let text = format!(
+            "{}{}",
+            out.stdout_text(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let outcome = crate::df_echo::parse_ping_df(&text);
+        match out.code {
+            Some(0) | Some(1) => Ok(crate::df_echo::DfEcho { payload, outcome }),
+            // iputils exits 2 on a local error ("message too long") as on a usage error.
+            Some(2) if matches!(outcome, crate::df_echo::DfOutcome::RefusedAtSource { .. }) => {
+                Ok(crate::df_echo::DfEcho { payload, outcome })
+            }
+            _ => out
+                .ok()
+                .map(|_| crate::df_echo::DfEcho { payload, outcome }),
+        }
+    }
+
     /// Starts `tcpdump -U -n -i <iface> -w - <bpf>` in the place (ending by itself after
     /// [`CAPTURE_MAX_SECONDS`]), waits until it is live (`listening on` on stderr) and hands
     /// its pcap stream to [`crate::capture::Capture::from_pcap_stream`]. Stopping the capture
@@ -368,6 +398,15 @@ impl PlaceBackend for KubePlace {
                 .collect())
         }
         .boxed()
+    }
+
+    fn ping_df(
+        &self,
+        ip: Ipv4Addr,
+        payload: u32,
+        deadline: Duration,
+    ) -> BoxFuture<'_, Result<crate::df_echo::DfEcho>> {
+        KubePlace::ping_df(self, ip, payload, deadline).boxed()
     }
 }
 

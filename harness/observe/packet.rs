@@ -7,7 +7,7 @@
 use crate::error::{Error, Result};
 use etherparse::{
     ArpOperation, ArpPacketSlice, EtherType, Icmpv4Type, IpNumber, LaxIpv4Slice, LaxNetSlice,
-    LaxSlicedPacket, LinkSlice, TransportSlice,
+    LaxSlicedPacket, LinkSlice, TcpOptionElement, TransportSlice,
 };
 pub use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
@@ -101,10 +101,33 @@ pub struct Ipv4 {
     pub ttl: u8,
     /// IP protocol number.
     pub protocol: u8,
+    /// The header's total length: the packet's size on the wire, header included (what an
+    /// MTU limits), whatever the capture's snap length kept.
+    pub total_len: u16,
+    /// The header's fragmentation fields: DF, MF and the fragment offset (in 8-byte units).
+    pub frag: Fragmentation,
     /// The transport layer.
     pub l4: L4,
     /// The decapsulated inner packet (VXLAN or IPIP), when this packet carries one.
     pub inner: Option<Box<Encapsulated>>,
+}
+
+/// An IPv4 header's fragmentation fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fragmentation {
+    /// Don't Fragment.
+    pub dont_fragment: bool,
+    /// More Fragments.
+    pub more_fragments: bool,
+    /// The fragment offset, in 8-byte units.
+    pub offset: u16,
+}
+
+impl Fragmentation {
+    /// True when the packet is a fragment of a larger one (MF set or a non-zero offset).
+    pub fn is_fragment(&self) -> bool {
+        self.more_fragments || self.offset != 0
+    }
 }
 
 /// What an encapsulating packet carries.
@@ -174,6 +197,8 @@ pub struct Tcp {
     pub rst: bool,
     /// PSH flag.
     pub psh: bool,
+    /// The Maximum Segment Size option, when the segment carries one (a SYN or SYN-ACK).
+    pub mss: Option<u16>,
     /// The segment's payload.
     pub payload: Vec<u8>,
 }
@@ -647,6 +672,10 @@ fn ipv4_from(
             fin: t.fin(),
             rst: t.rst(),
             psh: t.psh(),
+            mss: t.options_iterator().find_map(|o| match o {
+                Ok(TcpOptionElement::MaximumSegmentSize(mss)) => Some(mss),
+                _ => None,
+            }),
             payload: t.payload().to_vec(),
         }),
         Some(TransportSlice::Udp(u)) => {
@@ -682,6 +711,18 @@ fn ipv4_from(
                         })
                     });
             }
+            // The first fragment of a VXLAN packet (an underlay too small for it, MTU-3) still
+            // holds the UDP and VXLAN headers and the start of the inner frame: decode what is
+            // there, so the fragment says what it carries. Its transport stays `Other`.
+            let first_fragment = payload.fragmented && header.fragments_offset().value() == 0;
+            if header.protocol() == IpNumber::UDP && first_fragment && depth < MAX_DEPTH {
+                let udp = payload.payload;
+                if be16(udp, 2) == Some(VXLAN_PORT) {
+                    inner = udp
+                        .get(8..)
+                        .and_then(|vxlan| decode_vxlan(ts, vxlan, depth));
+                }
+            }
             L4::Other
         }
     };
@@ -690,6 +731,12 @@ fn ipv4_from(
         dst: header.destination_addr(),
         ttl: header.ttl(),
         protocol: header.protocol().0,
+        total_len: header.total_len(),
+        frag: Fragmentation {
+            dont_fragment: header.dont_fragment(),
+            more_fragments: header.more_fragments(),
+            offset: header.fragments_offset().value(),
+        },
         l4,
         inner,
     }
@@ -774,6 +821,55 @@ mod tests {
         }
     }
 
+    /// The first fragment of a VXLAN packet too large for its underlay: the outer header says
+    /// MF, and the inner frame's start is still read (its header's full length, its ICMP).
+    #[test]
+    fn the_first_fragment_of_a_vxlan_packet_shows_what_it_carries() {
+        let inner_ip = |total: u16| {
+            let mut h = vec![
+                0x45,
+                0,
+                (total >> 8) as u8,
+                total as u8,
+                0,
+                1,
+                0x40,
+                0,
+                64,
+                1,
+                0,
+                0,
+            ];
+            h.extend_from_slice(&[192, 168, 1, 12, 192, 168, 2, 12]);
+            h.extend_from_slice(&[8, 0, 0, 0, 0x12, 0x34, 0, 1]);
+            h
+        };
+        let mut vxlan_payload = vec![0x08, 0, 0, 0, 0, 0x10, 0, 0];
+        vxlan_payload.extend_from_slice(&[0x66, 1, 2, 3, 4, 5, 0x66, 6, 7, 8, 9, 10, 0x08, 0]);
+        vxlan_payload.extend_from_slice(&inner_ip(1450));
+        vxlan_payload.resize(1424 - 8, 0xab);
+        let mut udp = vec![0x9c, 0x40, 0x12, 0xb5, 0x05, 0xb4, 0, 0];
+        udp.extend_from_slice(&vxlan_payload);
+        let total = 20 + udp.len() as u16;
+        let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0];
+        frame.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 7, 0x20, 0]);
+        frame.extend_from_slice(&[64, 17, 0, 0, 10, 12, 22, 2, 10, 12, 22, 3]);
+        frame.extend_from_slice(&udp);
+        let f = parse_frame(DataLink::ETHERNET, Duration::ZERO, &frame).expect("decodes");
+        let outer = f.ipv4().expect("ipv4");
+        assert_eq!(outer.total_len, 1444);
+        assert!(outer.frag.more_fragments && outer.frag.is_fragment());
+        assert_eq!(outer.l4, L4::Other);
+        let inner = f.innermost().ipv4().expect("inner ipv4");
+        assert_eq!(
+            (inner.total_len, inner.src, inner.protocol),
+            (1450, TEST_TOOLS_12, 1)
+        );
+        assert!(matches!(inner.l4, L4::Icmp { icmp_type: 8, .. }));
+    }
+
+    const TEST_TOOLS_12: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 12);
+
     #[test]
     fn http_request_and_body_between_the_pods() {
         let frames = node_frames();
@@ -784,8 +880,17 @@ mod tests {
             .filter(|f| f.is_tcp_between(server, client))
             .collect();
         assert_eq!(conn.len(), 12);
-        let (_, syn) = conn[0].tcp().expect("tcp");
+        let (syn_ip, syn) = conn[0].tcp().expect("tcp");
         assert!(syn.syn && !syn.ack && syn.dst_port == 8080);
+        // The real node's handshake: MSS 1460 both ways, DF set, a 60-byte unfragmented SYN.
+        assert_eq!(syn.mss, Some(1460));
+        assert_eq!(syn_ip.total_len, 60);
+        assert!(syn_ip.frag.dont_fragment && !syn_ip.frag.is_fragment());
+        let (_, syn_ack) = conn[1].tcp().expect("tcp");
+        assert!(syn_ack.syn && syn_ack.ack);
+        assert_eq!(syn_ack.mss, Some(1460));
+        let (_, ack) = conn[2].tcp().expect("tcp");
+        assert_eq!(ack.mss, None);
         let payload: Vec<u8> = conn
             .iter()
             .filter_map(|f| f.tcp())
