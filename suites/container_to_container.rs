@@ -5,7 +5,8 @@ use super::support::*;
 use crate::claim;
 use calico_conformance::calico::{HTTP_PORT, article_body};
 use calico_conformance::expect::frames::{self, Frames, Match};
-use calico_conformance::expect::{at_least, body, eq, link};
+use calico_conformance::expect::{Value, at_least, body, eq, link};
+use calico_conformance::place::Place;
 use calico_conformance::ports::source_port;
 use calico_conformance::target::SERVER_POD;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -41,16 +42,44 @@ pub async fn c2c_1_containers_share_one_netns(cx: &Cx<'_>) -> Outcome {
     let containers = cx.target.containers(SERVER_POD)?;
     let what = format!("containers of {SERVER_POD}");
     cx.expect(at_least(what, 2, containers.len()))?;
-    let mut seen = Vec::new();
-    for (name, place) in &containers {
-        seen.push((name, link::interface_set(&cx.interfaces(place).await?)));
-    }
+    let seen = settled_interface_sets(cx, &containers).await?;
     for pair in seen.windows(2) {
         let ((before, want), (name, got)) = (&pair[0], &pair[1]);
         let what = format!("interfaces seen from container {name}");
         cx.expect(eq(what, want.clone(), got.clone()).because(format!("as seen from {before}")))?;
     }
     Ok(())
+}
+
+/// How often C2C-1 observes again when the namespace changed while it looked.
+const SETTLE_ATTEMPTS: usize = 5;
+
+/// The interface set seen from each container, observed while the namespace did not change:
+/// the first container is observed again after the others, and all are observed again (at most
+/// [`SETTLE_ATTEMPTS`] times) when its set changed meanwhile. The kernel adds a link's IPv6
+/// link-local address on its own a moment after the link comes up; seen between two
+/// containers' observations it would read as two namespaces. The last attempt is returned
+/// whatever it saw, so a namespace that keeps changing still gets a verdict.
+async fn settled_interface_sets<'c>(
+    cx: &Cx<'_>,
+    containers: &'c [(String, Place)],
+) -> Result<Vec<(&'c String, Value)>, Failure> {
+    let mut seen = Vec::new();
+    for _ in 0..SETTLE_ATTEMPTS {
+        seen.clear();
+        for (name, place) in containers {
+            seen.push((name, link::interface_set(&cx.interfaces(place).await?)));
+        }
+        let Some((_, first)) = containers.first() else {
+            break;
+        };
+        let again = link::interface_set(&cx.interfaces(first).await?);
+        if seen.first().is_some_and(|(_, v)| *v == again) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Ok(seen)
 }
 
 /// The article's c2c request: the curl-client container (where the target knows it) GETs

@@ -240,12 +240,32 @@ fn check_committed(
     match committed.get(name) {
         Some(c) if *c == line => Ok(()),
         Some(c) => Err(format!(
-            "docs/fault-matrix.md is not current for {name}:\n  committed: {c}\n  observed:  {line}\nregenerate with `cargo run -- faults --matrix`"
+            "docs/fault-matrix.md is not current for {name}:\n  committed: {c}\n  observed:  {line}\n{}regenerate with `cargo run -- faults --matrix`",
+            changed_cells(c, r)
         )),
         None => Err(format!(
             "docs/fault-matrix.md has no row for {name}; regenerate with `cargo run -- faults --matrix`"
         )),
     }
+}
+
+/// For each claim whose cell differs from the committed row `committed`: its ID, the two
+/// cells, and the messages of its cases (what a flaky or changed cell needs to be understood).
+fn changed_cells(committed: &str, r: &BTreeMap<&'static str, (Cell, Vec<String>)>) -> String {
+    let cells: Vec<&str> = committed.split('|').map(str::trim).skip(2).collect();
+    let mut out = String::new();
+    for (id, was) in ids().iter().zip(cells) {
+        let Some((cell, messages)) = r.get(id) else {
+            continue;
+        };
+        if cell.as_str() != was {
+            out += &format!("  {id}: committed {was}, observed {}\n", cell.as_str());
+            for m in messages {
+                out += &format!("    {}\n", m.replace('\n', "\n    "));
+            }
+        }
+    }
+    out
 }
 
 fn check_fault(rt: &tokio::runtime::Runtime, fault: &Fault) -> Result<Option<String>, String> {
