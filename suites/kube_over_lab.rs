@@ -68,6 +68,16 @@ fn run_id() -> String {
 /// Builds a lab (with `fault` applied), serves it as a cluster installed as `install`, opens the
 /// kube target on it, runs every claim case, and takes everything down.
 async fn run_over_lab(install: Install, fault: Option<&str>) -> Run {
+    // What the node probe image has, run here for real (`.ci/run` installs them).
+    let missing: Vec<&str> = ["tcpdump", "curl", "ping", "ip", "nsenter", "timeout"]
+        .into_iter()
+        .filter(|t| !calico_conformance::faults::has_tool(t))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the kube-over-lab tests run the probe's commands on this machine: install {missing:?} \
+         (Debian: tcpdump curl iputils-ping iproute2 util-linux coreutils; .ci/run does)"
+    );
     let mut lab = Target::open(&TargetKind::Lab(Encapsulation::None))
         .await
         .unwrap();

@@ -151,7 +151,7 @@ impl FakeCluster {
         let mut probes = ProbeNetns::new();
         for n in &topology.nodes {
             pods.push(probe_pod(n, &namespace));
-            probes.insert(manifests::probe_name(&n.name), n.netns.clone());
+            probes.insert(manifests::probe_name(&n.name), Some(n.netns.clone()));
         }
         let routes = routes(&topology, &namespace, &pods, install);
         let server = match FakeServer::start(routes, probes).await {

@@ -50,8 +50,9 @@ impl Drop for FakeServer {
     }
 }
 
-/// Which network namespace an exec in each probe pod runs in (probe name → namespace path).
-pub type ProbeNetns = BTreeMap<String, PathBuf>;
+/// Which network namespace an exec in each probe pod runs in (probe name → namespace path;
+/// `None`: this process's own, for tests of the exec path alone, which then need no root).
+pub type ProbeNetns = BTreeMap<String, Option<PathBuf>>;
 
 struct State {
     answerer: Answerer<String>,
@@ -210,6 +211,14 @@ fn upgrade_exec(state: Arc<State>, probe: String, req: &mut hyper::Request<Incom
         .lock()
         .unwrap()
         .push(format!("EXEC {probe} {}", argv.join(" ")));
+    if argv.is_empty() {
+        let status = super::fake_api::api_status(400, "BadRequest");
+        return reply(
+            400,
+            "application/json",
+            serde_json::to_vec(&status).unwrap(),
+        );
+    }
     let Some(netns) = state.probes.get(&probe).cloned() else {
         let status = super::fake_api::api_status(404, "NotFound");
         return reply(
@@ -289,18 +298,28 @@ fn frame(channel: u8, data: &[u8]) -> Message {
 async fn run_exec<S>(
     ws: WebSocketStream<S>,
     channel: Channel,
-    netns: PathBuf,
+    netns: Option<PathBuf>,
     argv: Vec<String>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let (mut tx, mut rx) = ws.split();
-    let mut cmd = tokio::process::Command::new("nsenter");
-    cmd.arg(format!("--net={}", netns.display()))
-        .arg("--")
-        .args(&argv)
-        .stdin(std::process::Stdio::null())
+    let mut cmd = match &netns {
+        Some(ns) => {
+            let mut c = tokio::process::Command::new("nsenter");
+            c.arg(format!("--net={}", ns.display()))
+                .arg("--")
+                .args(&argv);
+            c
+        }
+        None => {
+            let mut c = tokio::process::Command::new(&argv[0]);
+            c.args(&argv[1..]);
+            c
+        }
+    };
+    cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .process_group(0)
@@ -381,6 +400,71 @@ pub fn exit_status(channel: Channel, code: i32, argv: &[String]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kube::place::{KubePlace, Netns};
+    use std::time::Duration;
+
+    /// kube-rs' own exec client against the server: stdout and stderr apart and whole (more
+    /// than kube's pipe buffer), the exit code from the recorded status, 128 + the signal for
+    /// a killed command, and a deadline that ends a command that does not.
+    #[tokio::test]
+    async fn kube_rs_execs_run_for_real_through_the_websocket() {
+        let probes = ProbeNetns::from([("probe-x".to_string(), None)]);
+        let server = FakeServer::start(Vec::new(), probes).await.unwrap();
+        let conn = server.connection("kind-fake");
+        let pods = kube::Api::namespaced(conn.exec_client.clone(), "ns");
+        let place = KubePlace::new("probe".into(), pods, "probe-x".into(), Netns::Host);
+        let t = Duration::from_secs(20);
+        let out = place
+            .exec(&["sh", "-c", "echo out; echo err >&2; exit 3"], t)
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                out.code,
+                out.stdout_text(),
+                String::from_utf8_lossy(&out.stderr).to_string()
+            ),
+            (Some(3), "out\n".to_string(), "err\n".to_string())
+        );
+        let big = place
+            .exec(
+                &[
+                    "sh",
+                    "-c",
+                    "head -c 300000 /dev/zero; head -c 200000 /dev/zero >&2",
+                ],
+                t,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (big.code, big.stdout.len(), big.stderr.len()),
+            (Some(0), 300000, 200000)
+        );
+        let killed = place.exec(&["sh", "-c", "kill -TERM $$"], t).await.unwrap();
+        assert_eq!(killed.code, Some(143));
+        let e = place
+            .exec(&["sleep", "30"], Duration::from_millis(500))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("sleep 30"), "{e}");
+        let execs = server.execs();
+        assert_eq!(
+            execs[0],
+            "EXEC probe-x sh -c echo out; echo err >&2; exit 3"
+        );
+        // The abandoned `sleep` was killed with its group when the client went away.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let left = std::process::Command::new("pgrep")
+            .args(["-f", "-P", &std::process::id().to_string(), "^sleep 30$"])
+            .output()
+            .unwrap();
+        assert!(
+            left.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&left.stdout)
+        );
+    }
 
     #[test]
     fn exec_queries_decode_into_argv() {
