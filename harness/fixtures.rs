@@ -30,14 +30,14 @@ pub fn fixtures_dir() -> PathBuf {
 }
 
 /// A file under [`fixtures_dir`], whole, for tests; panics naming the file.
-#[cfg(test)]
+#[cfg(any(test, feature = "fake-api"))]
 pub(crate) fn read_bytes(path: &str) -> Vec<u8> {
     let full = fixtures_dir().join(path);
     std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
 }
 
 /// [`read_bytes`] as text.
-#[cfg(test)]
+#[cfg(any(test, feature = "fake-api"))]
 pub(crate) fn read_text(path: &str) -> String {
     let full = fixtures_dir().join(path);
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))

@@ -124,6 +124,19 @@ impl Target {
         }
     }
 
+    /// Opens the kube target on a connection already made (a fake API server's, in tests),
+    /// for run `run_id`; without the Ctrl-C cleanup [`Target::open`] registers.
+    pub async fn open_kube_on(conn: &crate::kube::Connection, run_id: &str) -> Result<Target> {
+        let kube = KubeTarget::setup_on(conn, run_id).await?;
+        Ok(Target {
+            _interrupt: None,
+            name: TargetKind::Kube.short(),
+            facts: kube.facts().clone(),
+            backend: Backend::Kube(Box::new(kube)),
+            state_lock: tokio::sync::RwLock::new(()),
+        })
+    }
+
     /// Builds the lab `spec` asks for (the article's, or one with extra pods per node, as the
     /// REC claims' scale test does) and opens it as a target named `name`.
     pub async fn open_lab(spec: &LabSpec, name: String) -> Result<Target> {

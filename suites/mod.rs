@@ -3,6 +3,8 @@
 //! `calico-conformance` command (`cargo run -- check`, `cargo run -- faults --matrix`).
 
 pub mod context;
+#[cfg(test)]
+mod kube_over_lab;
 pub mod runner;
 pub mod support;
 

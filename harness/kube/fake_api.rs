@@ -15,6 +15,10 @@
 //!
 //! The core group `/api/v1` is always served; a group/version under `/apis/` is served when a
 //! route names a path under it.
+//!
+//! Test scaffolding (the `fake-api` feature, on for every test build): it may unwrap what it
+//! made itself.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::{Arc, Mutex};
 
@@ -124,42 +128,50 @@ fn missing_object(p: &ApiPath, name: &str) -> serde_json::Value {
     status
 }
 
-/// [`fake_api`], also recording each request as `<METHOD> <path and query>[ <body>]`.
-pub fn fake_api_with_uris<K: AsRef<str> + Send + Sync + 'static>(
+/// The scripted routes and what the recorded server answers beyond them: shared by the
+/// in-process fake ([`fake_api_with_uris`]) and the loopback one ([`super::fake_server`]).
+pub struct Answerer<K> {
     routes: Vec<(K, u16, serde_json::Value)>,
-) -> (kube::Client, Log, Log) {
-    let seen = Log::default();
-    let uris = Log::default();
-    let (log, uri_log) = (seen.clone(), uris.clone());
-    let served: Vec<String> = routes
-        .iter()
-        .filter_map(|(k, _, _)| k.as_ref().split_once(' ').map(|(_, p)| p.to_string()))
-        .filter_map(|p| split_path(&p).map(|a| a.group_version))
-        .chain(["/api/v1".to_string()])
-        .collect();
-    let routes = Arc::new(routes);
-    let svc = tower::service_fn(move |req: http::Request<kube::client::Body>| {
-        let (req, body) = req.into_parts();
-        let req = http::Request::from_parts(req, ());
-        let watch = req.uri().query().is_some_and(|q| q.contains("watch=true"));
-        let method = if watch {
-            "WATCH"
-        } else {
-            req.method().as_str()
-        };
-        let path = req.uri().path().to_string();
+    /// The group/versions served: `/api/v1` and every one a route names.
+    served: Vec<String>,
+}
+
+/// One answer: the request's `<METHOD> <path>` key, status code, content type and body.
+pub struct Answer {
+    pub key: String,
+    pub code: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl<K: AsRef<str>> Answerer<K> {
+    /// An answerer for `routes` (`<METHOD> <path>`, status, JSON body).
+    pub fn new(routes: Vec<(K, u16, serde_json::Value)>) -> Self {
+        let served: Vec<String> = routes
+            .iter()
+            .filter_map(|(k, _, _)| k.as_ref().split_once(' ').map(|(_, p)| p.to_string()))
+            .filter_map(|p| split_path(&p).map(|a| a.group_version))
+            .chain(["/api/v1".to_string()])
+            .collect();
+        Answerer { routes, served }
+    }
+
+    /// The answer to `method uri` (see the module docs).
+    pub fn answer(&self, method: &str, uri: &http::Uri) -> Answer {
+        let watch = uri.query().is_some_and(|q| q.contains("watch=true"));
+        let method = if watch { "WATCH" } else { method };
+        let path = uri.path().to_string();
         let key = format!("{method} {path}");
-        log.lock().unwrap().push(key.clone());
-        let uri = format!("{method} {}", req.uri());
-        let scripted = routes
+        let scripted = self
+            .routes
             .iter()
             .find(|(k, _, _)| k.as_ref() == key)
             .map(|(_, c, b)| (*c, b.clone()));
-        let by_name = field_selector_name(req.uri().query().unwrap_or(""));
-        let (code, content_type, bytes) = match scripted {
+        let selector = field_selector(uri.query().unwrap_or(""));
+        let (code, content_type, body) = match scripted {
             Some((code, mut body)) => {
-                if let Some(name) = &by_name {
-                    keep_only_named(&mut body, name);
+                if let Some((field, value)) = &selector {
+                    keep_only_matching(&mut body, field, value);
                 }
                 let bytes = match (watch, body) {
                     (true, serde_json::Value::Array(events)) => events
@@ -175,7 +187,7 @@ pub fn fake_api_with_uris<K: AsRef<str> + Send + Sync + 'static>(
                 (code, "application/json", bytes)
             }
             None => match split_path(&path) {
-                Some(p) if served.contains(&p.group_version) => match (&p.name, method) {
+                Some(p) if self.served.contains(&p.group_version) => match (&p.name, method) {
                     (Some(name), "GET" | "DELETE" | "PATCH") if !p.resource.is_empty() => (
                         404,
                         "application/json",
@@ -194,6 +206,29 @@ pub fn fake_api_with_uris<K: AsRef<str> + Send + Sync + 'static>(
                 _ => not_served(),
             },
         };
+        Answer {
+            key,
+            code,
+            content_type,
+            body,
+        }
+    }
+}
+
+/// [`fake_api`], also recording each request as `<METHOD> <path and query>[ <body>]`.
+pub fn fake_api_with_uris<K: AsRef<str> + Send + Sync + 'static>(
+    routes: Vec<(K, u16, serde_json::Value)>,
+) -> (kube::Client, Log, Log) {
+    let seen = Log::default();
+    let uris = Log::default();
+    let (log, uri_log) = (seen.clone(), uris.clone());
+    let answerer = Arc::new(Answerer::new(routes));
+    let svc = tower::service_fn(move |req: http::Request<kube::client::Body>| {
+        let (req, body) = req.into_parts();
+        let answer = answerer.answer(req.method.as_str(), &req.uri);
+        log.lock().unwrap().push(answer.key.clone());
+        let method = answer.key.split(' ').next().unwrap_or_default().to_string();
+        let uri = format!("{method} {}", req.uri);
         let uri_log = uri_log.clone();
         async move {
             // The request body (DeleteOptions, an applied object) goes to the URI log after
@@ -209,9 +244,9 @@ pub fn fake_api_with_uris<K: AsRef<str> + Send + Sync + 'static>(
             });
             Ok::<_, std::convert::Infallible>(
                 http::Response::builder()
-                    .status(code)
-                    .header("content-type", content_type)
-                    .body(kube::client::Body::from(bytes))
+                    .status(answer.code)
+                    .header("content-type", answer.content_type)
+                    .body(kube::client::Body::from(answer.body))
                     .unwrap(),
             )
         }
@@ -219,23 +254,33 @@ pub fn fake_api_with_uris<K: AsRef<str> + Send + Sync + 'static>(
     (kube::Client::new(svc, "default"), seen, uris)
 }
 
-/// The name a `fieldSelector=metadata.name=<name>` asks for (what kube-runtime's waits send).
-fn field_selector_name(query: &str) -> Option<String> {
+/// The field and value a `fieldSelector=<field>=<value>` asks for: `metadata.name` (what
+/// kube-runtime's waits send) or `spec.nodeName` (the workloads of a node).
+fn field_selector(query: &str) -> Option<(String, String)> {
     query.split('&').find_map(|kv| {
         let value = kv.strip_prefix("fieldSelector=")?;
         let decoded = value.replace("%3D", "=").replace("%3d", "=");
-        decoded.strip_prefix("metadata.name=").map(str::to_string)
+        let (field, value) = decoded.split_once('=')?;
+        ["metadata.name", "spec.nodeName"]
+            .contains(&field)
+            .then(|| (field.to_string(), value.to_string()))
     })
 }
 
-/// Filters a list's items or a watch's events to the object named `name`, as the API server
-/// applies a `metadata.name` field selector.
-fn keep_only_named(body: &mut serde_json::Value, name: &str) {
-    let named = |o: &serde_json::Value| o["metadata"]["name"] == name;
+/// Filters a list's items or a watch's events to the objects whose `field` is `value`, as the
+/// API server applies a field selector.
+fn keep_only_matching(body: &mut serde_json::Value, field: &str, value: &str) {
+    let matches = |o: &serde_json::Value| {
+        field
+            .split('.')
+            .fold(o, |v, k| &v[k])
+            .as_str()
+            .is_some_and(|v| v == value)
+    };
     if let Some(items) = body.get_mut("items").and_then(|i| i.as_array_mut()) {
-        items.retain(named);
+        items.retain(matches);
     } else if let Some(events) = body.as_array_mut() {
-        events.retain(|e| named(&e["object"]));
+        events.retain(|e| matches(&e["object"]));
     }
 }
 

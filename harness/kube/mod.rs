@@ -17,8 +17,12 @@ pub mod calico_api;
 pub mod cluster;
 pub mod context;
 pub mod discovery;
-#[cfg(test)]
-pub(crate) mod fake_api;
+#[cfg(feature = "fake-api")]
+pub mod fake_api;
+#[cfg(feature = "fake-api")]
+pub mod fake_cluster;
+#[cfg(feature = "fake-api")]
+pub mod fake_server;
 pub mod manifests;
 pub mod namespaces;
 pub mod place;

@@ -147,7 +147,7 @@ impl KubeTarget {
     }
 
     /// [`KubeTarget::setup`] on a connection already made and checked.
-    pub(crate) async fn setup_on(conn: &Connection, run_id: &str) -> Result<KubeTarget> {
+    pub async fn setup_on(conn: &Connection, run_id: &str) -> Result<KubeTarget> {
         // Fail at once on a cluster without Calico, before creating anything.
         read_calico_objects(&conn.client).await?;
         if let Err(e) = warn_about_leftovers(&conn.client).await {

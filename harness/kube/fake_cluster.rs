@@ -1,0 +1,473 @@
+//! A fake cluster over a lab: the loopback fake API server ([`super::fake_server`]) answering
+//! for the lab's nodes and pods, so the kube target — deploy, readiness, facts, discovery, and
+//! every claim as execs in the node probes — runs end to end on this machine.
+//!
+//! What it serves, and where each answer comes from:
+//! - pods: the recorded `kubectl get -o json` of the article's pods
+//!   (`fixtures/recorded/kube/pod-*.json`), with the lab's names, node, pod IP and host IP put
+//!   in, and container IDs of its own (unique per fake cluster); the probes are the recorded
+//!   `test-tools` pod made host-network on each lab node; `test-tools-remote` is `test-tools`
+//!   on the lab's second node;
+//! - nodes: the recorded `k8s-worker-1` node, once per lab node with its name and address;
+//! - Calico (`crd.projectcalico.org/v1`, a manifest install): the fixtures' ClusterInformation,
+//!   IP pool (the lab's CIDR, block size and encapsulation modes) and block affinities (the
+//!   lab's blocks); `calico-node` pods as [`super::fake_api::calico_node_pods`];
+//! - the operator group `operator.tigera.io` is not served at all ([`Install::Manifest`]: the
+//!   recorded plain-text 404), or served without an Installation `default`
+//!   ([`Install::OperatorWithoutInstallation`]: the recorded `NotFound` `Status`);
+//! - execs in a probe run in its lab node's network namespace.
+//!
+//! Container discovery finds a container by its ID in `/proc/*/cgroup`, as on the recorded
+//! node (cgroup v1, cgroupfs driver: `<cgroupRoot>/kubepods/besteffort/pod<uid>/<id>`). So each
+//! lab container holder is moved into such a directory of the `pids` hierarchy, under a root
+//! of this fake cluster's own (`/sys/fs/cgroup/pids/calico-conformance-fake-<run id>`); the
+//! holders are moved back and the directories removed when the fake cluster is dropped. A
+//! machine without a writable cgroup v1 `pids` hierarchy fails [`FakeCluster::over_lab`] with
+//! one error saying so.
+//!
+//! Test scaffolding (the `fake-api` feature, on for every test build).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use super::fake_api::{api_list, api_list_of, calico_node_pods, namespace_json, recorded};
+use super::fake_server::{FakeServer, ProbeNetns};
+use super::manifests;
+use crate::error::{Error, Result};
+use crate::facts::Encapsulation;
+use crate::topology::Topology;
+use serde_json::{Value, json};
+use sha1::{Digest, Sha1};
+use std::path::{Path, PathBuf};
+
+/// The cgroup v1 hierarchy the container holders are put into.
+pub const CGROUP_PIDS: &str = "/sys/fs/cgroup/pids";
+
+/// How the cluster's Calico was installed, as the operator group shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Install {
+    /// Manifests: `operator.tigera.io` is not served.
+    Manifest,
+    /// The operator's group is served, but there is no Installation `default`.
+    OperatorWithoutInstallation,
+}
+
+/// The fake API server over a lab, and the cgroup directories its containers were put in.
+pub struct FakeCluster {
+    pub server: FakeServer,
+    /// The run's namespace (`calico-conformance-<run id>`).
+    pub namespace: String,
+    cgroups: Cgroups,
+    /// Container processes of pods the lab made without one (`test-tools-remote`).
+    holders: Vec<crate::lab::holder::Holder>,
+}
+
+impl Drop for FakeCluster {
+    fn drop(&mut self) {
+        for h in &mut self.holders {
+            if let Err(e) = h.kill_and_reap() {
+                eprintln!("fake cluster: {e}");
+            }
+        }
+    }
+}
+
+/// Renames each pod's host end as Calico's CNI plugin names it for the pod in the run's
+/// namespace (`cali` + sha1("<namespace>.<pod>")[:11]): the lab named them for its own
+/// namespace. The link stays up; its routes and sysctls stay with it.
+fn rename_host_ends(topology: &Topology, namespace: &str) -> Result<()> {
+    use crate::calico::host_end_name;
+    for p in &topology.pods {
+        let node = topology
+            .nodes
+            .iter()
+            .find(|n| n.name == p.node)
+            .ok_or_else(|| Error::Internal(format!("pod {} on unknown node {}", p.name, p.node)))?;
+        let (old, new) = (
+            host_end_name(&p.namespace, &p.name),
+            host_end_name(namespace, &p.name),
+        );
+        let out = std::process::Command::new("nsenter")
+            .arg(format!("--net={}", node.netns.display()))
+            .args(["--", "ip", "link", "set", "dev", &old, "name", &new])
+            .output()
+            .map_err(|e| Error::io("running nsenter ip link set name", e))?;
+        if !out.status.success() {
+            return Err(Error::Internal(format!(
+                "renaming host end {old} to {new} on {}: {}",
+                p.node,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A container process for each lab pod without one (on a cluster every pod has one): a holder
+/// in the pod's namespace, named as the recorded pod's container.
+fn add_missing_containers(
+    topology: &mut Topology,
+    run_id: &str,
+) -> Result<Vec<crate::lab::holder::Holder>> {
+    use crate::lab::holder::{HolderSpec, Ns, spawn_all};
+    let mut specs = Vec::new();
+    let mut owners = Vec::new();
+    for (i, p) in topology.pods.iter().enumerate() {
+        if p.containers.is_empty() {
+            let ns = std::fs::File::open(&p.netns)
+                .map_err(|e| Error::io(format!("opening {}", p.netns.display()), e))?;
+            specs.push(HolderSpec {
+                label: format!("calico-fake:{run_id}:{}/curl-client", p.name),
+                ns: Ns::Join(ns.into()),
+            });
+            owners.push(i);
+        }
+    }
+    let holders = spawn_all(specs)?;
+    for (i, h) in owners.into_iter().zip(&holders) {
+        topology.pods[i]
+            .containers
+            .insert("curl-client".into(), h.netns());
+    }
+    Ok(holders)
+}
+
+impl FakeCluster {
+    /// Serves the lab described by `topology` as a cluster for run `run_id`.
+    pub async fn over_lab(topology: &Topology, run_id: &str, install: Install) -> Result<Self> {
+        let namespace = manifests::namespace_name(run_id);
+        let mut cgroups = Cgroups::new(&format!("calico-conformance-fake-{run_id}"))?;
+        rename_host_ends(topology, &namespace)?;
+        let mut topology = topology.clone();
+        let mut holders = add_missing_containers(&mut topology, run_id)?;
+        let mut pods = Vec::new();
+        for p in &topology.pods {
+            match article_pod(&topology, p, &namespace, &mut cgroups) {
+                Ok(pod) => pods.push(pod),
+                Err(e) => {
+                    holders.iter_mut().for_each(|h| drop(h.kill_and_reap()));
+                    return Err(e);
+                }
+            }
+        }
+        let mut probes = ProbeNetns::new();
+        for n in &topology.nodes {
+            pods.push(probe_pod(n, &namespace));
+            probes.insert(manifests::probe_name(&n.name), Some(n.netns.clone()));
+        }
+        let routes = routes(&topology, &namespace, &pods, install);
+        let server = match FakeServer::start(routes, probes).await {
+            Ok(s) => s,
+            Err(e) => {
+                holders.iter_mut().for_each(|h| drop(h.kill_and_reap()));
+                return Err(Error::io("starting the fake API server", e));
+            }
+        };
+        Ok(FakeCluster {
+            server,
+            namespace,
+            cgroups,
+            holders,
+        })
+    }
+
+    /// The cgroup directories made for the containers (for tests checking they are gone).
+    pub fn cgroup_root(&self) -> PathBuf {
+        self.cgroups.root.clone()
+    }
+}
+
+/// A hex ID of 64 characters (a containerd container ID's shape), unique for `seed`.
+fn hex_id(seed: &str) -> String {
+    let a = Sha1::digest(seed.as_bytes());
+    let b = Sha1::digest(format!("{seed}/2").as_bytes());
+    let hex = |d: &[u8]| d.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!("{}{}", hex(&a), &hex(&b)[..24])
+}
+
+/// The PID in a `/proc/<pid>/ns/net` path.
+fn pid_of(netns: &Path) -> Result<u32> {
+    netns
+        .strip_prefix("/proc")
+        .ok()
+        .and_then(|rest| rest.iter().next())
+        .and_then(|pid| pid.to_str()?.parse().ok())
+        .ok_or_else(|| Error::Internal(format!("{}: not /proc/<pid>/ns/net", netns.display())))
+}
+
+/// A lab pod as the API returns it: the recorded pod of the same role with the lab's values.
+fn article_pod(
+    topology: &Topology,
+    p: &crate::topology::TopologyPod,
+    namespace: &str,
+    cgroups: &mut Cgroups,
+) -> Result<Value> {
+    let file = if p.name == manifests::C2C_POD {
+        "kube/pod-c2c-network-demo.json"
+    } else {
+        "kube/pod-test-tools.json"
+    };
+    let mut pod = recorded(file);
+    let node = topology
+        .nodes
+        .iter()
+        .find(|n| n.name == p.node)
+        .ok_or_else(|| Error::Internal(format!("pod {} on unknown node {}", p.name, p.node)))?;
+    let uid = format!(
+        "{}-{}",
+        &hex_id(&format!("{namespace}/{}", p.name))[..8],
+        "0000-4000-8000-000000000000"
+    );
+    pod["metadata"]["name"] = p.name.clone().into();
+    pod["metadata"]["namespace"] = namespace.into();
+    pod["metadata"]["uid"] = uid.clone().into();
+    pod["spec"]["nodeName"] = p.node.clone().into();
+    pod["status"]["podIP"] = p.ip.to_string().into();
+    pod["status"]["podIPs"] = json!([{"ip": p.ip.to_string()}]);
+    pod["status"]["hostIP"] = node.address.to_string().into();
+    pod["status"]["hostIPs"] = json!([{"ip": node.address.to_string()}]);
+    let statuses = pod["status"]["containerStatuses"]
+        .as_array_mut()
+        .ok_or_else(|| Error::Internal(format!("{file}: no containerStatuses")))?;
+    if statuses.len() != p.containers.len() {
+        return Err(Error::Internal(format!(
+            "{file} has {} containers, lab pod {} has {}",
+            statuses.len(),
+            p.name,
+            p.containers.len()
+        )));
+    }
+    for s in statuses.iter_mut() {
+        let name = s["name"].as_str().unwrap_or_default().to_string();
+        let netns = p.containers.get(&name).ok_or_else(|| {
+            Error::Internal(format!("lab pod {} has no container {name}", p.name))
+        })?;
+        let id = hex_id(&format!(
+            "{}/{namespace}/{}/{name}",
+            cgroups.root.display(),
+            p.name
+        ));
+        cgroups.put(
+            &format!("kubepods/besteffort/pod{uid}/{id}"),
+            pid_of(netns)?,
+        )?;
+        s["containerID"] = format!("containerd://{id}").into();
+    }
+    Ok(pod)
+}
+
+/// The node probe on lab node `n`: the recorded `test-tools` pod, host network, Running.
+fn probe_pod(n: &crate::topology::TopologyNode, namespace: &str) -> Value {
+    let mut pod = recorded("kube/pod-test-tools.json");
+    let name = manifests::probe_name(&n.name);
+    pod["metadata"]["name"] = name.clone().into();
+    pod["metadata"]["namespace"] = namespace.into();
+    pod["metadata"]["uid"] = hex_id(&format!("{namespace}/{name}"))[..36]
+        .to_string()
+        .into();
+    pod["spec"]["nodeName"] = n.name.clone().into();
+    pod["spec"]["hostNetwork"] = true.into();
+    pod["spec"]["hostPID"] = true.into();
+    pod["status"]["podIP"] = n.address.to_string().into();
+    pod["status"]["podIPs"] = json!([{"ip": n.address.to_string()}]);
+    pod["status"]["hostIP"] = n.address.to_string().into();
+    if let Some(s) = pod["status"]["containerStatuses"].get_mut(0) {
+        s["name"] = super::place::PROBE_CONTAINER.into();
+        s["containerID"] = format!("containerd://{}", hex_id(&name)).into();
+    }
+    pod
+}
+
+/// The recorded node, named and addressed as lab node `n`.
+fn node(n: &crate::topology::TopologyNode) -> Value {
+    let mut node = recorded("kube/node-k8s-worker-1.json");
+    node["metadata"]["name"] = n.name.clone().into();
+    if let Some(labels) = node["metadata"]["labels"].as_object_mut() {
+        labels.insert("kubernetes.io/hostname".into(), n.name.clone().into());
+    }
+    node["status"]["addresses"] = json!([
+        {"address": n.address.to_string(), "type": "InternalIP"},
+        {"address": n.name, "type": "Hostname"},
+    ]);
+    node
+}
+
+/// Calico's v1 objects for the lab: its pool and its nodes' blocks.
+fn calico_routes(topology: &Topology) -> Vec<(String, u16, Value)> {
+    let template = api_list("ippools-ipip.json")["items"][0].clone();
+    let pools: Vec<Value> = topology
+        .pools
+        .iter()
+        .map(|p| {
+            let mut pool = template.clone();
+            let (ipip, vxlan) = match p.encapsulation {
+                Encapsulation::Ipip => ("Always", "Never"),
+                Encapsulation::IpipCrossSubnet => ("CrossSubnet", "Never"),
+                Encapsulation::Vxlan => ("Never", "Always"),
+                Encapsulation::VxlanCrossSubnet => ("Never", "CrossSubnet"),
+                Encapsulation::None => ("Never", "Never"),
+            };
+            pool["spec"]["cidr"] = p.cidr.to_string().into();
+            pool["spec"]["blockSize"] = p.block_size.into();
+            pool["spec"]["ipipMode"] = ipip.into();
+            pool["spec"]["vxlanMode"] = vxlan.into();
+            pool
+        })
+        .collect();
+    let affinity = api_list("blockaffinities.json")["items"][0].clone();
+    let affinities: Vec<Value> = topology
+        .nodes
+        .iter()
+        .flat_map(|n| n.blocks.iter().map(move |b| (n.name.clone(), *b)))
+        .map(|(node, block)| {
+            let mut a = affinity.clone();
+            let cidr = block.to_string();
+            a["metadata"]["name"] = format!("{node}-{}", cidr.replace(['.', '/'], "-")).into();
+            a["spec"]["cidr"] = cidr.into();
+            a["spec"]["node"] = node.into();
+            a
+        })
+        .collect();
+    let v1 = "/apis/crd.projectcalico.org/v1";
+    vec![
+        (
+            format!("GET {v1}/clusterinformations"),
+            200,
+            api_list("clusterinformation-default.json"),
+        ),
+        (
+            format!("GET {v1}/ippools"),
+            200,
+            api_list_of("IPPoolList", pools),
+        ),
+        (
+            format!("GET {v1}/blockaffinities"),
+            200,
+            api_list_of("BlockAffinityList", affinities),
+        ),
+    ]
+}
+
+fn routes(
+    topology: &Topology,
+    namespace: &str,
+    pods: &[Value],
+    install: Install,
+) -> Vec<(String, u16, Value)> {
+    let ns_path = format!("/api/v1/namespaces/{namespace}");
+    let ns = namespace_json(namespace, "2026-12-01T00:00:00Z", "u-fake-cluster");
+    let mut all_pods = calico_node_pods();
+    all_pods["items"]
+        .as_array_mut()
+        .unwrap()
+        .extend(pods.iter().cloned());
+    let events: Vec<Value> = pods
+        .iter()
+        .map(|p| json!({"type": "MODIFIED", "object": p}))
+        .collect();
+    let mut routes = vec![
+        ("GET /api/v1/pods".to_string(), 200, all_pods),
+        (
+            "GET /api/v1/nodes".to_string(),
+            200,
+            api_list_of("NodeList", topology.nodes.iter().map(node).collect()),
+        ),
+        (
+            "GET /api/v1/namespaces".to_string(),
+            200,
+            api_list_of("NamespaceList", vec![]),
+        ),
+        (format!("PATCH {ns_path}"), 200, ns.clone()),
+        (format!("DELETE {ns_path}"), 200, ns),
+        (
+            format!("GET {ns_path}/pods"),
+            200,
+            api_list_of("PodList", pods.to_vec()),
+        ),
+        (format!("WATCH {ns_path}/pods"), 200, json!(events)),
+        (
+            format!("DELETE {ns_path}/pods"),
+            200,
+            api_list_of("PodList", pods.to_vec()),
+        ),
+    ];
+    for p in pods {
+        let name = p["metadata"]["name"].as_str().unwrap_or_default();
+        routes.push((format!("PATCH {ns_path}/pods/{name}"), 200, p.clone()));
+        routes.push((format!("GET {ns_path}/pods/{name}"), 200, p.clone()));
+    }
+    routes.extend(calico_routes(topology));
+    if install == Install::OperatorWithoutInstallation {
+        // Serves the group: a GET of `default` is then the recorded NotFound.
+        routes.push((
+            "GET /apis/operator.tigera.io/v1/installations".into(),
+            200,
+            api_list_of("InstallationList", vec![]),
+        ));
+    }
+    routes
+}
+
+/// Cgroup directories made under [`CGROUP_PIDS`], removed (their processes moved back to the
+/// hierarchy's root) when dropped.
+struct Cgroups {
+    root: PathBuf,
+    /// Made directories, parents first.
+    made: Vec<PathBuf>,
+    moved: Vec<u32>,
+}
+
+impl Cgroups {
+    fn new(root: &str) -> Result<Self> {
+        let base = Path::new(CGROUP_PIDS);
+        let writable = std::fs::metadata(base.join("cgroup.procs")).is_ok()
+            && nix::unistd::access(base, nix::unistd::AccessFlags::W_OK).is_ok();
+        if !writable {
+            return Err(Error::Preflight(format!(
+                "the fake cluster puts its containers into cgroup v1 directories named like the \
+                 kubelet's (cgroupfs driver), but {CGROUP_PIDS} is not a writable cgroup v1 \
+                 hierarchy here"
+            )));
+        }
+        Ok(Cgroups {
+            root: base.join(root),
+            made: Vec::new(),
+            moved: Vec::new(),
+        })
+    }
+
+    /// Makes `<root>/<rel>` and moves `pid` into it.
+    fn put(&mut self, rel: &str, pid: u32) -> Result<()> {
+        let mut dir = self.root.clone();
+        for part in std::iter::once("").chain(rel.split('/')) {
+            if !part.is_empty() {
+                dir.push(part);
+            }
+            if !self.made.contains(&dir) {
+                match std::fs::create_dir(&dir) {
+                    Ok(()) => self.made.push(dir.clone()),
+                    Err(e) => {
+                        return Err(Error::io(format!("making cgroup {}", dir.display()), e));
+                    }
+                }
+            }
+        }
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+            .map_err(|e| Error::io(format!("moving {pid} into cgroup {}", dir.display()), e))?;
+        self.moved.push(pid);
+        Ok(())
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        let root_procs = Path::new(CGROUP_PIDS).join("cgroup.procs");
+        for pid in &self.moved {
+            // A holder that already exited is not there to move.
+            let _ = std::fs::write(&root_procs, pid.to_string());
+        }
+        for dir in self.made.iter().rev() {
+            if let Err(e) = std::fs::remove_dir(dir) {
+                eprintln!("fake cluster: removing cgroup {}: {e}", dir.display());
+            }
+        }
+    }
+}

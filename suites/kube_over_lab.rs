@@ -1,0 +1,248 @@
+//! The kube target end to end without a cluster: a lab, served as a cluster by the loopback fake
+//! API server (`calico_conformance::kube::fake_cluster`), opened as the kube target — deploy,
+//! readiness, facts, discovery — and every claim run as execs in the node probes, which run for
+//! real in the lab's node namespaces.
+
+use super::support::{PODS, Per, Shared, run_case};
+use calico_conformance::facts::Encapsulation;
+use calico_conformance::kube::fake_cluster::{FakeCluster, Install};
+use calico_conformance::results::{CaseResult, Status};
+use calico_conformance::target::{Target, TargetKind};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// What one run over the fake cluster gave.
+struct Run {
+    results: Vec<CaseResult>,
+    /// The execs the fake API server ran.
+    execs: Vec<String>,
+    /// Every request it got.
+    requests: Vec<String>,
+}
+
+impl Run {
+    fn failed_ids(&self) -> BTreeSet<&str> {
+        self.results
+            .iter()
+            .filter(|r| r.status == Status::Failed)
+            .map(|r| r.claim.as_str())
+            .collect()
+    }
+
+    fn failures(&self) -> Vec<String> {
+        self.results
+            .iter()
+            .filter(|r| r.status == Status::Failed)
+            .filter_map(|r| r.message.clone())
+            .collect()
+    }
+
+    /// `ID [pod]: reason` of every case that did not apply.
+    fn not_applicable(&self) -> Vec<String> {
+        self.results
+            .iter()
+            .filter(|r| r.status == Status::NotApplicable)
+            .map(|r| {
+                format!(
+                    "{} [{}]: {}",
+                    r.claim,
+                    r.pod.clone().unwrap_or_default(),
+                    r.reason.clone().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+}
+
+/// A run id of its own for each run (the cgroup root and the namespace carry it).
+fn run_id() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "fake-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Builds a lab (with `fault` applied), serves it as a cluster installed as `install`, opens the
+/// kube target on it, runs every claim case, and takes everything down.
+async fn run_over_lab(install: Install, fault: Option<&str>) -> Run {
+    // What the node probe image has, run here for real (`.ci/run` installs them).
+    let missing: Vec<&str> = ["tcpdump", "curl", "ping", "ip", "nsenter", "timeout"]
+        .into_iter()
+        .filter(|t| !calico_conformance::faults::has_tool(t))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the kube-over-lab tests run the probe's commands on this machine: install {missing:?} \
+         (Debian: tcpdump curl iputils-ping iproute2 util-linux coreutils; .ci/run does)"
+    );
+    let mut lab = Target::open(&TargetKind::Lab(Encapsulation::None))
+        .await
+        .unwrap();
+    let shared = Shared::default();
+    if let Some(name) = fault {
+        let f = calico_conformance::faults::catalogue()
+            .into_iter()
+            .find(|f| f.name == name)
+            .unwrap();
+        (f.apply)(&mut lab, &shared.switches).await.unwrap();
+    }
+    let id = run_id();
+    let topology = lab.lab().unwrap().topology.clone();
+    let cluster = FakeCluster::over_lab(&topology, &id, install)
+        .await
+        .unwrap();
+    let cgroup_root = cluster.cgroup_root();
+    let conn = cluster.server.connection("kind-fake-over-lab");
+    let kube = Arc::new(Target::open_kube_on(&conn, &id).await.unwrap());
+    let shared = Arc::new(shared);
+    let mut jobs = Vec::new();
+    for claim in super::all() {
+        let pods: Vec<Option<&'static str>> = match claim.per {
+            Per::Target => vec![None],
+            Per::EachPod => PODS.iter().map(|p| Some(*p)).collect(),
+        };
+        for pod in pods {
+            let (t, s, c) = (kube.clone(), shared.clone(), claim.clone());
+            jobs.push(tokio::spawn(async move { run_case(&c, &t, pod, &s).await }));
+        }
+    }
+    let mut results = Vec::new();
+    for j in jobs {
+        results.push(j.await.unwrap());
+    }
+    let Ok(kube) = Arc::try_unwrap(kube) else {
+        panic!("the kube target is still shared")
+    };
+    kube.close().await.unwrap();
+    let (execs, requests) = (
+        cluster.server.execs(),
+        cluster.server.log.lock().unwrap().clone(),
+    );
+    drop(cluster);
+    assert!(
+        !cgroup_root.exists(),
+        "{} left behind",
+        cgroup_root.display()
+    );
+    lab.close().await.unwrap();
+    Run {
+        results,
+        execs,
+        requests,
+    }
+}
+
+/// The claims that do not apply to this kube target, and why: none.
+const NOT_APPLICABLE: [&str; 0] = [];
+
+fn check_clean_run(run: &Run, install: Install) {
+    let failures = run.failures();
+    assert!(failures.is_empty(), "{install:?}: {failures:#?}");
+    let na = run.not_applicable();
+    for line in &na {
+        println!("not applicable ({install:?}): {line}");
+    }
+    let unexpected: Vec<&String> = na
+        .iter()
+        .filter(|l| !NOT_APPLICABLE.iter().any(|id| l.starts_with(id)))
+        .collect();
+    assert!(unexpected.is_empty(), "{install:?}: {unexpected:#?}");
+    assert!(
+        run.results.iter().all(|r| r.status != Status::NotApplicable
+            || r.reason.as_deref().is_some_and(|w| !w.is_empty())),
+        "a case not applicable without a reason"
+    );
+    // The claims ran as execs: discovery, observations and traffic in the probes.
+    assert!(
+        run.execs.iter().any(|e| e.contains("nsenter --net=/proc/")),
+        "{:?}",
+        run.execs
+    );
+    assert!(run.execs.iter().any(|e| e.contains("tcpdump")));
+    assert!(run.execs.iter().any(|e| e.contains("curl")));
+    assert!(run.execs.iter().any(|e| e.contains("ping")));
+    // The Installation was asked for and answered as the install has it.
+    assert!(
+        run.requests
+            .iter()
+            .any(|r| r == "GET /apis/operator.tigera.io/v1/installations/default"),
+        "{:?}",
+        run.requests
+    );
+}
+
+/// A manifest install (no operator group at all: its Installation is the recorded plain-text
+/// 404) opens and runs every claim; none fails; the fake ran the claims' commands as execs.
+#[test]
+fn a_manifest_install_opens_and_runs_every_claim_over_the_fake_api() {
+    let rt = super::runner::runtime().unwrap();
+    let run = rt.block_on(run_over_lab(Install::Manifest, None));
+    check_clean_run(&run, Install::Manifest);
+}
+
+/// The operator's group is served but holds no Installation `default` (the recorded
+/// `NotFound`): the same.
+#[test]
+fn an_operator_group_without_an_installation_opens_and_runs_every_claim_over_the_fake_api() {
+    let rt = super::runner::runtime().unwrap();
+    let run = rt.block_on(run_over_lab(Install::OperatorWithoutInstallation, None));
+    check_clean_run(&run, Install::OperatorWithoutInstallation);
+}
+
+/// The claims that fail under `fault` on the lab itself: its row of the committed
+/// `docs/fault-matrix.md` (which `cargo test faults` keeps current).
+fn failing_in_the_matrix(fault: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(super::faults::matrix_path()).unwrap();
+    let cells = |prefix: &str| -> Vec<String> {
+        let line = text.lines().find(|l| l.starts_with(prefix)).unwrap();
+        line.split('|')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .skip(1)
+            .map(str::to_string)
+            .collect()
+    };
+    let ids = cells("| fault |");
+    let row = cells(&format!("| `{fault}` |"));
+    assert_eq!(ids.len(), row.len());
+    ids.into_iter()
+        .zip(row)
+        .filter(|(_, c)| c == "FAIL")
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// The same run can fail: with `host_end_mac_not_eeee` applied to the lab under the fake
+/// cluster, the kube target fails exactly the claims the lab itself fails under it (its row of
+/// the fault matrix: the claims the fault lists, and ARP-2, which the real cluster of issue 9
+/// failed too under the same miswiring), and the ones it spares pass.
+#[test]
+fn a_lab_fault_under_the_fake_api_fails_exactly_the_claims_it_lists() {
+    let fault = calico_conformance::faults::catalogue()
+        .into_iter()
+        .find(|f| f.name == "host_end_mac_not_eeee")
+        .unwrap();
+    let rt = super::runner::runtime().unwrap();
+    let run = rt.block_on(run_over_lab(Install::Manifest, Some(fault.name)));
+    let failed: BTreeSet<String> = run.failed_ids().into_iter().map(String::from).collect();
+    assert_eq!(
+        failed,
+        failing_in_the_matrix(fault.name),
+        "{:#?}",
+        run.failures()
+    );
+    for listed in fault.fails {
+        assert!(failed.contains(*listed), "{listed} did not fail");
+    }
+    for spared in fault.spares {
+        assert!(
+            run.results
+                .iter()
+                .any(|r| r.claim == *spared && r.status == Status::Passed),
+            "{spared} did not pass"
+        );
+    }
+}
