@@ -7,7 +7,7 @@ use super::support::{PODS, Per, Shared, run_case};
 use calico_conformance::facts::Encapsulation;
 use calico_conformance::kube::fake_cluster::{FakeCluster, Install};
 use calico_conformance::results::{CaseResult, Status};
-use calico_conformance::target::{Target, TargetKind};
+use calico_conformance::target::Target;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -78,7 +78,13 @@ async fn run_over_lab(install: Install, fault: Option<&str>) -> Run {
         "the kube-over-lab tests run the probe's commands on this machine: install {missing:?} \
          (Debian: tcpdump curl iputils-ping iproute2 util-linux coreutils; .ci/run does)"
     );
-    let mut lab = Target::open(&TargetKind::Lab(Encapsulation::None))
+    let id = run_id();
+    // The lab's pods are the run namespace's, so their host ends are named as Calico names them.
+    let spec = calico_conformance::lab::LabSpec {
+        pod_namespace: calico_conformance::kube::manifests::namespace_name(&id),
+        ..calico_conformance::lab::LabSpec::article(Encapsulation::None)
+    };
+    let mut lab = Target::open_lab(&spec, "lab_none".to_string())
         .await
         .unwrap();
     let shared = Shared::default();
@@ -89,7 +95,6 @@ async fn run_over_lab(install: Install, fault: Option<&str>) -> Run {
             .unwrap();
         (f.apply)(&mut lab, &shared.switches).await.unwrap();
     }
-    let id = run_id();
     let topology = lab.lab().unwrap().topology.clone();
     let cluster = FakeCluster::over_lab(&topology, &id, install)
         .await

@@ -135,6 +135,7 @@ fn spec(extra: usize) -> LabSpec {
         encapsulation: Encapsulation::None,
         extra_pods_per_node: extra,
         nodes: 1,
+        ..LabSpec::default()
     }
 }
 

@@ -9,7 +9,7 @@ use crate::target::{CLIENT_POD, REMOTE_POD, SERVER_POD, Target};
 use std::sync::atomic::Ordering;
 
 pub(super) async fn host_end_mac_not_eeee(t: &mut Target, _: &Switches) -> Result<()> {
-    let dev = cali(CLIENT_POD);
+    let dev = cali(t, CLIENT_POD)?;
     ip(
         &t.host_of(CLIENT_POD)?,
         &format!("link set dev {dev} address ee:ee:ee:ee:ee:ef"),
@@ -18,7 +18,7 @@ pub(super) async fn host_end_mac_not_eeee(t: &mut Target, _: &Switches) -> Resul
 }
 
 pub(super) async fn proxy_arp_off(t: &mut Target, _: &Switches) -> Result<()> {
-    set_proxy_arp(&t.host_of(CLIENT_POD)?, &cali(CLIENT_POD), "0")
+    set_proxy_arp(&t.host_of(CLIENT_POD)?, &cali(t, CLIENT_POD)?, "0")
 }
 
 pub(super) async fn proxy_arp_off_static_neighbour(t: &mut Target, s: &Switches) -> Result<()> {
@@ -41,7 +41,7 @@ pub(super) async fn host_route_missing(t: &mut Target, _: &Switches) -> Result<(
 
 pub(super) async fn host_route_wrong_cali(t: &mut Target, _: &Switches) -> Result<()> {
     let addr = pod_ip(t, CLIENT_POD)?;
-    let dev = cali(SERVER_POD);
+    let dev = cali(t, SERVER_POD)?;
     ip(
         &t.host_of(CLIENT_POD)?,
         &format!("route replace {addr}/32 dev {dev} scope link"),
@@ -65,7 +65,7 @@ pub(super) async fn extra_pod_route(t: &mut Target, _: &Switches) -> Result<()> 
 }
 
 pub(super) async fn gateway_assigned(t: &mut Target, _: &Switches) -> Result<()> {
-    let dev = cali(CLIENT_POD);
+    let dev = cali(t, CLIENT_POD)?;
     ip(
         &t.host_of(CLIENT_POD)?,
         &format!("addr add 169.254.1.1/32 dev {dev}"),
@@ -84,7 +84,7 @@ pub(super) async fn no_blackhole(t: &mut Target, _: &Switches) -> Result<()> {
 
 pub(super) async fn host_end_misnamed(t: &mut Target, _: &Switches) -> Result<()> {
     let host = t.host_of(CLIENT_POD)?;
-    let name = cali(CLIENT_POD);
+    let name = cali(t, CLIENT_POD)?;
     ip(&host, &format!("link set dev {name} down")).await?;
     ip(&host, &format!("link set dev {name} name vethd9d486e5")).await?;
     ip(&host, "link set dev vethd9d486e5 up").await?;
@@ -106,7 +106,7 @@ pub(super) async fn host_end_not_on_host(t: &mut Target, _: &Switches) -> Result
         .trim_start_matches("/proc/")
         .trim_end_matches("/ns/net")
         .to_string();
-    let dev = cali(CLIENT_POD);
+    let dev = cali(t, CLIENT_POD)?;
     ip(
         &t.host_of(CLIENT_POD)?,
         &format!("link set dev {dev} netns {pid}"),
@@ -147,7 +147,7 @@ pub(super) async fn same_node_traffic_mirrored_to_underlay(
     _: &Switches,
 ) -> Result<()> {
     let host = t.host_of(SERVER_POD)?;
-    let dev = cali(SERVER_POD);
+    let dev = cali(t, SERVER_POD)?;
     run(&host, &format!("tc qdisc add dev {dev} clsact")).await?;
     run(
         &host,
@@ -172,7 +172,7 @@ pub(super) async fn bridged_dataplane(t: &mut Target, _: &Switches) -> Result<()
     ip(&host, "link set cbr0 up").await?;
     for (i, pod) in [SERVER_POD, CLIENT_POD].iter().enumerate() {
         let addr = pod_ip(t, pod)?;
-        let old = cali(pod);
+        let old = cali(t, pod)?;
         let new = format!("veth{i}bridged");
         ip(&host, &format!("route del {addr}/32")).await?;
         ip(&host, &format!("link set dev {old} down")).await?;

@@ -17,7 +17,7 @@ pub(super) async fn vxlan_device_mtu_above_cali(t: &mut Target, _: &Switches) ->
     let host = t.host_of(CLIENT_POD)?;
     for pod in [CLIENT_POD, SERVER_POD] {
         ip(&t.pod(pod)?, "link set dev eth0 mtu 1400").await?;
-        ip(&host, &format!("link set dev {} mtu 1400", cali(pod))).await?;
+        ip(&host, &format!("link set dev {} mtu 1400", cali(t, pod)?)).await?;
     }
     Ok(())
 }
@@ -42,7 +42,7 @@ pub(super) async fn underlay_path_black_hole(t: &mut Target, _: &Switches) -> Re
 }
 
 pub(super) async fn cali_mtu_below_eth0(t: &mut Target, _: &Switches) -> Result<()> {
-    let dev = cali(CLIENT_POD);
+    let dev = cali(t, CLIENT_POD)?;
     ip(
         &t.host_of(CLIENT_POD)?,
         &format!("link set dev {dev} mtu 1400"),

@@ -8,9 +8,10 @@ use crate::place::Place;
 use crate::target::Target;
 use ipnet::Ipv4Net;
 
-/// A pod's host end, `cali` + sha1("default.<pod>")[:11].
-pub(super) fn cali(pod: &str) -> String {
-    host_end_name("default", pod)
+/// A pod's host end, `cali` + sha1("<its namespace>.<pod>")[:11].
+pub(super) fn cali(t: &Target, pod: &str) -> Result<String> {
+    let p = t.pod_facts(pod)?;
+    Ok(host_end_name(&p.namespace, &p.name))
 }
 
 /// A pod's IP, as text.

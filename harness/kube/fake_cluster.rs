@@ -38,8 +38,15 @@ use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 use std::path::{Path, PathBuf};
 
-/// The cgroup v1 hierarchy the container holders are put into.
-pub const CGROUP_PIDS: &str = "/sys/fs/cgroup/pids";
+/// The cgroup hierarchies the fake cluster can put containers in, in order of preference:
+/// cgroup v1's `pids` (as the recorded node's kubelet, cgroupfs driver), the cgroup v2 half of a
+/// hybrid mount, and a cgroup v2-only machine's (Debian 12's default). A container's
+/// `/proc/<pid>/cgroup` line then names its ID either way.
+pub const CGROUP_HIERARCHIES: [&str; 3] = [
+    "/sys/fs/cgroup/pids",
+    "/sys/fs/cgroup/unified",
+    "/sys/fs/cgroup",
+];
 
 /// How the cluster's Calico was installed, as the operator group shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,35 +77,17 @@ impl Drop for FakeCluster {
     }
 }
 
-/// Renames each pod's host end as Calico's CNI plugin names it for the pod in the run's
-/// namespace (`cali` + sha1("<namespace>.<pod>")[:11]): the lab named them for its own
-/// namespace. The link stays up; its routes and sysctls stay with it.
-fn rename_host_ends(topology: &Topology, namespace: &str) -> Result<()> {
-    use crate::calico::host_end_name;
-    for p in &topology.pods {
-        let node = topology
-            .nodes
-            .iter()
-            .find(|n| n.name == p.node)
-            .ok_or_else(|| Error::Internal(format!("pod {} on unknown node {}", p.name, p.node)))?;
-        let (old, new) = (
-            host_end_name(&p.namespace, &p.name),
-            host_end_name(namespace, &p.name),
-        );
-        let out = std::process::Command::new("nsenter")
-            .arg(format!("--net={}", node.netns.display()))
-            .args(["--", "ip", "link", "set", "dev", &old, "name", &new])
-            .output()
-            .map_err(|e| Error::io("running nsenter ip link set name", e))?;
-        if !out.status.success() {
-            return Err(Error::Internal(format!(
-                "renaming host end {old} to {new} on {}: {}",
-                p.node,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
+/// Checks that the lab was built for the run's namespace (`LabSpec::pod_namespace`): its host
+/// ends are then named as Calico's CNI plugin names them for the pods the fake serves.
+fn pods_in_namespace(topology: &Topology, namespace: &str) -> Result<()> {
+    match topology.pods.iter().find(|p| p.namespace != namespace) {
+        Some(p) => Err(Error::Internal(format!(
+            "lab pod {}/{} is not in the run's namespace {namespace}: build the lab with \
+             LabSpec::pod_namespace = {namespace}",
+            p.namespace, p.name
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// A container process for each lab pod without one (on a cluster every pod has one): a holder
@@ -135,7 +124,7 @@ impl FakeCluster {
     pub async fn over_lab(topology: &Topology, run_id: &str, install: Install) -> Result<Self> {
         let namespace = manifests::namespace_name(run_id);
         let mut cgroups = Cgroups::new(&format!("calico-conformance-fake-{run_id}"))?;
-        rename_host_ends(topology, &namespace)?;
+        pods_in_namespace(topology, &namespace)?;
         let mut topology = topology.clone();
         let mut holders = add_missing_containers(&mut topology, run_id)?;
         let mut pods = Vec::new();
@@ -406,9 +395,11 @@ fn routes(
     routes
 }
 
-/// Cgroup directories made under [`CGROUP_PIDS`], removed (their processes moved back to the
-/// hierarchy's root) when dropped.
+/// Cgroup directories made under the first writable of [`CGROUP_HIERARCHIES`], removed (their
+/// processes moved back to the hierarchy's root) when dropped.
 struct Cgroups {
+    /// The hierarchy's root.
+    base: PathBuf,
     root: PathBuf,
     /// Made directories, parents first.
     made: Vec<PathBuf>,
@@ -417,17 +408,23 @@ struct Cgroups {
 
 impl Cgroups {
     fn new(root: &str) -> Result<Self> {
-        let base = Path::new(CGROUP_PIDS);
-        let writable = std::fs::metadata(base.join("cgroup.procs")).is_ok()
-            && nix::unistd::access(base, nix::unistd::AccessFlags::W_OK).is_ok();
-        if !writable {
+        let writable = |base: &Path| {
+            std::fs::metadata(base.join("cgroup.procs")).is_ok()
+                && nix::unistd::access(base, nix::unistd::AccessFlags::W_OK).is_ok()
+        };
+        let Some(base) = CGROUP_HIERARCHIES
+            .iter()
+            .map(Path::new)
+            .find(|b| writable(b))
+        else {
             return Err(Error::Preflight(format!(
-                "the fake cluster puts its containers into cgroup v1 directories named like the \
-                 kubelet's (cgroupfs driver), but {CGROUP_PIDS} is not a writable cgroup v1 \
-                 hierarchy here"
+                "the fake cluster puts its containers into cgroup directories named like the \
+                 kubelet's (cgroupfs driver), but none of {} is a writable cgroup hierarchy here",
+                CGROUP_HIERARCHIES.join(", ")
             )));
-        }
+        };
         Ok(Cgroups {
+            base: base.to_path_buf(),
             root: base.join(root),
             made: Vec::new(),
             moved: Vec::new(),
@@ -459,7 +456,7 @@ impl Cgroups {
 
 impl Drop for Cgroups {
     fn drop(&mut self) {
-        let root_procs = Path::new(CGROUP_PIDS).join("cgroup.procs");
+        let root_procs = self.base.join("cgroup.procs");
         for pid in &self.moved {
             // A holder that already exited is not there to move.
             let _ = std::fs::write(&root_procs, pid.to_string());

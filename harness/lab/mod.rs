@@ -199,7 +199,7 @@ impl Lab {
                         .map(|((_, c), h)| (c.to_string(), h.netns()))
                         .collect();
                     TopologyPod {
-                        namespace: POD_NAMESPACE.to_string(),
+                        namespace: p.namespace.clone(),
                         name: p.name.clone(),
                         node: plan.nodes[p.node].name.clone(),
                         netns: ns.path(),
@@ -295,7 +295,7 @@ fn namespace_labels(plan: &Plan, run_id: &str) -> Vec<String> {
     let pods = plan
         .pods
         .iter()
-        .map(|p| format!("pod:{POD_NAMESPACE}/{}", p.name));
+        .map(|p| format!("pod:{}/{}", p.namespace, p.name));
     nodes.chain(pods).map(|what| label(run_id, &what)).collect()
 }
 
@@ -323,7 +323,7 @@ fn container_specs(plan: &Plan, pod_ns: &[File], run_id: &str) -> Result<Contain
                 .try_clone_to_owned()
                 .map_err(|e| Error::io("duplicating a namespace descriptor", e))?;
             specs.push(HolderSpec {
-                label: label(run_id, &format!("container:{POD_NAMESPACE}/{}/{c}", p.name)),
+                label: label(run_id, &format!("container:{}/{}/{c}", p.namespace, p.name)),
                 ns: Ns::Join(fd),
             });
             container_of.push((i, *c));

@@ -54,6 +54,9 @@ pub struct LabSpec {
     /// 1 or 2 nodes (2 for the article; the bench uses 1). With one node, `ens192` is a veth
     /// whose other end (`ens192-wire`) stays in the same namespace.
     pub nodes: usize,
+    /// The Kubernetes namespace of every pod: [`POD_NAMESPACE`], unless a test serves the lab
+    /// as another namespace's pods. It names the host ends (`cali` + sha1("<ns>.<pod>")[:11]).
+    pub pod_namespace: String,
 }
 
 impl LabSpec {
@@ -63,6 +66,7 @@ impl LabSpec {
             encapsulation,
             extra_pods_per_node: 0,
             nodes: 2,
+            pod_namespace: POD_NAMESPACE.to_string(),
         }
     }
 
@@ -131,13 +135,15 @@ pub struct NodePlan {
 /// One pod as planned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodPlan {
-    /// `test-tools` (the Kubernetes namespace is [`POD_NAMESPACE`]).
+    /// `test-tools`.
     pub name: String,
+    /// Its Kubernetes namespace ([`LabSpec::pod_namespace`]).
+    pub namespace: String,
     /// Index of its node in [`Plan::nodes`].
     pub node: usize,
     /// The pod IP.
     pub ip: Ipv4Addr,
-    /// The host end's name, `cali` + sha1("default.<pod>")[:11].
+    /// The host end's name, `cali` + sha1("<namespace>.<pod>")[:11].
     pub host_end: String,
     /// Its containers, each a process of its own in the pod's namespace.
     pub containers: Vec<&'static str>,
@@ -228,8 +234,10 @@ impl Plan {
 
     /// `pod default/<name>`: a pod's place in errors.
     pub fn pod_place(&self, pod: usize) -> String {
-        let name = self.pods.get(pod).map_or("?", |p| p.name.as_str());
-        format!("pod {POD_NAMESPACE}/{name}")
+        match self.pods.get(pod) {
+            Some(p) => format!("pod {}/{}", p.namespace, p.name),
+            None => "pod ?".to_string(),
+        }
     }
 }
 
@@ -242,7 +250,7 @@ fn plan_node(spec: &LabSpec, n: usize) -> Result<(NodePlan, Vec<PodPlan>)> {
     let mut pods: Vec<PodPlan> = ARTICLE_PODS
         .iter()
         .filter(|(_, node, _, _)| *node == n)
-        .map(|(pod, _, ip, containers)| pod_plan(pod.to_string(), n, *ip, containers))
+        .map(|(pod, _, ip, containers)| pod_plan(spec, pod.to_string(), n, *ip, containers))
         .collect();
     // Last octets taken: the tunnel address, the article's pods.
     let mut used: BTreeSet<u8> = pods.iter().map(|p| p.ip.octets()[3]).collect();
@@ -260,7 +268,7 @@ fn plan_node(spec: &LabSpec, n: usize) -> Result<(NodePlan, Vec<PodPlan>)> {
     for (i, last) in free.iter().take(spec.extra_pods_per_node).enumerate() {
         used.insert(*last);
         let ip = Ipv4Addr::new(192, 168, third, *last);
-        pods.push(pod_plan(format!("bench-{i}"), n, ip, &[]));
+        pods.push(pod_plan(spec, format!("bench-{i}"), n, ip, &[]));
     }
     let node = NodePlan {
         vxlan_mac: felix_vxlan_mac(&name),
@@ -272,9 +280,16 @@ fn plan_node(spec: &LabSpec, n: usize) -> Result<(NodePlan, Vec<PodPlan>)> {
     Ok((node, pods))
 }
 
-fn pod_plan(name: String, node: usize, ip: Ipv4Addr, containers: &[&'static str]) -> PodPlan {
+fn pod_plan(
+    spec: &LabSpec,
+    name: String,
+    node: usize,
+    ip: Ipv4Addr,
+    containers: &[&'static str],
+) -> PodPlan {
     PodPlan {
-        host_end: host_end_name(POD_NAMESPACE, &name),
+        host_end: host_end_name(&spec.pod_namespace, &name),
+        namespace: spec.pod_namespace.clone(),
         name,
         node,
         ip,

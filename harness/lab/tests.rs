@@ -475,6 +475,7 @@ fn one_node_with_many_pods() -> TestResult {
         encapsulation: Encapsulation::None,
         extra_pods_per_node: 100,
         nodes: 1,
+        ..LabSpec::default()
     };
     let lab = Lab::build_blocking(&spec, &run_id("many"))?;
     assert_eq!(lab.topology.pods.len(), 102);

@@ -17,6 +17,7 @@ fn one_node(encapsulation: Encapsulation, extra: usize) -> Plan {
         encapsulation,
         extra_pods_per_node: extra,
         nodes: 1,
+        ..LabSpec::default()
     };
     match Plan::new(&spec) {
         Ok(p) => p,
@@ -183,6 +184,7 @@ fn refuses_what_it_cannot_build(
         encapsulation: Encapsulation::None,
         extra_pods_per_node,
         nodes,
+        ..LabSpec::default()
     };
     match Plan::new(&spec) {
         Err(Error::Preflight(m)) => assert!(m.contains(says), "{m}"),
