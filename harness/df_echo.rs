@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 use etherparse::{IcmpEchoHeader, Icmpv4Header, Icmpv4Type, IpNumber, Ipv4Header};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::fmt;
-use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -126,26 +125,10 @@ pub(crate) fn df_echo_here(
             Err(e) => return Err(fail(format!("send failed: {e}"))),
         }
         let wait_until = (started.elapsed() + ATTEMPT).min(deadline);
-        while started.elapsed() < wait_until {
-            let left = wait_until
-                .saturating_sub(started.elapsed())
-                .max(Duration::from_millis(1));
-            socket
-                .set_read_timeout(Some(left))
-                .map_err(|e| fail(format!("read timeout: {e}")))?;
-            let mut buf = vec![0u8; 65536];
-            let n = match (&socket).read(&mut buf) {
-                Ok(n) => n,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    break;
-                }
-                Err(e) => return Err(fail(format!("receive failed: {e}"))),
-            };
+        let mut buf = vec![0u8; 65536];
+        while let Some(n) = crate::traffic::receive_until(&socket, &mut buf, started, wait_until)
+            .map_err(|e| fail(e.to_string()))?
+        {
             if let Some(outcome) = answer_to(&buf[..n], ip, id, seq) {
                 return Ok(DfEcho { payload, outcome });
             }

@@ -126,26 +126,10 @@ pub(crate) fn ping_here(
             .send_to(&request, &target)
             .map_err(|e| fail(format!("send failed: {e}")))?;
         let wait_until = (started.elapsed() + per_reply).min(deadline);
-        while started.elapsed() < wait_until {
-            let left = wait_until
-                .saturating_sub(started.elapsed())
-                .max(Duration::from_millis(1));
-            socket
-                .set_read_timeout(Some(left))
-                .map_err(|e| fail(format!("read timeout: {e}")))?;
-            let mut buf = [0u8; 1500];
-            let n = match (&socket).read(&mut buf) {
-                Ok(n) => n,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    break;
-                }
-                Err(e) => return Err(fail(format!("receive failed: {e}"))),
-            };
+        let mut buf = vec![0u8; 65536];
+        while let Some(n) = receive_until(&socket, &mut buf, started, wait_until)
+            .map_err(|e| fail(e.to_string()))?
+        {
             if let Some(reply) = parse_echo_reply(&buf[..n], ip, id, seq) {
                 replies.push(reply);
                 break;
@@ -153,6 +137,38 @@ pub(crate) fn ping_here(
         }
     }
     Ok(replies)
+}
+
+/// Reads one datagram from `socket` into `buf` before `wait_until` (time since `started`):
+/// its length, or `None` once the time is up. Errors say what failed (`read timeout: ...`,
+/// `receive failed: ...`).
+pub(crate) fn receive_until(
+    socket: &Socket,
+    buf: &mut [u8],
+    started: Instant,
+    wait_until: Duration,
+) -> std::result::Result<Option<usize>, String> {
+    if started.elapsed() >= wait_until {
+        return Ok(None);
+    }
+    let left = wait_until
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(1));
+    socket
+        .set_read_timeout(Some(left))
+        .map_err(|e| format!("read timeout: {e}"))?;
+    match (&*socket).read(buf) {
+        Ok(n) => Ok(Some(n)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(format!("receive failed: {e}")),
+    }
 }
 
 /// The payload of our echo requests (what `ping` sends is arbitrary; this says who sent it).

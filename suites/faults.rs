@@ -5,7 +5,7 @@
 use super::support::{PODS, Per, Shared, run_case};
 use calico_conformance::facts::Encapsulation;
 use calico_conformance::faults::{Fault, catalogue, has_tool};
-use calico_conformance::results::Status;
+use calico_conformance::results::{CaseResult, Status};
 use calico_conformance::target::{Target, TargetKind};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -45,6 +45,32 @@ pub fn matrix_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/fault-matrix.md")
 }
 
+/// Every case of every claim on `target` (each pod for a per-pod claim), run concurrently as
+/// the runner does: each case's claim ID and result, in claim order.
+pub async fn every_case(
+    target: &Arc<Target>,
+    shared: &Arc<Shared>,
+) -> Result<Vec<(&'static str, CaseResult)>, String> {
+    let mut jobs = Vec::new();
+    for claim in super::all() {
+        let pods: Vec<Option<&'static str>> = match claim.per {
+            Per::Target => vec![None],
+            Per::EachPod => PODS.iter().map(|p| Some(*p)).collect(),
+        };
+        for pod in pods {
+            let (t, s, c) = (target.clone(), shared.clone(), claim.clone());
+            jobs.push(tokio::spawn(async move {
+                (c.id, run_case(&c, &t, pod, &s).await)
+            }));
+        }
+    }
+    let mut out = Vec::new();
+    for j in jobs {
+        out.push(j.await.map_err(|e| format!("a claim task failed: {e}"))?);
+    }
+    Ok(out)
+}
+
 /// Runs every claim case on a lab in `mode` with `fault` applied (none: the correct lab);
 /// returns per claim ID the cell and the failure messages.
 pub async fn row(
@@ -61,23 +87,8 @@ pub async fn row(
             .map_err(|e| format!("applying fault {}: {e}", f.name))?;
     }
     let target = Arc::new(target);
-    let shared = Arc::new(shared);
-    let mut jobs = Vec::new();
-    for claim in super::all() {
-        let pods: Vec<Option<&'static str>> = match claim.per {
-            Per::Target => vec![None],
-            Per::EachPod => PODS.iter().map(|p| Some(*p)).collect(),
-        };
-        for pod in pods {
-            let (t, s, c) = (target.clone(), shared.clone(), claim.clone());
-            jobs.push(tokio::spawn(async move {
-                (c.id, run_case(&c, &t, pod, &s).await)
-            }));
-        }
-    }
     let mut out: BTreeMap<&'static str, (Cell, Vec<String>)> = BTreeMap::new();
-    for j in jobs {
-        let (id, result) = j.await.map_err(|e| format!("a claim task failed: {e}"))?;
+    for (id, result) in every_case(&target, &Arc::new(shared)).await? {
         let e = out.entry(id).or_insert((Cell::NotApplicable, Vec::new()));
         match result.status {
             Status::Failed => {

@@ -3,7 +3,7 @@
 //! readiness, facts, discovery — and every claim run as execs in the node probes, which run for
 //! real in the lab's node namespaces.
 
-use super::support::{PODS, Per, Shared, run_case};
+use super::support::Shared;
 use calico_conformance::facts::Encapsulation;
 use calico_conformance::kube::fake_cluster::{FakeCluster, Install};
 use calico_conformance::results::{CaseResult, Status};
@@ -102,22 +102,12 @@ async fn run_over_lab(install: Install, fault: Option<&str>) -> Run {
     let cgroup_root = cluster.cgroup_root();
     let conn = cluster.server.connection("kind-fake-over-lab");
     let kube = Arc::new(Target::open_kube_on(&conn, &id).await.unwrap());
-    let shared = Arc::new(shared);
-    let mut jobs = Vec::new();
-    for claim in super::all() {
-        let pods: Vec<Option<&'static str>> = match claim.per {
-            Per::Target => vec![None],
-            Per::EachPod => PODS.iter().map(|p| Some(*p)).collect(),
-        };
-        for pod in pods {
-            let (t, s, c) = (kube.clone(), shared.clone(), claim.clone());
-            jobs.push(tokio::spawn(async move { run_case(&c, &t, pod, &s).await }));
-        }
-    }
-    let mut results = Vec::new();
-    for j in jobs {
-        results.push(j.await.unwrap());
-    }
+    let results: Vec<CaseResult> = super::faults::every_case(&kube, &Arc::new(shared))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
     let Ok(kube) = Arc::try_unwrap(kube) else {
         panic!("the kube target is still shared")
     };
