@@ -122,6 +122,11 @@ fn open_targets(
     let mut timings: Vec<(String, Vec<Phase>)> = Vec::new();
     for kind in kinds {
         let opening = std::time::Instant::now();
+        if let Err(e) = one_topology_process_at_a_time(kind) {
+            eprintln!("calico-conformance: cannot open the topology target: {e}");
+            close(rt, targets);
+            return None;
+        }
         match rt.block_on(Target::open(kind)) {
             Ok(t) => {
                 println!("\n== {} ==\n{}", t.name, t.facts.summary());
@@ -141,6 +146,24 @@ fn open_targets(
         }
     }
     Some((targets, timings))
+}
+
+/// Under cargo-nextest (one process per test) on a topology target: waits until no other
+/// process of the run holds the topology, and holds it until this process ends. Each process
+/// serves the article's HTTP server on port 8080 in the topology's pod namespaces, and two
+/// cannot listen there at once (`SO_REUSEPORT` would let them, but resets a connection the
+/// kernel hands to a listener as its process ends). The lock is released when the process
+/// exits, after its targets are closed; the wait has the deadline of a slow claim.
+fn one_topology_process_at_a_time(kind: &TargetKind) -> calico_conformance::Result<()> {
+    use calico_conformance::run;
+    if !matches!(kind, TargetKind::Topology(_)) || !run::shared_with_other_processes() {
+        return Ok(());
+    }
+    let path = run::evidence_root().join("topology.lock");
+    let lock = run::lock_exclusive(&path, std::time::Duration::from_secs(300))?;
+    // Held for the rest of the process: the kernel releases it when the process exits.
+    std::mem::forget(lock);
+    Ok(())
 }
 
 /// What libtest reports for a case. Under cargo-nextest a failure also ends standard error with
