@@ -649,6 +649,83 @@ mod tests {
         assert_eq!(facts["pools"][0]["encapsulation"], "VXLAN");
     }
 
+    /// A helper run in child processes by
+    /// `two_nextest_processes_on_one_topology_each_serve_and_get_the_article_body`: opens the
+    /// topology target of `CALICO_TOPOLOGY_FILE` as a nextest process does, holds it a moment
+    /// (so two children overlap without the lock), runs P2P-2, and closes it.
+    #[test]
+    #[ignore = "a helper: run in child processes"]
+    fn topology_taker() {
+        let Some(file) = std::env::var_os("CALICO_TOPOLOGY_FILE") else {
+            return;
+        };
+        let rt = runtime().unwrap();
+        let kind = TargetKind::Topology(file.into());
+        let (targets, _) = open_targets(&rt, std::slice::from_ref(&kind)).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let plan = plans(std::slice::from_ref(&kind))
+            .into_iter()
+            .find(|p| p.claim.id == "P2P-2")
+            .unwrap();
+        let result = rt.block_on(run_case(
+            &plan.claim,
+            &targets[0].1,
+            plan.pod,
+            &Shared::default(),
+        ));
+        close(&rt, targets);
+        assert_eq!(result.status, Status::Passed, "{:?}", result.message);
+    }
+
+    /// Two processes of one nextest run on one topology (each serves the article's server on
+    /// port 8080 in the pod namespaces): both open it and get the article's body, one after
+    /// the other. Without `one_topology_process_at_a_time` the second stops with "Address
+    /// already in use".
+    #[test]
+    fn two_nextest_processes_on_one_topology_each_serve_and_get_the_article_body() {
+        use calico_conformance::facts::Encapsulation;
+        use calico_conformance::lab::{Lab, LabSpec};
+        let rt = runtime().unwrap();
+        let lab = rt
+            .block_on(Lab::build(
+                &LabSpec::article(Encapsulation::None),
+                calico_conformance::run::run_id(),
+            ))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("topology.json");
+        lab.topology.save(&file).unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let nextest_run = format!("{:x}-two-topology-processes", std::process::id());
+        let children: Vec<std::process::Child> = (0..2)
+            .map(|_| {
+                std::process::Command::new(&exe)
+                    .args([
+                        "--ignored",
+                        "--exact",
+                        "claims::runner::tests::topology_taker",
+                    ])
+                    .env("CALICO_TOPOLOGY_FILE", &file)
+                    .env("NEXTEST_RUN_ID", &nextest_run)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outputs: Vec<std::process::Output> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        rt.block_on(lab.teardown()).unwrap();
+        for out in outputs {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{text}");
+            assert!(text.contains("1 passed"), "the helper did not run: {text}");
+        }
+    }
+
     fn parse(args: &[&str]) -> (libtest_mimic::Arguments, Vec<String>) {
         parse_args(
             std::iter::once("conformance")
