@@ -35,13 +35,12 @@ pub fn claims() -> Vec<Claim> {
     ]
 }
 
-/// The nodes the suite's pods run on (where it has a host place).
+/// The nodes the suite's pods run on (where it has a host place), each once, by name; a pod
+/// the target reports absent places none.
 pub fn pod_nodes(cx: &Cx<'_>) -> Vec<String> {
-    let set: BTreeSet<String> = cx
-        .target
-        .facts
-        .pods
-        .iter()
+    let facts = &cx.target.facts;
+    let set: BTreeSet<String> = (facts.pods.iter())
+        .filter(|p| facts.absence(&p.name).is_none())
         .map(|p| p.node.clone())
         .collect();
     set.into_iter().collect()

@@ -4,6 +4,7 @@
 //! configured one, or the underlay's MTU read from the node less the pool's encapsulation),
 //! the pod MTU as the pod's `eth0` has it, the underlay MTU as the node's interface has it.
 
+use super::host_routes::pod_nodes;
 use super::pod_identity::calico_mtu;
 use super::pod_to_pod::PodExchange;
 use super::support::*;
@@ -55,7 +56,7 @@ pub fn claims() -> Vec<Claim> {
 /// MTU-1: on each node the run uses, every `cali*` link, the article pods' `eth0` and the
 /// tunnel device of each encapsulating pool have the Calico MTU of POD-I3.
 pub async fn mtu_1_one_mtu_per_node(cx: &Cx<'_>) -> Outcome {
-    for node in nodes_used(cx) {
+    for node in pod_nodes(cx) {
         let (want, why, got) = calico_interfaces(cx, &node).await?;
         cx.expect(mtu::same_mtu(&node, want, &got).because(why))?;
     }
@@ -97,22 +98,6 @@ pub async fn mtu_4_mss_follows_pod_mtu(cx: &Cx<'_>) -> Outcome {
         }
     }
     Ok(())
-}
-
-/// The nodes of the pods the target runs, each once, in the order of the pods.
-fn nodes_used(cx: &Cx<'_>) -> Vec<String> {
-    let facts = &cx.target.facts;
-    let mut nodes: Vec<String> = Vec::new();
-    for pod in facts
-        .pods
-        .iter()
-        .filter(|p| facts.absence(&p.name).is_none())
-    {
-        if !nodes.contains(&pod.node) {
-            nodes.push(pod.node.clone());
-        }
-    }
-    nodes
 }
 
 /// The Calico MTU of `node` and why, and the MTU of each Calico interface there: every `cali*`
