@@ -40,18 +40,24 @@ pub fn claims() -> Vec<Claim> {
     ]
 }
 
-/// Each node the run uses, observed once: its links and its IPv4 routes (kept as evidence).
-async fn node_states(cx: &Cx<'_>) -> Result<Vec<NodeState>, Failure> {
-    let observe = |node: String| async move {
-        let host = cx.target.host(&node)?;
-        let (links, routes) = futures::try_join!(cx.links(&host), cx.routes(&host))?;
-        Ok::<_, Failure>(NodeState {
-            node,
-            links,
-            routes,
-        })
-    };
-    futures::future::try_join_all(pod_nodes(cx).into_iter().map(observe)).await
+/// Each node the run uses, observed once for REC-1..3: its links and its IPv4 routes (kept as
+/// evidence).
+pub struct NodeStates(Vec<NodeState>);
+
+impl Recording for NodeStates {
+    async fn record(cx: &Cx<'_>) -> Result<Self, Failure> {
+        let observe = |node: String| async move {
+            let host = cx.target.host(&node)?;
+            let (links, routes) = futures::try_join!(cx.links(&host), cx.routes(&host))?;
+            Ok::<_, Failure>(NodeState {
+                node,
+                links,
+                routes,
+            })
+        };
+        let nodes = pod_nodes(cx).into_iter().map(observe);
+        Ok(NodeStates(futures::future::try_join_all(nodes).await?))
+    }
 }
 
 /// The workloads the datastore lists (kept as evidence, one line each).
@@ -101,23 +107,23 @@ fn ipam_routes(
 /// REC-1: each pod the datastore puts on a node the run uses has its `cali*` link (VETH-2's
 /// name, UP, ee:ee:ee:ee:ee:ee) and `<podIP>/32 dev <that cali>`.
 pub async fn rec_1_every_pod_has_its_dataplane(cx: &Cx<'_>) -> Outcome {
-    let states = node_states(cx).await?;
-    cx.expect(reconcile::every_pod_wired(&states, workloads(cx)?))
+    let states = cx.recorded::<NodeStates>().await?;
+    cx.expect(reconcile::every_pod_wired(&states.0, workloads(cx)?))
 }
 
 /// REC-2: every `cali*` link is a pod's on that node; every /32 route in a pool leads to a live
 /// pod's IP on its own `cali*`.
 pub async fn rec_2_no_orphan_dataplane_state(cx: &Cx<'_>) -> Outcome {
-    let states = node_states(cx).await?;
-    cx.expect(reconcile::no_orphans(&states, workloads(cx)?, &pools(cx)))
+    let states = cx.recorded::<NodeStates>().await?;
+    cx.expect(reconcile::no_orphans(&states.0, workloads(cx)?, &pools(cx)))
 }
 
 /// REC-3: a blackhole for each own block, exactly one HOST-R3 route for each other node's, no
 /// route for a block affine to no node.
 pub async fn rec_3_routes_match_ipam(cx: &Cx<'_>) -> Outcome {
-    let states = node_states(cx).await?;
-    let ipam = ipam_routes(cx, &states)?;
-    cx.expect(reconcile::routes_match_ipam(&states, &ipam, &pools(cx)))
+    let states = cx.recorded::<NodeStates>().await?;
+    let ipam = ipam_routes(cx, &states.0)?;
+    cx.expect(reconcile::routes_match_ipam(&states.0, &ipam, &pools(cx)))
 }
 
 /// The REC claims' scale lab: the article's lab (no encapsulation) with `extra` more pods on
@@ -154,10 +160,10 @@ pub fn time_at_scale(
     let started = Instant::now();
     let target = rt.block_on(scale_lab(extra))?;
     let built = started.elapsed();
-    let shared = Shared::default();
     let mut times: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
     for _ in 0..runs.max(1) {
-        for r in rt.block_on(run_rec(&target, &shared)) {
+        // A run's cases share one observation of the nodes (`NodeStates`): each run its own.
+        for r in rt.block_on(run_rec(&target, &Shared::default())) {
             if r.status != Status::Passed {
                 return Err(r.message.or(r.reason).unwrap_or_default());
             }
@@ -222,8 +228,8 @@ mod tests {
         let rt = super::super::runner::runtime().unwrap();
         let target = rt.block_on(scale_lab(110)).unwrap();
         assert!(target.facts.workloads.as_ref().unwrap().len() >= 223);
-        let shared = Shared::default();
-        let run = || rt.block_on(run_rec(&target, &shared));
+        // Each run observes the nodes afresh (a run's cases share one `NodeStates`).
+        let run = || rt.block_on(run_rec(&target, &Shared::default()));
         for r in run() {
             assert_eq!(r.status, Status::Passed, "{r:?}");
         }
