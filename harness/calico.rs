@@ -11,6 +11,10 @@ pub const HOST_END_MAC_STR: &str = "ee:ee:ee:ee:ee:ee";
 pub const LINK_LOCAL_GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
 /// The VXLAN network identifier Felix uses for IPv4.
 pub const VXLAN_VNI: u32 = 4096;
+/// The VXLAN network identifier Felix uses for IPv6.
+pub const VXLAN_V6_VNI: u32 = 6096;
+/// Felix's IPv6 VXLAN device name.
+pub const VXLAN_V6_DEVICE: &str = "vxlan-v6.calico";
 /// The VXLAN UDP port Felix uses.
 pub const VXLAN_PORT: u16 = 4789;
 /// Felix's VXLAN device name.

@@ -1,18 +1,20 @@
 //! Frames parsed from pcap data: Ethernet (with VLAN tags), Linux cooked captures, ARP, IPv4,
-//! TCP, UDP, ICMP, and the inner packet of VXLAN (UDP 4789) and IPIP (IP protocol 4).
+//! IPv6, TCP, UDP, ICMP, ICMPv6 (with NDP neighbor solicitations and advertisements), and the
+//! inner packet of VXLAN (UDP 4789, over IPv4 or IPv6) and IPIP (IP protocol 4).
 //!
 //! pcap records are read by `pcap-file` ([`PcapStreamReader`], for a live `tcpdump -w -` stream
 //! as for a file), headers are decoded by `etherparse`'s lax slicing.
 
 use crate::error::{Error, Result};
 use etherparse::{
-    ArpOperation, ArpPacketSlice, EtherType, Icmpv4Type, IpNumber, LaxIpv4Slice, LaxNetSlice,
-    LaxSlicedPacket, LinkSlice, TcpOptionElement, TransportSlice,
+    ArpOperation, ArpPacketSlice, EtherType, Icmpv4Type, Icmpv6Slice, Icmpv6Type, IpNumber,
+    Ipv6ExtensionSlice, LaxIpv4Slice, LaxIpv6Slice, LaxNetSlice, LaxSlicedPacket, LinkSlice,
+    TcpOptionElement, TransportSlice,
 };
 pub use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
 use pcap_file::{Endianness, PcapError, TsResolution};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::time::Duration;
 
 /// The UDP port of VXLAN (IANA; Calico's default).
@@ -58,8 +60,8 @@ pub enum L3 {
     Arp(Arp),
     /// IPv4 with its transport layer.
     Ipv4(Ipv4),
-    /// IPv6 is recognised but not decoded further.
-    Ipv6,
+    /// IPv6 with its transport layer.
+    Ipv6(Ipv6),
     /// Any other EtherType.
     Other(u16),
 }
@@ -112,6 +114,78 @@ pub struct Ipv4 {
     pub inner: Option<Box<Encapsulated>>,
 }
 
+/// An IPv6 packet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ipv6 {
+    /// Source address.
+    pub src: Ipv6Addr,
+    /// Destination address.
+    pub dst: Ipv6Addr,
+    /// Hop limit as captured.
+    pub hop_limit: u8,
+    /// The upper-layer protocol: the next header after any extension headers (6 TCP, 17 UDP,
+    /// 58 ICMPv6).
+    pub next_header: u8,
+    /// The header's payload length: the bytes after the 40-byte fixed header (extension headers
+    /// included) on the wire, whatever the capture's snap length kept.
+    pub payload_len: u16,
+    /// The transport layer.
+    pub l4: L4,
+    /// The decapsulated inner packet (VXLAN), when this packet carries one.
+    pub inner: Option<Box<Encapsulated>>,
+}
+
+/// An ICMPv6 message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Icmpv6 {
+    /// ICMPv6 type (128 echo request, 129 echo reply, 135 neighbor solicitation, 136 neighbor
+    /// advertisement).
+    pub icmp_type: u8,
+    /// ICMPv6 code.
+    pub code: u8,
+    /// Echo identifier (0 for other types).
+    pub id: u16,
+    /// Echo sequence number (0 for other types).
+    pub seq: u16,
+    /// The neighbor solicitation or advertisement, when the message is one and its body (up to
+    /// the target address) was captured.
+    pub ndp: Option<Ndp>,
+}
+
+/// An NDP neighbor solicitation or advertisement (RFC 4861).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ndp {
+    /// Neighbor solicitation (ICMPv6 type 135): `who-has target`.
+    Solicitation {
+        /// The address asked for.
+        target: Ipv6Addr,
+        /// The source link-layer address option (type 1), when present.
+        source_mac: Option<Mac>,
+    },
+    /// Neighbor advertisement (ICMPv6 type 136): `target is-at target_mac`.
+    Advertisement {
+        /// The address advertised.
+        target: Ipv6Addr,
+        /// R: the sender is a router.
+        router: bool,
+        /// S: sent in answer to a solicitation.
+        solicited: bool,
+        /// O: the advertisement overrides a cached link-layer address.
+        override_: bool,
+        /// The target link-layer address option (type 2), when present.
+        target_mac: Option<Mac>,
+    },
+}
+
+impl Ndp {
+    /// The target address (solicited or advertised).
+    pub fn target(&self) -> Ipv6Addr {
+        match self {
+            Ndp::Solicitation { target, .. } | Ndp::Advertisement { target, .. } => *target,
+        }
+    }
+}
+
 /// An IPv4 header's fragmentation fields.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Fragmentation {
@@ -142,7 +216,7 @@ pub struct Encapsulated {
 /// The encapsulation seen on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EncapKind {
-    /// VXLAN over UDP 4789, with its VNI (Calico: 4096).
+    /// VXLAN over UDP 4789, with its VNI (Calico: 4096 over IPv4, 6096 over IPv6).
     Vxlan {
         /// The VXLAN network identifier.
         vni: u32,
@@ -176,6 +250,8 @@ pub enum L4 {
         /// Echo sequence number.
         seq: u16,
     },
+    /// ICMPv6.
+    Icmpv6(Icmpv6),
     /// Another protocol, a fragment, or a transport header that did not decode.
     Other,
 }
@@ -202,6 +278,15 @@ pub struct Tcp {
     /// The segment's payload.
     pub payload: Vec<u8>,
 }
+
+/// ICMPv6 echo request.
+pub const ICMPV6_ECHO_REQUEST: u8 = 128;
+/// ICMPv6 echo reply.
+pub const ICMPV6_ECHO_REPLY: u8 = 129;
+/// ICMPv6 (NDP) neighbor solicitation.
+pub const ICMPV6_NEIGHBOR_SOLICITATION: u8 = 135;
+/// ICMPv6 (NDP) neighbor advertisement.
+pub const ICMPV6_NEIGHBOR_ADVERTISEMENT: u8 = 136;
 
 /// How deep encapsulations are unwrapped (VXLAN in IPIP in ...); deeper frames stay opaque.
 const MAX_DEPTH: usize = 4;
@@ -232,9 +317,44 @@ impl Frame {
         }
     }
 
-    /// The encapsulation of this frame, when it is a VXLAN or IPIP packet.
+    /// The IPv6 packet of this frame (the outer one when encapsulated).
+    pub fn ipv6(&self) -> Option<&Ipv6> {
+        match &self.l3 {
+            L3::Ipv6(ip) => Some(ip),
+            _ => None,
+        }
+    }
+
+    /// The IPv6 packet and TCP segment, when this frame carries TCP over IPv6.
+    pub fn tcp6(&self) -> Option<(&Ipv6, &Tcp)> {
+        let ip = self.ipv6()?;
+        match &ip.l4 {
+            L4::Tcp(tcp) => Some((ip, tcp)),
+            _ => None,
+        }
+    }
+
+    /// The IPv6 packet and ICMPv6 message, when this frame carries ICMPv6.
+    pub fn icmpv6(&self) -> Option<(&Ipv6, &Icmpv6)> {
+        let ip = self.ipv6()?;
+        match &ip.l4 {
+            L4::Icmpv6(icmp) => Some((ip, icmp)),
+            _ => None,
+        }
+    }
+
+    /// The NDP neighbor solicitation or advertisement, when this frame is one.
+    pub fn ndp(&self) -> Option<&Ndp> {
+        self.icmpv6()?.1.ndp.as_ref()
+    }
+
+    /// The encapsulation of this frame, when it is a VXLAN (over IPv4 or IPv6) or IPIP packet.
     pub fn encapsulated(&self) -> Option<&Encapsulated> {
-        self.ipv4()?.inner.as_deref()
+        match &self.l3 {
+            L3::Ipv4(ip) => ip.inner.as_deref(),
+            L3::Ipv6(ip) => ip.inner.as_deref(),
+            _ => None,
+        }
     }
 
     /// The innermost frame: the payload of every VXLAN/IPIP layer unwrapped, or `self`.
@@ -266,6 +386,34 @@ impl Frame {
         }
     }
 
+    /// True when this frame (not its inner packet) is TCP over IPv6 between `a` and `b`, either
+    /// direction. Flow information and scope ids are not compared.
+    pub fn is_tcp6_between(&self, a: SocketAddrV6, b: SocketAddrV6) -> bool {
+        let Some((ip, tcp)) = self.tcp6() else {
+            return false;
+        };
+        let same = |x: &SocketAddrV6, ip: Ipv6Addr, port: u16| *x.ip() == ip && x.port() == port;
+        (same(&a, ip.src, tcp.src_port) && same(&b, ip.dst, tcp.dst_port))
+            || (same(&b, ip.src, tcp.src_port) && same(&a, ip.dst, tcp.dst_port))
+    }
+
+    /// True when this frame's IPv6 packet, or any packet it encapsulates, is between `a` and `b`
+    /// (either direction).
+    pub fn carries_ipv6_between(&self, a: Ipv6Addr, b: Ipv6Addr) -> bool {
+        let mut frame = self;
+        loop {
+            if let Some(ip) = frame.ipv6()
+                && ((ip.src == a && ip.dst == b) || (ip.src == b && ip.dst == a))
+            {
+                return true;
+            }
+            match frame.encapsulated() {
+                Some(inner) => frame = &inner.frame,
+                None => return false,
+            }
+        }
+    }
+
     /// True when this frame's IPv4 packet, or any packet it encapsulates, is between `a` and `b`
     /// (either direction).
     pub fn carries_ipv4_between(&self, a: Ipv4Addr, b: Ipv4Addr) -> bool {
@@ -285,7 +433,8 @@ impl Frame {
 }
 
 impl std::fmt::Display for Frame {
-    /// One line in the spirit of `tcpdump`: `ee:ee:ee:ee:ee:ee > 42:0b:.. ARP reply ...`.
+    /// One line in the spirit of `tcpdump`: `ee:ee:ee:ee:ee:ee > 42:0b:.. ARP reply ...`,
+    /// `IP6 fe80::1 > ff02::1:ffee:eeee hlim 255 icmp6 neighbor solicitation who-has ...`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if let Some(eth) = &self.eth {
             write!(f, "{} > {} ", mac_str(&eth.src), mac_str(&eth.dst))?;
@@ -301,49 +450,101 @@ impl std::fmt::Display for Frame {
                 ),
                 ArpOp::Other(op) => write!(f, "ARP op {op}"),
             },
-            L3::Ipv6 => f.write_str("IPv6"),
             L3::Other(t) => write!(f, "ethertype 0x{t:04x}"),
             L3::Ipv4(ip) => {
-                let (sp, dp) = match &ip.l4 {
-                    L4::Tcp(t) => (format!(".{}", t.src_port), format!(".{}", t.dst_port)),
-                    L4::Udp {
-                        src_port, dst_port, ..
-                    } => (format!(".{src_port}"), format!(".{dst_port}")),
-                    _ => (String::new(), String::new()),
-                };
+                let (sp, dp) = port_suffixes(&ip.l4);
                 write!(f, "IP {}{sp} > {}{dp} ttl {}", ip.src, ip.dst, ip.ttl)?;
-                match &ip.l4 {
-                    L4::Tcp(t) => {
-                        let flags: String = [
-                            (t.syn, 'S'),
-                            (t.fin, 'F'),
-                            (t.rst, 'R'),
-                            (t.psh, 'P'),
-                            (t.ack, '.'),
-                        ]
-                        .iter()
-                        .filter(|(on, _)| *on)
-                        .map(|(_, c)| *c)
-                        .collect();
-                        write!(f, " tcp [{flags}] len {}", t.payload.len())?;
-                    }
-                    L4::Udp { payload_len, .. } => write!(f, " udp len {payload_len}")?,
-                    L4::Icmp {
-                        icmp_type, id, seq, ..
-                    } => write!(f, " icmp type {icmp_type} id {id} seq {seq}")?,
-                    L4::Other => write!(f, " proto {}", ip.protocol)?,
-                }
-                if let Some(inner) = &ip.inner {
-                    match inner.kind {
-                        EncapKind::Vxlan { vni } => write!(f, " VXLAN vni {vni}: ")?,
-                        EncapKind::Ipip => f.write_str(" IPIP: ")?,
-                    }
-                    write!(f, "{}", inner.frame)?;
-                }
-                Ok(())
+                write_l4(f, &ip.l4, ip.protocol)?;
+                write_inner(f, ip.inner.as_deref())
+            }
+            L3::Ipv6(ip) => {
+                let (sp, dp) = port_suffixes(&ip.l4);
+                write!(
+                    f,
+                    "IP6 {}{sp} > {}{dp} hlim {}",
+                    ip.src, ip.dst, ip.hop_limit
+                )?;
+                write_l4(f, &ip.l4, ip.next_header)?;
+                write_inner(f, ip.inner.as_deref())
             }
         }
     }
+}
+
+/// `(".sport", ".dport")` for TCP and UDP, empty otherwise (tcpdump's `addr.port`).
+fn port_suffixes(l4: &L4) -> (String, String) {
+    match l4 {
+        L4::Tcp(t) => (format!(".{}", t.src_port), format!(".{}", t.dst_port)),
+        L4::Udp {
+            src_port, dst_port, ..
+        } => (format!(".{src_port}"), format!(".{dst_port}")),
+        _ => (String::new(), String::new()),
+    }
+}
+
+/// The transport part of a [`Frame`]'s line: ` tcp [S.] len 0`, ` icmp6 echo request ...`.
+fn write_l4(f: &mut std::fmt::Formatter<'_>, l4: &L4, protocol: u8) -> std::fmt::Result {
+    match l4 {
+        L4::Tcp(t) => {
+            let flags: String = [
+                (t.syn, 'S'),
+                (t.fin, 'F'),
+                (t.rst, 'R'),
+                (t.psh, 'P'),
+                (t.ack, '.'),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, c)| *c)
+            .collect();
+            write!(f, " tcp [{flags}] len {}", t.payload.len())
+        }
+        L4::Udp { payload_len, .. } => write!(f, " udp len {payload_len}"),
+        L4::Icmp {
+            icmp_type, id, seq, ..
+        } => write!(f, " icmp type {icmp_type} id {id} seq {seq}"),
+        L4::Icmpv6(icmp) => write_icmpv6(f, icmp),
+        L4::Other => write!(f, " proto {protocol}"),
+    }
+}
+
+fn write_icmpv6(f: &mut std::fmt::Formatter<'_>, icmp: &Icmpv6) -> std::fmt::Result {
+    match (&icmp.ndp, icmp.icmp_type) {
+        (Some(Ndp::Solicitation { target, .. }), _) => {
+            write!(f, " icmp6 neighbor solicitation who-has {target}")
+        }
+        (
+            Some(Ndp::Advertisement {
+                target, target_mac, ..
+            }),
+            _,
+        ) => {
+            write!(f, " icmp6 neighbor advertisement tgt is {target}")?;
+            match target_mac {
+                Some(mac) => write!(f, " is-at {}", mac_str(mac)),
+                None => Ok(()),
+            }
+        }
+        (None, ICMPV6_ECHO_REQUEST) => {
+            write!(f, " icmp6 echo request id {} seq {}", icmp.id, icmp.seq)
+        }
+        (None, ICMPV6_ECHO_REPLY) => {
+            write!(f, " icmp6 echo reply id {} seq {}", icmp.id, icmp.seq)
+        }
+        (None, t) => write!(f, " icmp6 type {t} code {}", icmp.code),
+    }
+}
+
+/// ` VXLAN vni 4096: <inner frame>`, ` IPIP: <inner frame>`, or nothing.
+fn write_inner(f: &mut std::fmt::Formatter<'_>, inner: Option<&Encapsulated>) -> std::fmt::Result {
+    let Some(inner) = inner else {
+        return Ok(());
+    };
+    match inner.kind {
+        EncapKind::Vxlan { vni } => write!(f, " VXLAN vni {vni}: ")?,
+        EncapKind::Ipip => f.write_str(" IPIP: ")?,
+    }
+    write!(f, "{}", inner.frame)
 }
 
 /// One pcap record: its timestamp and the captured bytes.
@@ -630,8 +831,10 @@ fn frame_from(
         (EtherType::IPV4, Some(LaxNetSlice::Ipv4(ip))) => {
             L3::Ipv4(ipv4_from(ts, ip, packet.transport.as_ref(), depth))
         }
-        (EtherType::ARP | EtherType::IPV4, _) => return None,
-        (EtherType::IPV6, _) => L3::Ipv6,
+        (EtherType::IPV6, Some(LaxNetSlice::Ipv6(ip))) => {
+            L3::Ipv6(ipv6_from(ts, ip, packet.transport.as_ref(), depth))
+        }
+        (EtherType::ARP | EtherType::IPV4 | EtherType::IPV6, _) => return None,
         (other, _) => L3::Other(other.0),
     };
     Some(Frame { ts, eth, l3 })
@@ -654,17 +857,15 @@ fn arp_from(arp: &ArpPacketSlice<'_>) -> Option<Arp> {
     })
 }
 
-fn ipv4_from(
+/// The transport layer etherparse sliced (TCP, UDP, ICMP, ICMPv6), with the VXLAN packet a UDP
+/// datagram to port 4789 carries. `None` for anything else (no transport slice, IGMP).
+fn transport_from(
     ts: Duration,
-    ip: &LaxIpv4Slice<'_>,
     transport: Option<&TransportSlice<'_>>,
     depth: usize,
-) -> Ipv4 {
-    let header = ip.header();
-    let payload = ip.payload();
-    let mut inner = None;
-    let l4 = match transport {
-        Some(TransportSlice::Tcp(t)) => L4::Tcp(Tcp {
+) -> Option<(L4, Option<Box<Encapsulated>>)> {
+    let l4 = match transport? {
+        TransportSlice::Tcp(t) => L4::Tcp(Tcp {
             src_port: t.source_port(),
             dst_port: t.destination_port(),
             syn: t.syn(),
@@ -678,17 +879,20 @@ fn ipv4_from(
             }),
             payload: t.payload().to_vec(),
         }),
-        Some(TransportSlice::Udp(u)) => {
-            if u.destination_port() == VXLAN_PORT && depth < MAX_DEPTH {
-                inner = decode_vxlan(ts, u.payload(), depth);
-            }
-            L4::Udp {
+        TransportSlice::Udp(u) => {
+            let inner = if u.destination_port() == VXLAN_PORT && depth < MAX_DEPTH {
+                decode_vxlan(ts, u.payload(), depth)
+            } else {
+                None
+            };
+            let udp = L4::Udp {
                 src_port: u.source_port(),
                 dst_port: u.destination_port(),
                 payload_len: u.payload().len(),
-            }
+            };
+            return Some((udp, inner));
         }
-        Some(TransportSlice::Icmpv4(icmp)) => {
+        TransportSlice::Icmpv4(icmp) => {
             let (id, seq) = match icmp.icmp_type() {
                 Icmpv4Type::EchoRequest(echo) | Icmpv4Type::EchoReply(echo) => (echo.id, echo.seq),
                 _ => (0, 0),
@@ -700,32 +904,50 @@ fn ipv4_from(
                 seq,
             }
         }
-        _ => {
-            // IPIP: the payload is the inner IPv4 packet (never for a fragment).
-            if header.protocol() == IpNumber::IPV4 && !payload.fragmented && depth < MAX_DEPTH {
-                inner = decode_ether_type(ts, None, EtherType::IPV4, payload.payload, depth + 1)
-                    .map(|frame| {
-                        Box::new(Encapsulated {
-                            kind: EncapKind::Ipip,
-                            frame,
-                        })
-                    });
-            }
-            // The first fragment of a VXLAN packet (an underlay too small for it, MTU-3) still
-            // holds the UDP and VXLAN headers and the start of the inner frame: decode what is
-            // there, so the fragment says what it carries. Its transport stays `Other`.
-            let first_fragment = payload.fragmented && header.fragments_offset().value() == 0;
-            if header.protocol() == IpNumber::UDP && first_fragment && depth < MAX_DEPTH {
-                let udp = payload.payload;
-                if be16(udp, 2) == Some(VXLAN_PORT) {
-                    inner = udp
-                        .get(8..)
-                        .and_then(|vxlan| decode_vxlan(ts, vxlan, depth));
-                }
-            }
-            L4::Other
-        }
+        TransportSlice::Icmpv6(icmp) => L4::Icmpv6(icmpv6_from(icmp)),
+        _ => return None,
     };
+    Some((l4, None))
+}
+
+/// The VXLAN packet in the first fragment of a UDP datagram (an underlay too small for it,
+/// MTU-3): the fragment still holds the UDP and VXLAN headers and the start of the inner frame.
+fn vxlan_in_first_fragment(ts: Duration, udp: &[u8], depth: usize) -> Option<Box<Encapsulated>> {
+    if depth >= MAX_DEPTH || be16(udp, 2) != Some(VXLAN_PORT) {
+        return None;
+    }
+    decode_vxlan(ts, udp.get(8..)?, depth)
+}
+
+fn ipv4_from(
+    ts: Duration,
+    ip: &LaxIpv4Slice<'_>,
+    transport: Option<&TransportSlice<'_>>,
+    depth: usize,
+) -> Ipv4 {
+    let header = ip.header();
+    let payload = ip.payload();
+    let (l4, inner) = transport_from(ts, transport, depth).unwrap_or_else(|| {
+        let mut inner = None;
+        // IPIP: the payload is the inner IPv4 packet (never for a fragment).
+        if header.protocol() == IpNumber::IPV4 && !payload.fragmented && depth < MAX_DEPTH {
+            inner = decode_ether_type(ts, None, EtherType::IPV4, payload.payload, depth + 1).map(
+                |frame| {
+                    Box::new(Encapsulated {
+                        kind: EncapKind::Ipip,
+                        frame,
+                    })
+                },
+            );
+        }
+        // The first fragment of a VXLAN packet: decode what is there, so the fragment says what
+        // it carries. Its transport stays `Other`.
+        let first_fragment = payload.fragmented && header.fragments_offset().value() == 0;
+        if header.protocol() == IpNumber::UDP && first_fragment {
+            inner = vxlan_in_first_fragment(ts, payload.payload, depth);
+        }
+        (L4::Other, inner)
+    });
     Ipv4 {
         src: header.source_addr(),
         dst: header.destination_addr(),
@@ -740,6 +962,101 @@ fn ipv4_from(
         l4,
         inner,
     }
+}
+
+fn ipv6_from(
+    ts: Duration,
+    ip: &LaxIpv6Slice<'_>,
+    transport: Option<&TransportSlice<'_>>,
+    depth: usize,
+) -> Ipv6 {
+    let header = ip.header();
+    let payload = ip.payload();
+    let (l4, inner) = transport_from(ts, transport, depth).unwrap_or_else(|| {
+        // The first fragment (fragment header offset 0) of a VXLAN-over-IPv6 packet.
+        let first_fragment = payload.fragmented
+            && ip.extensions().clone().into_iter().any(|ext| {
+                matches!(ext, Ipv6ExtensionSlice::Fragment(frag)
+                    if frag.fragment_offset().value() == 0)
+            });
+        let inner = if payload.ip_number == IpNumber::UDP && first_fragment {
+            vxlan_in_first_fragment(ts, payload.payload, depth)
+        } else {
+            None
+        };
+        (L4::Other, inner)
+    });
+    Ipv6 {
+        src: header.source_addr(),
+        dst: header.destination_addr(),
+        hop_limit: header.hop_limit(),
+        next_header: payload.ip_number.0,
+        payload_len: header.payload_length(),
+        l4,
+        inner,
+    }
+}
+
+fn icmpv6_from(icmp: &Icmpv6Slice<'_>) -> Icmpv6 {
+    let (id, seq) = match icmp.icmp_type() {
+        Icmpv6Type::EchoRequest(echo) | Icmpv6Type::EchoReply(echo) => (echo.id, echo.seq),
+        _ => (0, 0),
+    };
+    Icmpv6 {
+        icmp_type: icmp.type_u8(),
+        code: icmp.code_u8(),
+        id,
+        seq,
+        ndp: ndp_from(icmp.slice()),
+    }
+}
+
+/// NDP option: source link-layer address.
+const NDP_SOURCE_LL: u8 = 1;
+/// NDP option: target link-layer address.
+const NDP_TARGET_LL: u8 = 2;
+
+/// A neighbor solicitation or advertisement from its ICMPv6 bytes, read by hand (etherparse
+/// names the types but does not read their body): type, code (0), checksum, 4 bytes of
+/// reserved/flags (R, S, O), the 16-byte target, then options. `None` for another message, a
+/// non-zero code, or a body cut before the target's end; options cut short are left out.
+fn ndp_from(icmp: &[u8]) -> Option<Ndp> {
+    let (&icmp_type, &code) = (icmp.first()?, icmp.get(1)?);
+    if code != 0 {
+        return None;
+    }
+    let flags = *icmp.get(4)?;
+    let target: [u8; 16] = icmp.get(8..24)?.try_into().ok()?;
+    let target = Ipv6Addr::from(target);
+    let options = icmp.get(24..).unwrap_or_default();
+    match icmp_type {
+        ICMPV6_NEIGHBOR_SOLICITATION => Some(Ndp::Solicitation {
+            target,
+            source_mac: link_layer_option(options, NDP_SOURCE_LL),
+        }),
+        ICMPV6_NEIGHBOR_ADVERTISEMENT => Some(Ndp::Advertisement {
+            target,
+            router: flags & 0x80 != 0,
+            solicited: flags & 0x40 != 0,
+            override_: flags & 0x20 != 0,
+            target_mac: link_layer_option(options, NDP_TARGET_LL),
+        }),
+        _ => None,
+    }
+}
+
+/// The Ethernet address in the first NDP option of type `kind`. Options are type, length in
+/// 8-byte units (never 0), data; the walk stops at a zero length or an option cut short.
+fn link_layer_option(mut options: &[u8], kind: u8) -> Option<Mac> {
+    while let [option_type, units, ..] = *options {
+        let len = usize::from(units) * 8;
+        let option = options.get(..len).filter(|_| len > 0)?;
+        if option_type == kind {
+            return option.get(2..8)?.try_into().ok();
+        }
+        options = options.get(len..)?;
+    }
+    None
 }
 
 /// The inner frame of a VXLAN payload: an 8-byte header (flags with the I bit, 24-bit VNI),
@@ -1170,7 +1487,7 @@ mod tests {
         v6.extend_from_slice(&[0x86, 0xdd, 0x60]);
         v6.extend_from_slice(&[0; 39]);
         let frame = parse_frame(DataLink::ETHERNET, Duration::ZERO, &v6).expect("IPv6");
-        assert_eq!(frame.l3, L3::Ipv6);
+        assert!(matches!(frame.l3, L3::Ipv6(_)), "{frame:?}");
         let mut lldp = arp_eth[..12].to_vec();
         lldp.extend_from_slice(&[0x88, 0xcc, 0, 0]);
         let frame = parse_frame(DataLink::ETHERNET, Duration::ZERO, &lldp).expect("LLDP");
@@ -1210,5 +1527,377 @@ mod tests {
         let cut_tcp = &records[9].1[..40];
         let frame = parse_frame(DataLink::ETHERNET, Duration::ZERO, cut_tcp).expect("headers");
         assert_eq!(frame.ipv4().map(|i| i.src), Some(TEST_TOOLS));
+    }
+
+    const HOST_END: Mac = [0xee; 6];
+    const POD6_MAC: Mac = [0x42, 0x0b, 0xa0, 0xbc, 0x45, 0xb8];
+    /// The host end's link-local address (EUI-64 of ee:ee:ee:ee:ee:ee): a pod's IPv6 gateway.
+    const GW6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0xecee, 0xeeff, 0xfeee, 0xeeee);
+    const POD6_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+    const SOLICITED_NODE: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xffee, 0xeeee);
+    const POD6_A: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x10, 0x244, 1, 0, 0, 0, 0x0a);
+    const POD6_B: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x10, 0x244, 2, 0, 0, 0, 0x0a);
+    const NODE6_1: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x12, 0x22, 0, 0, 0, 0, 2);
+    const NODE6_2: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x12, 0x22, 0, 0, 0, 0, 3);
+
+    /// The NS/NA body after the 8-byte ICMPv6 header: the target, then one link-layer address
+    /// option of type `option` (1 source, 2 target) when a MAC is given.
+    fn ndp_body(target: Ipv6Addr, option: Option<(u8, Mac)>) -> Vec<u8> {
+        let mut body = target.octets().to_vec();
+        if let Some((kind, mac)) = option {
+            body.extend_from_slice(&[kind, 1]);
+            body.extend_from_slice(&mac);
+        }
+        body
+    }
+
+    /// Ethernet, IPv6 (`src` > `dst`, hop limit `hlim`), ICMPv6 of `icmp_type` with bytes 5-8
+    /// `head` and `body`.
+    fn built_icmpv6(
+        macs: (Mac, Mac),
+        ips: (Ipv6Addr, Ipv6Addr),
+        hlim: u8,
+        (icmp_type, head): (u8, [u8; 4]),
+        body: &[u8],
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        etherparse::PacketBuilder::ethernet2(macs.0, macs.1)
+            .ipv6(ips.0.octets(), ips.1.octets(), hlim)
+            .icmpv6_raw(icmp_type, 0, head)
+            .write(&mut out, body)
+            .expect("builds");
+        out
+    }
+
+    /// A pod's solicitation for its gateway, with its source link-layer address option.
+    fn built_ns() -> Vec<u8> {
+        built_icmpv6(
+            (POD6_MAC, [0x33, 0x33, 0xff, 0xee, 0xee, 0xee]),
+            (POD6_LL, SOLICITED_NODE),
+            255,
+            (135, [0; 4]),
+            &ndp_body(GW6, Some((1, POD6_MAC))),
+        )
+    }
+
+    /// The host end's solicited, overriding advertisement of the gateway.
+    fn built_na() -> Vec<u8> {
+        built_icmpv6(
+            (HOST_END, POD6_MAC),
+            (GW6, POD6_LL),
+            255,
+            (136, [0x60, 0, 0, 0]),
+            &ndp_body(GW6, Some((2, HOST_END))),
+        )
+    }
+
+    fn built_tcp6(macs: (Mac, Mac), src: Ipv6Addr, dst: Ipv6Addr, hlim: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        etherparse::PacketBuilder::ethernet2(macs.0, macs.1)
+            .ipv6(src.octets(), dst.octets(), hlim)
+            .tcp(40000, 8080, 1, 64000)
+            .syn()
+            .write(&mut out, b"hi6")
+            .expect("builds");
+        out
+    }
+
+    fn eth_frame(data: &[u8]) -> Frame {
+        parse_frame(DataLink::ETHERNET, Duration::ZERO, data).expect("decodes")
+    }
+
+    #[test]
+    fn neighbor_solicitation_for_the_gateway_with_its_source_link_layer_address() {
+        let frame = eth_frame(&built_ns());
+        let ip = frame.ipv6().expect("IPv6");
+        assert_eq!(
+            (ip.src, ip.dst, ip.hop_limit),
+            (POD6_LL, SOLICITED_NODE, 255)
+        );
+        assert_eq!((ip.next_header, ip.payload_len), (58, 32));
+        let (_, icmp) = frame.icmpv6().expect("ICMPv6");
+        assert_eq!(
+            (icmp.icmp_type, icmp.code, icmp.id, icmp.seq),
+            (135, 0, 0, 0)
+        );
+        assert_eq!(
+            frame.ndp(),
+            Some(&Ndp::Solicitation {
+                target: GW6,
+                source_mac: Some(POD6_MAC)
+            })
+        );
+        assert_eq!(frame.ndp().map(Ndp::target), Some(GW6));
+        assert!(frame.ipv4().is_none() && frame.tcp6().is_none() && frame.encapsulated().is_none());
+        // Without the option (a duplicate address detection probe from ::).
+        let dad = built_icmpv6(
+            ([2; 6], [0x33, 0x33, 0xff, 0xee, 0xee, 0xee]),
+            (Ipv6Addr::UNSPECIFIED, SOLICITED_NODE),
+            255,
+            (135, [0; 4]),
+            &ndp_body(GW6, None),
+        );
+        assert_eq!(
+            eth_frame(&dad).ndp(),
+            Some(&Ndp::Solicitation {
+                target: GW6,
+                source_mac: None
+            })
+        );
+    }
+
+    #[test]
+    fn neighbor_advertisement_with_flags_and_target_link_layer_address() {
+        let frame = eth_frame(&built_na());
+        assert_eq!(frame.eth.map(|e| e.src), Some(HOST_END));
+        assert_eq!(
+            frame.ndp(),
+            Some(&Ndp::Advertisement {
+                target: GW6,
+                router: false,
+                solicited: true,
+                override_: true,
+                target_mac: Some(HOST_END)
+            })
+        );
+        // R only, the link-layer option after an unknown 16-byte option (type 14, nonce).
+        let mut body = GW6.octets().to_vec();
+        body.extend_from_slice(&[14, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+        body.extend_from_slice(&[2, 1]);
+        body.extend_from_slice(&HOST_END);
+        let na = built_icmpv6(
+            (HOST_END, POD6_MAC),
+            (GW6, POD6_LL),
+            255,
+            (136, [0x80, 0, 0, 0]),
+            &body,
+        );
+        let Some(Ndp::Advertisement {
+            router,
+            solicited,
+            override_,
+            target_mac,
+            ..
+        }) = eth_frame(&na).ndp().copied()
+        else {
+            panic!("not an NA");
+        };
+        assert_eq!((router, solicited, override_), (true, false, false));
+        assert_eq!(target_mac, Some(HOST_END));
+    }
+
+    #[test]
+    fn ndp_lines_read_like_tcpdump() {
+        let ns = eth_frame(&built_ns());
+        assert_eq!(
+            ns.to_string(),
+            "42:0b:a0:bc:45:b8 > 33:33:ff:ee:ee:ee IP6 fe80::1 > ff02::1:ffee:eeee hlim 255 \
+             icmp6 neighbor solicitation who-has fe80::ecee:eeff:feee:eeee"
+        );
+        let na = eth_frame(&built_na());
+        assert_eq!(
+            na.to_string(),
+            "ee:ee:ee:ee:ee:ee > 42:0b:a0:bc:45:b8 IP6 fe80::ecee:eeff:feee:eeee > fe80::1 \
+             hlim 255 icmp6 neighbor advertisement tgt is fe80::ecee:eeff:feee:eeee \
+             is-at ee:ee:ee:ee:ee:ee"
+        );
+    }
+
+    #[test]
+    fn icmpv6_echo_request_keeps_id_seq_and_hop_limit() {
+        let mut data = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2; 6], HOST_END)
+            .ipv6(POD6_A.octets(), POD6_B.octets(), 63)
+            .icmpv6_echo_request(5, 1)
+            .write(&mut data, b"ping")
+            .expect("builds");
+        let frame = eth_frame(&data);
+        let (ip, icmp) = frame.icmpv6().expect("ICMPv6");
+        assert_eq!((ip.hop_limit, ip.next_header, ip.payload_len), (63, 58, 12));
+        assert_eq!(
+            icmp,
+            &Icmpv6 {
+                icmp_type: ICMPV6_ECHO_REQUEST,
+                code: 0,
+                id: 5,
+                seq: 1,
+                ndp: None
+            }
+        );
+        assert!(frame.to_string().ends_with(
+            "IP6 fd00:10:244:1::a > fd00:10:244:2::a hlim 63 icmp6 echo request id 5 seq 1"
+        ));
+        assert!(frame.carries_ipv6_between(POD6_B, POD6_A));
+        assert!(!frame.carries_ipv6_between(POD6_A, NODE6_1));
+    }
+
+    #[test]
+    fn tcp_over_ipv6() {
+        let frame = eth_frame(&built_tcp6(([2; 6], HOST_END), POD6_A, POD6_B, 64));
+        let (ip, tcp) = frame.tcp6().expect("TCP over IPv6");
+        assert_eq!(
+            (ip.src, ip.dst, ip.hop_limit, ip.next_header),
+            (POD6_A, POD6_B, 64, 6)
+        );
+        assert_eq!(ip.payload_len, 23);
+        assert!(tcp.syn && !tcp.ack && tcp.payload == b"hi6");
+        assert_eq!((tcp.src_port, tcp.dst_port), (40000, 8080));
+        assert!(frame.tcp().is_none(), "tcp() stays IPv4");
+        let (a, b) = (
+            SocketAddrV6::new(POD6_A, 40000, 0, 0),
+            SocketAddrV6::new(POD6_B, 8080, 0, 0),
+        );
+        assert!(frame.is_tcp6_between(b, a) && frame.is_tcp6_between(a, b));
+        assert!(!frame.is_tcp6_between(a, SocketAddrV6::new(POD6_B, 8081, 0, 0)));
+        assert!(
+            frame.to_string().ends_with(
+                "IP6 fd00:10:244:1::a.40000 > fd00:10:244:2::a.8080 hlim 64 tcp [S] len 3"
+            )
+        );
+    }
+
+    fn vxlan_payload(vni: u32, inner: &[u8]) -> Vec<u8> {
+        let v = vni.to_be_bytes();
+        let mut vxlan = vec![0x08, 0, 0, 0, v[1], v[2], v[3], 0];
+        vxlan.extend_from_slice(inner);
+        vxlan
+    }
+
+    #[test]
+    fn vxlan_over_ipv6_is_unwrapped_to_the_inner_ethernet_frame() {
+        let inner = built_tcp6(([0x66; 6], [0x77; 6]), POD6_A, POD6_B, 63);
+        let mut outer = Vec::new();
+        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv6(NODE6_1.octets(), NODE6_2.octets(), 64)
+            .udp(51000, VXLAN_PORT)
+            .write(&mut outer, &vxlan_payload(6096, &inner))
+            .expect("builds");
+        let frame = eth_frame(&outer);
+        let ip = frame.ipv6().expect("outer IPv6");
+        assert_eq!((ip.src, ip.dst, ip.next_header), (NODE6_1, NODE6_2, 17));
+        assert!(matches!(ip.l4, L4::Udp { dst_port: 4789, .. }));
+        let encap = frame.encapsulated().expect("VXLAN");
+        assert_eq!(encap.kind, EncapKind::Vxlan { vni: 6096 });
+        let innermost = frame.innermost();
+        assert_eq!(innermost.eth.map(|e| e.src), Some([0x66; 6]));
+        let (iip, tcp) = innermost.tcp6().expect("inner TCP over IPv6");
+        assert_eq!((iip.src, iip.dst, iip.hop_limit), (POD6_A, POD6_B, 63));
+        assert_eq!(tcp.payload, b"hi6");
+        assert!(frame.carries_ipv6_between(POD6_A, POD6_B));
+        assert!(frame.carries_ipv6_between(NODE6_2, NODE6_1));
+        assert!(frame.tcp6().is_none());
+        assert!(frame.to_string().contains(" udp len ") && frame.to_string().contains(
+            " VXLAN vni 6096: 66:66:66:66:66:66 > 77:77:77:77:77:77 IP6 fd00:10:244:1::a.40000"
+        ));
+    }
+
+    #[test]
+    fn ipv6_inside_ipv4_vxlan_is_decoded() {
+        let inner = built_tcp6(([0x66; 6], [0x77; 6]), POD6_A, POD6_B, 63);
+        let mut outer = Vec::new();
+        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 12, 22, 2], [10, 12, 22, 3], 64)
+            .udp(51000, VXLAN_PORT)
+            .write(&mut outer, &vxlan_payload(4096, &inner))
+            .expect("builds");
+        let frame = eth_frame(&outer);
+        assert!(frame.ipv4().is_some());
+        assert_eq!(
+            frame.encapsulated().map(|e| e.kind),
+            Some(EncapKind::Vxlan { vni: 4096 })
+        );
+        assert!(frame.innermost().tcp6().is_some());
+        assert!(frame.carries_ipv6_between(POD6_B, POD6_A));
+    }
+
+    /// The first fragment (fragment header offset 0, M set) of a VXLAN-over-IPv6 packet still
+    /// shows the inner frame it starts.
+    #[test]
+    fn the_first_fragment_of_a_vxlan_over_ipv6_packet_shows_what_it_carries() {
+        let inner = built_tcp6(([0x66; 6], [0x77; 6]), POD6_A, POD6_B, 63);
+        let mut udp = vec![0xc7, 0x38, 0x12, 0xb5, 0x05, 0xb4, 0, 0];
+        udp.extend_from_slice(&vxlan_payload(6096, &inner));
+        let mut fragment = vec![17, 0, 0x00, 0x01, 0, 0, 0, 7];
+        fragment.extend_from_slice(&udp);
+        let len = fragment.len() as u16;
+        let mut data = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd];
+        data.extend_from_slice(&[0x60, 0, 0, 0, (len >> 8) as u8, len as u8, 44, 64]);
+        data.extend_from_slice(&NODE6_1.octets());
+        data.extend_from_slice(&NODE6_2.octets());
+        data.extend_from_slice(&fragment);
+        let frame = eth_frame(&data);
+        let ip = frame.ipv6().expect("IPv6");
+        assert_eq!((ip.next_header, ip.l4.clone()), (17, L4::Other));
+        assert_eq!(
+            frame.encapsulated().map(|e| e.kind),
+            Some(EncapKind::Vxlan { vni: 6096 })
+        );
+        assert!(frame.innermost().tcp6().is_some());
+        // A later fragment (offset 1) holds no UDP header: nothing is read from it.
+        let at = 14 + 40 + 3;
+        data[at] = 0x08 | 0x01;
+        let later = eth_frame(&data);
+        assert!(later.encapsulated().is_none());
+    }
+
+    #[test]
+    fn truncated_or_malformed_ndp_is_none_not_a_panic() {
+        for data in [built_ns(), built_na()] {
+            for cut in 0..data.len() {
+                let _ = parse_frame(DataLink::ETHERNET, Duration::ZERO, &data[..cut]);
+            }
+            // Cut inside the target: still ICMPv6, no NDP.
+            let frame = eth_frame(&data[..14 + 40 + 8 + 10]);
+            let (_, icmp) = frame.icmpv6().expect("ICMPv6 header");
+            assert_eq!(icmp.ndp, None);
+            // Cut inside the option: the target is read, the option left out.
+            let frame = eth_frame(&data[..data.len() - 3]);
+            assert_eq!(frame.ndp().map(Ndp::target), Some(GW6));
+            assert!(matches!(
+                frame.ndp(),
+                Some(
+                    Ndp::Solicitation {
+                        source_mac: None,
+                        ..
+                    } | Ndp::Advertisement {
+                        target_mac: None,
+                        ..
+                    }
+                )
+            ));
+        }
+        assert_eq!(ndp_from(&[]), None);
+        assert_eq!(ndp_from(&[135]), None);
+        assert_eq!(ndp_from(&[135, 0, 0, 0, 0, 0, 0, 0]), None);
+        // A non-zero code is not NDP.
+        let mut bad = vec![135, 1, 0, 0, 0, 0, 0, 0];
+        bad.extend_from_slice(&GW6.octets());
+        assert_eq!(ndp_from(&bad), None);
+        bad[1] = 0;
+        // A zero-length option ends the walk (and would loop forever if it did not).
+        bad.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(
+            ndp_from(&bad),
+            Some(Ndp::Solicitation {
+                target: GW6,
+                source_mac: None
+            })
+        );
+        // A link-layer option too short for a MAC is left out.
+        assert_eq!(link_layer_option(&[1, 0], 1), None);
+        assert_eq!(link_layer_option(&[1, 1, 1, 2, 3], 1), None);
+        assert_eq!(
+            link_layer_option(&[1, 1, 1, 2, 3, 4, 5, 6], 1),
+            Some([1, 2, 3, 4, 5, 6])
+        );
+        // An IPv6 header cut short is not a frame.
+        let ns = built_ns();
+        assert_eq!(
+            parse_frame(DataLink::ETHERNET, Duration::ZERO, &ns[..14 + 20]),
+            None
+        );
+        // Raw IPv6 (link type RAW, version 6) decodes too.
+        let raw = parse_frame(DataLink::RAW, Duration::ZERO, &ns[14..]).expect("raw IPv6");
+        assert_eq!((raw.eth, raw.ndp().map(Ndp::target)), (None, Some(GW6)));
     }
 }
