@@ -8,7 +8,7 @@ use crate::place::{CmdOutput, Place, PlaceBackend, command_line};
 use crate::traffic::{self, EchoReply};
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -56,7 +56,7 @@ impl PlaceBackend for LocalPlace {
 
     fn http_get(
         &self,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         port: u16,
         src_port: u16,
         deadline: Duration,
@@ -69,7 +69,7 @@ impl PlaceBackend for LocalPlace {
 
     fn ping(
         &self,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         count: u16,
         deadline: Duration,
     ) -> BoxFuture<'_, Result<Vec<EchoReply>>> {

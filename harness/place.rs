@@ -11,7 +11,7 @@ use crate::df_echo::DfEcho;
 use crate::error::{Error, Result};
 use crate::traffic::EchoReply;
 use futures::future::BoxFuture;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,19 +88,21 @@ pub trait PlaceBackend: Send + Sync {
     /// filter, used where the capture runs tcpdump; claims filter frames themselves.
     fn capture<'a>(&'a self, iface: &'a str, bpf: &'a str) -> BoxFuture<'a, Result<Capture>>;
 
-    /// `GET /` from this place to `ip:port`, from source port `src_port`; returns the body.
+    /// `GET /` from this place to `ip:port` (IPv4, or IPv6: `http://[ip]:port/`), from source
+    /// port `src_port`; returns the body.
     fn http_get(
         &self,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         port: u16,
         src_port: u16,
         deadline: Duration,
     ) -> BoxFuture<'_, Result<Vec<u8>>>;
 
-    /// Pings `ip` `count` times; returns the replies that came back before `deadline`.
+    /// Pings `ip` (IPv4, or IPv6 with ICMPv6) `count` times; returns the replies that came back
+    /// before `deadline` ([`EchoReply::ttl`] is the hop limit for IPv6).
     fn ping(
         &self,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         count: u16,
         deadline: Duration,
     ) -> BoxFuture<'_, Result<Vec<EchoReply>>>;

@@ -7,11 +7,12 @@
 
 use crate::error::{Error, Result};
 use etherparse::{
-    IcmpEchoHeader, Icmpv4Header, Icmpv4Type, LaxNetSlice, LaxSlicedPacket, TransportSlice,
+    IcmpEchoHeader, Icmpv4Header, Icmpv4Type, Icmpv6Header, Icmpv6Slice, Icmpv6Type, LaxNetSlice,
+    LaxSlicedPacket, TransportSlice,
 };
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -29,6 +30,7 @@ pub(crate) fn next_echo_id() -> u16 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EchoReply {
     pub seq: u16,
+    /// The reply's TTL (IPv4) or hop limit (IPv6) as it arrived.
     pub ttl: u8,
 }
 
@@ -48,33 +50,47 @@ pub(crate) fn in_netns<T: Send + 'static>(
     }
 }
 
+/// `GET /` to `ip:port` from source port `src_port` (IPv4 or IPv6: `[fd00::1]:8080`), on a
+/// socket of this thread's namespace; returns the body of a `200` answer.
 pub(crate) fn http_get_here(
     label: &str,
-    ip: Ipv4Addr,
+    ip: IpAddr,
     port: u16,
     src_port: u16,
     deadline: Duration,
 ) -> Result<Vec<u8>> {
-    let command = format!("GET http://{ip}:{port}/ from source port {src_port}");
+    let server = SocketAddr::new(ip, port);
+    let command = format!("GET http://{server}/ from source port {src_port}");
     let fail = |problem: String| Error::Command {
         place: label.to_string(),
         command: command.clone(),
         problem,
     };
     let started = Instant::now();
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))
-        .map_err(|e| fail(format!("socket: {e}")))?;
+    let socket = Socket::new(
+        Domain::for_address(server),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )
+    .map_err(|e| fail(format!("socket: {e}")))?;
     socket
         .set_reuse_address(true)
         .map_err(|e| fail(format!("SO_REUSEADDR: {e}")))?;
+    let local = match ip {
+        IpAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, src_port)),
+        IpAddr::V6(_) => {
+            // An IPv6 client only: its source port is not also taken for IPv4.
+            socket
+                .set_only_v6(true)
+                .map_err(|e| fail(format!("IPV6_V6ONLY: {e}")))?;
+            SocketAddr::from((Ipv6Addr::UNSPECIFIED, src_port))
+        }
+    };
     socket
-        .bind(&SockAddr::from(SocketAddrV4::new(
-            Ipv4Addr::UNSPECIFIED,
-            src_port,
-        )))
+        .bind(&SockAddr::from(local))
         .map_err(|e| fail(format!("bind to source port {src_port}: {e}")))?;
     socket
-        .connect_timeout(&SockAddr::from(SocketAddrV4::new(ip, port)), deadline)
+        .connect_timeout(&SockAddr::from(server), deadline)
         .map_err(|e| fail(format!("connect failed: {e}")))?;
     let mut stream: std::net::TcpStream = socket.into();
     let left = deadline
@@ -84,7 +100,7 @@ pub(crate) fn http_get_here(
         .set_read_timeout(Some(left))
         .map_err(|e| fail(format!("read timeout: {e}")))?;
     stream
-        .write_all(format!("GET / HTTP/1.1\r\nHost: {ip}:{port}\r\nUser-Agent: calico-conformance\r\nAccept: */*\r\nConnection: close\r\n\r\n").as_bytes())
+        .write_all(format!("GET / HTTP/1.1\r\nHost: {server}\r\nUser-Agent: calico-conformance\r\nAccept: */*\r\nConnection: close\r\n\r\n").as_bytes())
         .map_err(|e| fail(format!("sending the request failed: {e}")))?;
     let mut response = Vec::new();
     stream
@@ -101,20 +117,37 @@ pub(crate) fn http_get_here(
     Ok(body.as_bytes().to_vec())
 }
 
+/// Pings `ip` `count` times from this thread's namespace (a raw ICMP socket for IPv4, a raw
+/// ICMPv6 socket for IPv6); the replies that came back before `deadline`, each with the TTL
+/// (IPv4) or hop limit (IPv6) it arrived with.
 pub(crate) fn ping_here(
     label: &str,
-    ip: Ipv4Addr,
+    ip: IpAddr,
     count: u16,
     deadline: Duration,
 ) -> Result<Vec<EchoReply>> {
-    let command = format!("ping -c {count} {ip}");
-    let fail = |problem: String| Error::Command {
-        place: label.to_string(),
-        command: command.clone(),
-        problem,
+    let command = match ip {
+        IpAddr::V4(_) => format!("ping -c {count} {ip}"),
+        IpAddr::V6(_) => format!("ping -6 -c {count} {ip}"),
     };
+    let done = match ip {
+        IpAddr::V4(ip) => ping_v4(ip, count, deadline),
+        IpAddr::V6(ip) => ping_v6(ip, count, deadline),
+    };
+    done.map_err(|problem| Error::Command {
+        place: label.to_string(),
+        command,
+        problem,
+    })
+}
+
+fn ping_v4(
+    ip: Ipv4Addr,
+    count: u16,
+    deadline: Duration,
+) -> std::result::Result<Vec<EchoReply>, String> {
     let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))
-        .map_err(|e| fail(format!("raw ICMP socket: {e}")))?;
+        .map_err(|e| format!("raw ICMP socket: {e}"))?;
     let id = next_echo_id();
     let started = Instant::now();
     let per_reply = deadline / u32::from(count.max(1));
@@ -124,12 +157,10 @@ pub(crate) fn ping_here(
         let request = echo_request(id, seq);
         socket
             .send_to(&request, &target)
-            .map_err(|e| fail(format!("send failed: {e}")))?;
+            .map_err(|e| format!("send failed: {e}"))?;
         let wait_until = (started.elapsed() + per_reply).min(deadline);
         let mut buf = vec![0u8; 65536];
-        while let Some(n) = receive_until(&socket, &mut buf, started, wait_until)
-            .map_err(|e| fail(e.to_string()))?
-        {
+        while let Some(n) = receive_until(&socket, &mut buf, started, wait_until)? {
             if let Some(reply) = parse_echo_reply(&buf[..n], ip, id, seq) {
                 replies.push(reply);
                 break;
@@ -137,6 +168,109 @@ pub(crate) fn ping_here(
         }
     }
     Ok(replies)
+}
+
+/// As [`ping_v4`] over a raw ICMPv6 socket. The kernel fills in the ICMPv6 checksum (it
+/// always does on `IPPROTO_ICMPV6` raw sockets, RFC 3542 section 3.1) and hands over the
+/// ICMPv6 message without the IPv6 header: the source comes from `recvmsg`'s address and the
+/// hop limit from its `IPV6_HOPLIMIT` control message. Everything else the socket sees (our
+/// own requests on `lo`, neighbour discovery, other pings' replies) is skipped.
+fn ping_v6(
+    ip: Ipv6Addr,
+    count: u16,
+    deadline: Duration,
+) -> std::result::Result<Vec<EchoReply>, String> {
+    let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))
+        .map_err(|e| format!("raw ICMPv6 socket: {e}"))?;
+    nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv6RecvHopLimit, &true)
+        .map_err(|e| format!("IPV6_RECVHOPLIMIT: {e}"))?;
+    let id = next_echo_id();
+    let started = Instant::now();
+    let per_reply = deadline / u32::from(count.max(1));
+    let mut replies = Vec::new();
+    let target = SockAddr::from(SocketAddrV6::new(ip, 0, 0, 0));
+    let mut buf = vec![0u8; 65536];
+    for seq in 1..=count {
+        let request = echo6_request(id, seq);
+        socket
+            .send_to(&request, &target)
+            .map_err(|e| format!("send failed: {e}"))?;
+        let wait_until = (started.elapsed() + per_reply).min(deadline);
+        while let Some(got) = receive6_until(&socket, &mut buf, started, wait_until)? {
+            if got.from != Some(ip) || !is_echo6_reply(&buf[..got.len], id, seq) {
+                continue;
+            }
+            let Some(ttl) = got.hop_limit else {
+                return Err(format!(
+                    "the echo reply {seq} came without its hop limit (no IPV6_HOPLIMIT message)"
+                ));
+            };
+            replies.push(EchoReply { seq, ttl });
+            break;
+        }
+    }
+    Ok(replies)
+}
+
+/// One ICMPv6 message as a raw ICMPv6 socket received it.
+struct Received6 {
+    /// Its length in the buffer.
+    len: usize,
+    /// Who sent it.
+    from: Option<Ipv6Addr>,
+    /// The hop limit it arrived with (`IPV6_HOPLIMIT`).
+    hop_limit: Option<u8>,
+}
+
+/// As [`receive_until`], with `recvmsg` on a raw ICMPv6 socket: one message before
+/// `wait_until` (time since `started`) with its source and hop limit, or `None` once the time
+/// is up.
+fn receive6_until(
+    socket: &Socket,
+    buf: &mut [u8],
+    started: Instant,
+    wait_until: Duration,
+) -> std::result::Result<Option<Received6>, String> {
+    use nix::errno::Errno;
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg};
+    use std::os::fd::AsRawFd;
+    loop {
+        if started.elapsed() >= wait_until {
+            return Ok(None);
+        }
+        let left = wait_until
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(1));
+        socket
+            .set_read_timeout(Some(left))
+            .map_err(|e| format!("read timeout: {e}"))?;
+        let mut iov = [std::io::IoSliceMut::new(&mut *buf)];
+        let mut cmsg = nix::cmsg_space!(libc::c_int);
+        match recvmsg::<SockaddrIn6>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::empty(),
+        ) {
+            Ok(msg) => {
+                let hop_limit = msg.cmsgs().ok().and_then(|mut cmsgs| {
+                    cmsgs.find_map(|c| match c {
+                        ControlMessageOwned::Ipv6HopLimit(h) => u8::try_from(h).ok(),
+                        _ => None,
+                    })
+                });
+                return Ok(Some(Received6 {
+                    len: msg.bytes,
+                    from: msg.address.map(|a| a.ip()),
+                    hop_limit,
+                }));
+            }
+            // SO_RCVTIMEO ran out: the time is up.
+            Err(Errno::EAGAIN) => return Ok(None),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(format!("receive failed: {e}")),
+        }
+    }
 }
 
 /// Reads one datagram from `socket` into `buf` before `wait_until` (time since `started`):
@@ -206,6 +340,27 @@ fn parse_echo_reply(ip_packet: &[u8], from: Ipv4Addr, id: u16, seq: u16) -> Opti
     })
 }
 
+/// An ICMPv6 echo request (type 128, our id and seq, then the payload) as a raw ICMPv6 socket
+/// sends it: checksum zero, the kernel computes it over the IPv6 pseudo-header it alone knows
+/// (the source address is its choice) and adds the IPv6 header.
+fn echo6_request(id: u16, seq: u16) -> Vec<u8> {
+    let header = Icmpv6Header::new(Icmpv6Type::EchoRequest(IcmpEchoHeader { id, seq }));
+    let mut packet = header.to_bytes().to_vec();
+    packet.extend_from_slice(ECHO_PAYLOAD);
+    packet
+}
+
+/// Whether `icmp` (an ICMPv6 message, as a raw ICMPv6 socket receives it) is an echo reply
+/// (type 129) with our id and seq.
+fn is_echo6_reply(icmp: &[u8], id: u16, seq: u16) -> bool {
+    Icmpv6Slice::from_slice(icmp).is_ok_and(|m| {
+        matches!(
+            m.icmp_type(),
+            Icmpv6Type::EchoReply(echo) if echo == IcmpEchoHeader { id, seq }
+        )
+    })
+}
+
 /// The article's HTTP server (`python -m SimpleHTTPServer 8080` serving an `index.html` that
 /// says `<p>Hi from <pod></p>`), run natively inside a local namespace.
 pub struct HttpServer {
@@ -217,13 +372,18 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Listens on 0.0.0.0:`port` in `netns` and answers every request with `body` + newline,
-    /// as the article's server does.
+    /// Listens on `[::]:port` in `netns`, dual stack (IPv4 clients arrive as v4-mapped
+    /// addresses), or on `0.0.0.0:port` where the namespace has no IPv6; answers every request
+    /// with `body` + newline, as the article's server does.
     pub fn start(netns: &Path, port: u16, body: String) -> Result<HttpServer> {
         let where_ = netns.display().to_string();
         let listener = crate::netns::in_netns(netns, move || {
-            let l = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
-                .map_err(|e| Error::io(format!("listening on port {port} in {where_}"), e))?;
+            let l = match listen_dual_stack(port) {
+                Some(listening) => listening
+                    .map_err(|e| Error::io(format!("listening on [::]:{port} in {where_}"), e))?,
+                None => TcpListener::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
+                    .map_err(|e| Error::io(format!("listening on port {port} in {where_}"), e))?,
+            };
             l.set_nonblocking(true)
                 .map_err(|e| Error::io("making the listener non-blocking", e))?;
             Ok(l)
@@ -242,6 +402,41 @@ impl HttpServer {
             netns: netns.to_path_buf(),
             port,
         })
+    }
+}
+
+/// A listener on `[::]:port` with `IPV6_V6ONLY` off, in this thread's namespace; `None` when
+/// the namespace has no IPv6 (no `/proc/sys/net/ipv6`, or the IPv6 socket or its bind is
+/// refused with `EAFNOSUPPORT` / `EADDRNOTAVAIL`), for the caller to listen on IPv4 alone.
+fn listen_dual_stack(port: u16) -> Option<std::io::Result<TcpListener>> {
+    if !Path::new("/proc/sys/net/ipv6").exists() {
+        return None;
+    }
+    let no_ipv6 = |e: &std::io::Error| {
+        matches!(
+            e.raw_os_error(),
+            Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL)
+        )
+    };
+    let socket = match Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP)) {
+        Ok(s) => s,
+        Err(e) if no_ipv6(&e) => return None,
+        Err(e) => return Some(Err(e)),
+    };
+    let listening = (|| {
+        // As std's TcpListener::bind does.
+        socket.set_reuse_address(true)?;
+        socket.set_only_v6(false)?;
+        socket.bind(&SockAddr::from(SocketAddr::from((
+            Ipv6Addr::UNSPECIFIED,
+            port,
+        ))))?;
+        socket.listen(128)
+    })();
+    match listening {
+        Ok(()) => Some(Ok(socket.into())),
+        Err(e) if no_ipv6(&e) => None,
+        Err(e) => Some(Err(e)),
     }
 }
 
@@ -319,5 +514,116 @@ mod tests {
             None
         );
         assert_eq!(parse_echo_reply(&packet[..10], from, 0x1234, 7), None);
+    }
+
+    #[test]
+    fn ipv6_echo_requests_are_type_128_with_id_and_seq() {
+        let p = echo6_request(0x1234, 7);
+        // Type 128, code 0, checksum left to the kernel, id, seq, then the payload.
+        assert_eq!(&p[..8], &[128, 0, 0, 0, 0x12, 0x34, 0, 7]);
+        assert_eq!(&p[8..], ECHO_PAYLOAD);
+    }
+
+    #[test]
+    fn ipv6_echo_replies_are_told_from_requests_and_other_ids() {
+        let mut reply = vec![129, 0, 0xab, 0xcd, 0x12, 0x34, 0, 7];
+        reply.extend_from_slice(ECHO_PAYLOAD);
+        assert!(is_echo6_reply(&reply, 0x1234, 7));
+        assert!(!is_echo6_reply(&reply, 0x1235, 7));
+        assert!(!is_echo6_reply(&reply, 0x1234, 8));
+        // Our own request, as a raw ICMPv6 socket sees it on lo.
+        assert!(!is_echo6_reply(&echo6_request(0x1234, 7), 0x1234, 7));
+        // A neighbour solicitation.
+        assert!(!is_echo6_reply(&[135, 0, 0, 0, 0, 0, 0, 0], 0x1234, 7));
+        assert!(!is_echo6_reply(&reply[..4], 0x1234, 7));
+    }
+
+    /// A new network namespace of this process with `lo` up (`127.0.0.1`, `::1`) and nothing
+    /// else, freed when the returned descriptor is dropped.
+    fn namespace_with_lo_up(tag: &str) -> crate::lab::holder::HeldNs {
+        let label = format!(
+            "calico-conformance-test:traffic-{tag}-{}",
+            std::process::id()
+        );
+        let ns = crate::lab::holder::new_namespaces(vec![label])
+            .unwrap()
+            .pop()
+            .unwrap();
+        let status = crate::netns::command_in(&ns.path(), "ip")
+            .unwrap()
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "ip link set lo up: {status}");
+        ns
+    }
+
+    #[test]
+    fn pings_and_gets_over_ipv6_and_ipv4_in_a_fresh_namespace() {
+        let ns = namespace_with_lo_up("ping-get");
+        let deadline = Duration::from_secs(3);
+        let v6: IpAddr = Ipv6Addr::LOCALHOST.into();
+        let v4: IpAddr = Ipv4Addr::LOCALHOST.into();
+        let replies = crate::netns::in_netns(&ns.path(), move || {
+            Ok((
+                ping_here("test", v6, 2, deadline)?,
+                ping_here("test", v4, 2, deadline)?,
+            ))
+        })
+        .unwrap();
+        let expected = vec![EchoReply { seq: 1, ttl: 64 }, EchoReply { seq: 2, ttl: 64 }];
+        assert_eq!(replies.0, expected, "ping -6 ::1");
+        assert_eq!(replies.1, expected, "ping 127.0.0.1");
+
+        let server = HttpServer::start(&ns.path(), 8080, "<p>Hi from test</p>".into()).unwrap();
+        let bodies = crate::netns::in_netns(&ns.path(), move || {
+            Ok((
+                http_get_here("test", v6, 8080, 40001, deadline)?,
+                http_get_here("test", v4, 8080, 40002, deadline)?,
+            ))
+        })
+        .unwrap();
+        assert_eq!(bodies.0, b"<p>Hi from test</p>\n", "GET http://[::1]:8080/");
+        assert_eq!(
+            bodies.1, b"<p>Hi from test</p>\n",
+            "GET http://127.0.0.1:8080/"
+        );
+        drop(server);
+    }
+
+    #[test]
+    fn an_unanswered_ipv6_ping_ends_at_its_deadline_and_errors_name_the_url() {
+        let ns = namespace_with_lo_up("unanswered");
+        // Nobody has this address (lo is the only link and has no route to it): the request
+        // is refused at the source or goes unanswered, within the deadline either way.
+        let nobody: IpAddr = "fd00::1".parse().unwrap();
+        let started = Instant::now();
+        let (ping, get) = crate::netns::in_netns(&ns.path(), move || {
+            Ok((
+                ping_here("test", nobody, 2, Duration::from_millis(300)),
+                http_get_here(
+                    "test",
+                    Ipv6Addr::LOCALHOST.into(),
+                    8081,
+                    40003,
+                    Duration::from_secs(1),
+                ),
+            ))
+        })
+        .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        match ping {
+            Ok(replies) => assert!(replies.is_empty(), "{replies:?}"),
+            Err(e) => assert!(e.to_string().contains("ping -6 -c 2 fd00::1"), "{e}"),
+        }
+        let e = get.unwrap_err().to_string();
+        assert!(
+            e.contains("GET http://[::1]:8081/ from source port 40003"),
+            "{e}"
+        );
     }
 }

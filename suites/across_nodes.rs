@@ -40,7 +40,9 @@ pub fn claims() -> Vec<Claim> {
 /// XN-1: ping from test-tools-remote to c2c-network-demo: TTL 62.
 pub async fn xn_1_cross_node_ttl_62(cx: &Cx<'_>) -> Outcome {
     let server = cx.facts_of(SERVER_POD)?;
-    let replies = cx.ping(&cx.target.pod(REMOTE_POD)?, server.ip, 3).await?;
+    let replies = cx
+        .ping(&cx.target.pod(REMOTE_POD)?, server.ip.into(), 3)
+        .await?;
     cx.expect(ttl(server.ip, &replies, 62).because("two routed hops"))
 }
 
@@ -75,7 +77,7 @@ impl Recording for Crossing {
         let got = cx
             .target
             .pod(&remote.name)?
-            .http_get(server.ip, HTTP_PORT, src_port, TRAFFIC_DEADLINE)
+            .http_get(server.ip.into(), HTTP_PORT, src_port, TRAFFIC_DEADLINE)
             .await;
         cx.wait_for(&capture, at_least_frames(4, &connection)).await;
         let on_underlay = cx.frames(capture, &connection).await;

@@ -114,7 +114,7 @@ impl Recording for LocalRequest {
         let lo = cx.capture(&pod, "lo", &bpf).await?;
         let eth0 = cx.capture(&pod, "eth0", &bpf).await?;
         let got = from
-            .http_get(to, HTTP_PORT, src_port, TRAFFIC_DEADLINE)
+            .http_get(to.into(), HTTP_PORT, src_port, TRAFFIC_DEADLINE)
             .await;
         // The zero on eth0 is only judged once lo has seen the whole exchange (or the deadline).
         cx.wait_for(&lo, all_seen(&handshake_and_get(client, server)))

@@ -18,7 +18,7 @@ use calico_conformance::target::Target;
 use calico_conformance::traffic::EchoReply;
 use std::any::{Any, TypeId, type_name};
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -111,6 +111,16 @@ impl<'a> Cx<'a> {
         self.keep(observe::routes(at, true).await)
     }
 
+    /// The IPv6 routes of `at` (`ip -j -6 route`), kept as evidence.
+    pub async fn routes6(&self, at: &Place) -> Result<Observed<Vec<Route>>, Failure> {
+        self.keep(observe::routes(at, false).await)
+    }
+
+    /// The IPv6 neighbours of `at` (`ip -j -6 neigh`), kept as evidence.
+    pub async fn neighbours6(&self, at: &Place) -> Result<Observed<Vec<Neighbour>>, Failure> {
+        self.keep(observe::neighbours6(at).await)
+    }
+
     /// The IPv4 neighbours of `at` (`ip -j -4 neigh`), kept as evidence.
     pub async fn neighbours(&self, at: &Place) -> Result<Observed<Vec<Neighbour>>, Failure> {
         self.keep(observe::neighbours(at).await)
@@ -129,7 +139,7 @@ impl<'a> Cx<'a> {
     pub async fn ping(
         &self,
         from: &Place,
-        to: Ipv4Addr,
+        to: IpAddr,
         count: u16,
     ) -> Result<Vec<EchoReply>, Failure> {
         let replies = from.ping(to, count, TRAFFIC_DEADLINE).await?;

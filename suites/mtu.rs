@@ -341,7 +341,7 @@ impl Recording for CrossHandshake {
         let b = cx.capture(b_place, b_dev, &tcp).await?;
         let got = client_pair
             .pod_place
-            .http_get(server.ip, HTTP_PORT, src_port, TRAFFIC_DEADLINE)
+            .http_get(server.ip.into(), HTTP_PORT, src_port, TRAFFIC_DEADLINE)
             .await;
         if got.is_ok() {
             cx.wait_for(&a, at_least_frames(2, &connection)).await;

@@ -52,7 +52,9 @@ pub fn claims() -> Vec<Claim> {
 /// P2P-1: `ping` from test-tools to c2c-network-demo: replies with TTL 63.
 pub async fn p2p_1_same_node_ttl_63(cx: &Cx<'_>) -> Outcome {
     let server = cx.facts_of(SERVER_POD)?;
-    let replies = cx.ping(&cx.target.pod(CLIENT_POD)?, server.ip, 3).await?;
+    let replies = cx
+        .ping(&cx.target.pod(CLIENT_POD)?, server.ip.into(), 3)
+        .await?;
     cx.expect(ttl(server.ip, &replies, 63).because("64 less one routed hop"))
 }
 
@@ -61,7 +63,12 @@ pub async fn p2p_2_http_get_body(cx: &Cx<'_>) -> Outcome {
     let server = cx.facts_of(SERVER_POD)?;
     let client = cx.target.pod(CLIENT_POD)?;
     let got = client
-        .http_get(server.ip, HTTP_PORT, source_port()?, TRAFFIC_DEADLINE)
+        .http_get(
+            server.ip.into(),
+            HTTP_PORT,
+            source_port()?,
+            TRAFFIC_DEADLINE,
+        )
         .await?;
     cx.expect(body(&got, &article_body(SERVER_POD)))
 }
@@ -110,7 +117,7 @@ impl Recording for PodExchange {
             .await?;
         let got = client_pair
             .pod_place
-            .http_get(server.ip, HTTP_PORT, src_port, TRAFFIC_DEADLINE)
+            .http_get(server.ip.into(), HTTP_PORT, src_port, TRAFFIC_DEADLINE)
             .await;
         cx.wait_for(&a, at_least_frames(4, &connection)).await;
         cx.wait_for(&b, at_least_frames(4, &connection)).await;

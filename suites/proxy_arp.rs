@@ -73,7 +73,7 @@ async fn arp_on_host_end(
     from.run_ok(&[&["ip", "-4", "neigh", "flush"], entries.as_slice()].concat())
         .await?;
     let capture = cx.capture(&pair.host_place, cali, "arp").await?;
-    let replies = from.ping(to, 1, TRAFFIC_DEADLINE).await;
+    let replies = from.ping(to.into(), 1, TRAFFIC_DEADLINE).await;
     cx.wait_for(&capture, all_seen(asked)).await;
     let arp = cx.frames(capture, &Match::arp()).await;
     replies?;
@@ -99,7 +99,7 @@ pub async fn arp_1_gateway_answered_by_proxy(cx: &Cx<'_>) -> Outcome {
 pub async fn arp_2_dynamic_gateway_neighbour(cx: &Cx<'_>) -> Outcome {
     let pod = cx.pod_place()?;
     let peer = cx.facts_of(peer_of(cx.pod_name()?))?;
-    cx.ping(&pod, peer.ip, 1).await?;
+    cx.ping(&pod, peer.ip.into(), 1).await?;
     let neigh = cx.neighbours(&pod).await?;
     let gateway = LINK_LOCAL_GATEWAY.into();
     cx.expect(neighbour(&neigh, gateway, "eth0", HOST_END_MAC))

@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::Api;
 use kube::api::AttachParams;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
@@ -164,26 +164,17 @@ impl KubePlace {
         .await
     }
 
-    /// `GET http://ip:port/` with curl from source port `src_port`; returns the body.
+    /// `GET http://ip:port/` with curl from source port `src_port` (`curl -6 ...
+    /// http://[ip]:port/` for IPv6); returns the body.
     pub async fn curl(
         &self,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         port: u16,
         src_port: u16,
         deadline: Duration,
     ) -> Result<Vec<u8>> {
-        let max_time = deadline.as_secs().max(1).to_string();
-        let src = src_port.to_string();
-        let url = format!("http://{ip}:{port}/");
-        let argv = [
-            "curl",
-            "-sS",
-            "--max-time",
-            &max_time,
-            "--local-port",
-            &src,
-            &url,
-        ];
+        let argv = curl_argv(ip, port, src_port, deadline);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let out = self
             .exec(&argv, deadline + Duration::from_secs(5))
             .await?
@@ -191,13 +182,12 @@ impl KubePlace {
         Ok(out.stdout)
     }
 
-    /// `ping -c count -W 1 ip`; returns the TTL of each reply that came back (none when every
-    /// request went unanswered: the caller decides what that means).
-    pub async fn ping_ttls(&self, ip: Ipv4Addr, count: u16, deadline: Duration) -> Result<Vec<u8>> {
-        let n = count.max(1).to_string();
-        let ip_s = ip.to_string();
-        let deadline_s = deadline.as_secs().max(1).to_string();
-        let argv = ["ping", "-c", &n, "-W", "1", "-w", &deadline_s, &ip_s];
+    /// `ping -c count -W 1 ip` (`ping -6 ...` for IPv6); returns the TTL (hop limit) of each
+    /// reply that came back (none when every request went unanswered: the caller decides what
+    /// that means).
+    pub async fn ping_ttls(&self, ip: IpAddr, count: u16, deadline: Duration) -> Result<Vec<u8>> {
+        let argv = ping_argv(ip, count, deadline);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let out = self.exec(&argv, deadline + Duration::from_secs(5)).await?;
         let ttls = parse_ping_ttls(&out.stdout_text());
         match out.code {
@@ -371,7 +361,7 @@ impl PlaceBackend for KubePlace {
 
     fn http_get(
         &self,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         port: u16,
         src_port: u16,
         deadline: Duration,
@@ -381,7 +371,7 @@ impl PlaceBackend for KubePlace {
 
     fn ping(
         &self,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         count: u16,
         deadline: Duration,
     ) -> BoxFuture<'_, Result<Vec<EchoReply>>> {
@@ -426,14 +416,52 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// curl's argv for `GET http://ip:port/` from `src_port`: `curl -sS --max-time <s>
+/// --local-port <src> http://1.2.3.4:8080/`, or with `-6` first and `http://[fd00::1]:8080/`
+/// for IPv6.
+pub fn curl_argv(ip: IpAddr, port: u16, src_port: u16, deadline: Duration) -> Vec<String> {
+    let mut argv = vec!["curl".to_string()];
+    if ip.is_ipv6() {
+        argv.push("-6".into());
+    }
+    argv.extend([
+        "-sS".to_string(),
+        "--max-time".into(),
+        deadline.as_secs().max(1).to_string(),
+        "--local-port".into(),
+        src_port.to_string(),
+        format!("http://{}/", SocketAddr::new(ip, port)),
+    ]);
+    argv
+}
+
+/// ping's argv: `ping -c <count> -W 1 -w <s> <ip>`, with `-6` first for IPv6.
+pub fn ping_argv(ip: IpAddr, count: u16, deadline: Duration) -> Vec<String> {
+    let mut argv = vec!["ping".to_string()];
+    if ip.is_ipv6() {
+        argv.push("-6".into());
+    }
+    argv.extend([
+        "-c".to_string(),
+        count.max(1).to_string(),
+        "-W".into(),
+        "1".into(),
+        "-w".into(),
+        deadline.as_secs().max(1).to_string(),
+        ip.to_string(),
+    ]);
+    argv
+}
+
 /// The TTL of each echo reply in `ping`'s output (`64 bytes from 192.168.1.2: icmp_seq=1
-/// ttl=63 time=0.334 ms`; iputils and busybox print the same `ttl=` field).
+/// ttl=63 time=0.334 ms`; iputils and busybox print the same `ttl=` field). For IPv6 the hop
+/// limit: recent iputils print it as `ttl=` too, older ones (and `ping6`) as `hlim=`.
 pub fn parse_ping_ttls(text: &str) -> Vec<u8> {
     text.lines()
         .filter(|l| l.contains("bytes from"))
         .filter_map(|l| {
             l.split_whitespace()
-                .find_map(|w| w.strip_prefix("ttl="))
+                .find_map(|w| w.strip_prefix("ttl=").or_else(|| w.strip_prefix("hlim=")))
                 .and_then(|t| t.parse().ok())
         })
         .collect()
@@ -630,6 +658,54 @@ mod tests {
         let busybox = "PING 10.0.0.1 (10.0.0.1): 56 data bytes\n64 bytes from 10.0.0.1: seq=0 ttl=62 time=0.1 ms\n";
         assert_eq!(parse_ping_ttls(busybox), vec![62]);
         assert!(parse_ping_ttls("2 packets transmitted, 0 received").is_empty());
+    }
+
+    #[test]
+    fn ipv6_ping_hop_limits_are_read_as_hlim_or_ttl() {
+        let hlim = "PING fd00:10:244::5(fd00:10:244::5) 56 data bytes\n64 bytes from fd00:10:244::5: icmp_seq=1 hlim=62 time=0.081 ms\n";
+        assert_eq!(parse_ping_ttls(hlim), vec![62]);
+        let ttl = "PING fd00:10:244::5 (fd00:10:244::5) 56 data bytes\n64 bytes from fd00:10:244::5: icmp_seq=1 ttl=62 time=0.081 ms\n64 bytes from fd00:10:244::5: icmp_seq=2 ttl=62 time=0.070 ms\n";
+        assert_eq!(parse_ping_ttls(ttl), vec![62, 62]);
+    }
+
+    #[test]
+    fn ipv6_pings_and_gets_use_dash_6_and_a_bracketed_url() {
+        let d = Duration::from_secs(5);
+        let v4: IpAddr = Ipv4Addr::new(192, 168, 1, 2).into();
+        let v6: IpAddr = "fd00::1".parse().unwrap();
+        assert_eq!(
+            ping_argv(v4, 2, d),
+            ["ping", "-c", "2", "-W", "1", "-w", "5", "192.168.1.2"]
+        );
+        assert_eq!(
+            ping_argv(v6, 2, d),
+            ["ping", "-6", "-c", "2", "-W", "1", "-w", "5", "fd00::1"]
+        );
+        assert_eq!(
+            curl_argv(v4, 8080, 40000, d),
+            [
+                "curl",
+                "-sS",
+                "--max-time",
+                "5",
+                "--local-port",
+                "40000",
+                "http://192.168.1.2:8080/"
+            ]
+        );
+        assert_eq!(
+            curl_argv(v6, 8080, 40000, d),
+            [
+                "curl",
+                "-6",
+                "-sS",
+                "--max-time",
+                "5",
+                "--local-port",
+                "40000",
+                "http://[fd00::1]:8080/"
+            ]
+        );
     }
 
     #[test]

@@ -267,6 +267,7 @@ impl KubeTarget {
                 name: name.to_string(),
                 node: node.clone(),
                 ip: pod_ip(pod)?,
+                ipv6: super::workloads::ipv6_of(pod),
                 containers: netns.containers.iter().map(|(c, _)| c.clone()).collect(),
             });
             discovered.insert(name.to_string(), netns);
@@ -706,7 +707,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(failing.code, Some(3));
-        let ttls = place.ping(c2c.ip, 2, Duration::from_secs(5)).await.unwrap();
+        let ttls = place
+            .ping(c2c.ip.into(), 2, Duration::from_secs(5))
+            .await
+            .unwrap();
         assert_eq!(ttls.iter().map(|r| r.ttl).collect::<Vec<_>>(), vec![63, 63]);
         let containers = target.container_places(C2C_POD).unwrap();
         assert_eq!(containers.len(), 2);
