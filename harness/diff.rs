@@ -1259,6 +1259,7 @@ mod tests {
             name: "test-tools".into(),
             node: "k8s-worker-1".into(),
             ip: "192.168.1.12".parse().unwrap(),
+            ipv6: None,
             containers: vec!["curl-client".into()],
         });
         let json = serde_json::json!({

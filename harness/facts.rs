@@ -2,10 +2,10 @@
 //! Claims choose their expected values from these (encapsulation, MTU, blocks), never from a
 //! hard-coded mode.
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// How an IP pool carries traffic between nodes (Calico's `ipipMode`/`vxlanMode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +75,17 @@ pub struct Pool {
     pub encapsulation: Encapsulation,
 }
 
+/// One IPv6 pool (a dual-stack cluster's second pool: `spec.cidr` of the IPv6 family).
+/// Calico encapsulates IPv6 only in VXLAN (`vxlanMode`; over `vxlan-v6.calico`), never IPIP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ipv6Pool {
+    pub cidr: Ipv6Net,
+    /// Calico's default for IPv6 is 122.
+    #[serde(rename = "blockSize")]
+    pub block_size: u8,
+    pub encapsulation: Encapsulation,
+}
+
 /// One node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeFacts {
@@ -91,6 +102,15 @@ pub struct NodeFacts {
     pub vxlan_tunnel_address: Option<Ipv4Addr>,
     /// The node's IPIP tunnel address, when IPIP is in use.
     pub ipip_tunnel_address: Option<Ipv4Addr>,
+    /// The node's IPv6 underlay address (an IPv6 InternalIP), on a dual-stack cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<Ipv6Addr>,
+    /// IPv6 IPAM blocks affine to this node (/122 by default).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipv6_blocks: Vec<Ipv6Net>,
+    /// The node's `vxlan-v6.calico` tunnel address, when an IPv6 pool uses VXLAN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vxlan_v6_tunnel_address: Option<Ipv6Addr>,
 }
 
 /// One pod the suite deployed (or the topology file names).
@@ -100,6 +120,9 @@ pub struct PodFacts {
     pub name: String,
     pub node: String,
     pub ip: Ipv4Addr,
+    /// The pod's IPv6 address (`status.podIPs`), on a dual-stack cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6Addr>,
     /// Container names, where the target knows them.
     pub containers: Vec<String>,
 }
@@ -112,6 +135,9 @@ pub struct Workload {
     pub name: String,
     pub node: String,
     pub ip: Ipv4Addr,
+    /// Its IPv6 address in an IPv6 pool, on a dual-stack cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6Addr>,
 }
 
 impl Workload {
@@ -144,6 +170,10 @@ pub struct Facts {
     /// Whether the node kernel has the ipip module (decides whether `tunl0` exists).
     pub ipip_module: Option<bool>,
     pub pools: Vec<Pool>,
+    /// The enabled IPv6 pools; empty on an IPv4-only cluster (the IP6 claims are then not
+    /// applicable).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipv6_pools: Vec<Ipv6Pool>,
     pub nodes: Vec<NodeFacts>,
     pub pods: Vec<PodFacts>,
     /// Pods of the article that do not run on this target, with why (`test-tools-remote` on a
@@ -184,7 +214,11 @@ impl Facts {
                 blocks: vec!["192.168.1.0/26".parse().unwrap()],
                 vxlan_tunnel_address: None,
                 ipip_tunnel_address: None,
+                ipv6_address: None,
+                ipv6_blocks: Vec::new(),
+                vxlan_v6_tunnel_address: None,
             }],
+            ipv6_pools: Vec::new(),
             pods: Vec::new(),
             absent_pods: BTreeMap::new(),
             workloads: None,
@@ -209,6 +243,16 @@ impl Facts {
     /// The pool that holds `ip`.
     pub fn pool_of(&self, ip: Ipv4Addr) -> Option<&Pool> {
         self.pools.iter().find(|p| p.cidr.contains(&ip))
+    }
+
+    /// The IPv6 pool that holds `ip`.
+    pub fn ipv6_pool_of(&self, ip: Ipv6Addr) -> Option<&Ipv6Pool> {
+        self.ipv6_pools.iter().find(|p| p.cidr.contains(&ip))
+    }
+
+    /// Whether the cluster has an IPv6 pool (dual stack): the IP6 claims apply.
+    pub fn dual_stack(&self) -> bool {
+        !self.ipv6_pools.is_empty()
     }
 
     /// The workloads the datastore puts on `node` (none when it lists none).
@@ -256,10 +300,21 @@ impl Facts {
                 p.encapsulation.as_str()
             );
         }
-        for n in &self.nodes {
-            let blocks: Vec<String> = n.blocks.iter().map(|b| b.to_string()).collect();
+        for p in &self.ipv6_pools {
             s += &format!(
-                "node {} {} underlay {} blocks [{}]\n",
+                "IPv6 pool {} /{} blocks, encapsulation {}\n",
+                p.cidr,
+                p.block_size,
+                p.encapsulation.as_str()
+            );
+        }
+        for n in &self.nodes {
+            let blocks: Vec<String> = (n.blocks.iter().map(ToString::to_string))
+                .chain(n.ipv6_blocks.iter().map(ToString::to_string))
+                .collect();
+            let v6 = n.ipv6_address.map(|a| format!(" {a}")).unwrap_or_default();
+            s += &format!(
+                "node {} {}{v6} underlay {} blocks [{}]\n",
                 n.name,
                 n.address,
                 n.underlay.as_deref().unwrap_or("?"),
@@ -267,7 +322,11 @@ impl Facts {
             );
         }
         for p in &self.pods {
-            s += &format!("pod {}/{} {} on {}\n", p.namespace, p.name, p.ip, p.node);
+            let v6 = p.ipv6.map(|a| format!(" {a}")).unwrap_or_default();
+            s += &format!(
+                "pod {}/{} {}{v6} on {}\n",
+                p.namespace, p.name, p.ip, p.node
+            );
         }
         for (pod, why) in &self.absent_pods {
             s += &format!("pod {pod} not running: {why}\n");

@@ -303,6 +303,7 @@ mod tests {
             name: name.into(),
             node: "k8s-worker-1".into(),
             ip: ip.parse().unwrap(),
+            ipv6: None,
         }
     }
 

@@ -60,6 +60,7 @@ pub(super) async fn other_pod_route_missing(t: &mut Target, _: &Switches) -> Res
         name: name.into(),
         node,
         ip: std::net::Ipv4Addr::new(192, 168, 1, 20),
+        ipv6: None,
     });
     Ok(())
 }

@@ -4,14 +4,14 @@
 //! shape Calico's CRDs define (`fixtures/kube/calico/`, provenance in its README).
 
 use crate::error::{Error, Result};
-use crate::facts::{Encapsulation, Facts, NodeFacts, Pool};
-use ipnet::Ipv4Net;
+use crate::facts::{Encapsulation, Facts, Ipv6Pool, NodeFacts, Pool};
+use ipnet::{Ipv4Net, Ipv6Net};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::DynamicObject;
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The operator's group.
 pub const OPERATOR_GROUP: &str = "operator.tigera.io";
@@ -23,6 +23,12 @@ pub const ANNOTATION_IPIP_TUNNEL: &str = "projectcalico.org/IPv4IPIPTunnelAddr";
 pub const ANNOTATION_VXLAN_TUNNEL: &str = "projectcalico.org/IPv4VXLANTunnelAddr";
 /// Calico's default IPv4 block size.
 pub const DEFAULT_BLOCK_SIZE: u8 = 26;
+/// Calico's default IPv6 block size.
+pub const DEFAULT_IPV6_BLOCK_SIZE: u8 = 122;
+/// Node annotation: the node's IPv6 address with its prefix (dual stack).
+pub const ANNOTATION_IPV6_ADDRESS: &str = "projectcalico.org/IPv6Address";
+/// Node annotation: the `vxlan-v6.calico` tunnel address.
+pub const ANNOTATION_VXLAN_V6_TUNNEL: &str = "projectcalico.org/IPv6VXLANTunnelAddr";
 
 /// Where a cluster serves Calico's resources.
 ///
@@ -184,6 +190,69 @@ pub fn pools_from(objects: &[DynamicObject]) -> Result<Vec<Pool>> {
     Ok(out)
 }
 
+/// The enabled IPv6 pools (dual stack). Calico encapsulates IPv6 in VXLAN only: an IPv6
+/// pool's `ipipMode` is ignored, as Calico ignores it.
+pub fn ipv6_pools_from(objects: &[DynamicObject]) -> Result<Vec<Ipv6Pool>> {
+    let mut out = Vec::new();
+    for o in objects {
+        let s = spec(o);
+        let name = name_of(o);
+        let Some(cidr) = str_at(s, &["cidr"]).filter(|c| c.contains(':')) else {
+            continue;
+        };
+        if s.get("disabled").and_then(Value::as_bool) == Some(true) {
+            continue;
+        }
+        let cidr: Ipv6Net = cidr
+            .parse()
+            .map_err(|e| Error::Kube(format!("IPPool {name}: spec.cidr `{cidr}`: {e}")))?;
+        let block_size = match s.get("blockSize") {
+            None | Some(Value::Null) => DEFAULT_IPV6_BLOCK_SIZE,
+            Some(v) => v
+                .as_u64()
+                .and_then(|b| u8::try_from(b).ok())
+                .filter(|b| *b <= 128)
+                .ok_or_else(|| {
+                    Error::Kube(format!("IPPool {name}: spec.blockSize {v} is not 0-128"))
+                })?,
+        };
+        let encapsulation = encapsulation_of(None, str_at(s, &["vxlanMode"]))
+            .map_err(|e| Error::Kube(format!("IPPool {name}: {e}")))?;
+        out.push(Ipv6Pool {
+            cidr: cidr.trunc(),
+            block_size,
+            encapsulation,
+        });
+    }
+    Ok(out)
+}
+
+/// The confirmed IPv6 blocks per node name.
+pub fn ipv6_blocks_by_node(objects: &[DynamicObject]) -> Result<BTreeMap<String, Vec<Ipv6Net>>> {
+    let mut out: BTreeMap<String, Vec<Ipv6Net>> = BTreeMap::new();
+    for o in objects {
+        let s = spec(o);
+        let (Some(node), Some(cidr)) = (str_at(s, &["node"]), str_at(s, &["cidr"])) else {
+            continue;
+        };
+        if !affinity_counts(s) || !cidr.contains(':') {
+            continue;
+        }
+        let name = name_of(o);
+        let cidr: Ipv6Net = cidr
+            .parse()
+            .map_err(|e| Error::Kube(format!("BlockAffinity {name}: spec.cidr `{cidr}`: {e}")))?;
+        let blocks = out.entry(node.to_string()).or_default();
+        if !blocks.contains(&cidr) {
+            blocks.push(cidr);
+        }
+    }
+    for blocks in out.values_mut() {
+        blocks.sort();
+    }
+    Ok(out)
+}
+
 /// Whether a block affinity counts: state `confirmed` and not marked deleted (`deleted` is the
 /// string `"false"` in the v1 CRD and a boolean in `projectcalico.org/v3`).
 fn affinity_counts(s: &Value) -> bool {
@@ -257,6 +326,15 @@ pub fn node_facts(node: &Node) -> Result<NodeFacts> {
             .get(key)
             .and_then(|a| a.parse::<Ipv4Addr>().ok())
     };
+    let internal_v6 = (node.status.as_ref())
+        .and_then(|s| s.addresses.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|a| a.type_ == "InternalIP")
+        .find_map(|a| a.address.parse::<Ipv6Addr>().ok());
+    let annotated_v6 = (annotations.get(ANNOTATION_IPV6_ADDRESS))
+        .and_then(|a| a.parse::<Ipv6Net>().ok())
+        .map(|a| a.addr());
     Ok(NodeFacts {
         name,
         address,
@@ -265,6 +343,10 @@ pub fn node_facts(node: &Node) -> Result<NodeFacts> {
         blocks: Vec::new(),
         vxlan_tunnel_address: tunnel(ANNOTATION_VXLAN_TUNNEL),
         ipip_tunnel_address: tunnel(ANNOTATION_IPIP_TUNNEL),
+        ipv6_address: internal_v6.or(annotated_v6),
+        ipv6_blocks: Vec::new(),
+        vxlan_v6_tunnel_address: (annotations.get(ANNOTATION_VXLAN_V6_TUNNEL))
+            .and_then(|a| a.parse::<Ipv6Addr>().ok()),
     })
 }
 
@@ -297,7 +379,9 @@ pub fn facts_from_objects(
             served_by("ippools")
         )));
     }
+    let ipv6_pools = ipv6_pools_from(&objects.ip_pools)?;
     let blocks = blocks_by_node(&objects.block_affinities)?;
+    let ipv6_blocks = ipv6_blocks_by_node(&objects.block_affinities)?;
     let mut nodes = Vec::new();
     for node in &objects.nodes {
         let name = node.metadata.name.as_deref().unwrap_or_default();
@@ -307,6 +391,7 @@ pub fn facts_from_objects(
         }
         let mut facts = node_facts(node)?;
         facts.blocks = node_blocks.cloned().unwrap_or_default();
+        facts.ipv6_blocks = ipv6_blocks.get(name).cloned().unwrap_or_default();
         nodes.push(facts);
     }
     let (dataplane, configured_mtu) = match &objects.installation {
@@ -349,6 +434,7 @@ pub fn facts_from_objects(
             .to_string(),
         ),
         pools,
+        ipv6_pools,
         nodes,
         pods: Vec::new(),
         absent_pods: BTreeMap::new(),
@@ -558,6 +644,7 @@ mod tests {
             name: "test-tools".into(),
             node: "kind-worker".into(),
             ip: "192.168.110.130".parse().unwrap(),
+            ipv6: None,
             containers: vec!["curl-client".into()],
         });
         facts
@@ -568,6 +655,7 @@ mod tests {
             name: "coredns-7db6d8ff4d-lb2kx".into(),
             node: "kind-worker".into(),
             ip: "192.168.110.131".parse().unwrap(),
+            ipv6: None,
         }]);
         let mut passed = CaseResult::new(("POD-I3", "MTU"), "kube", Some("test-tools"));
         passed

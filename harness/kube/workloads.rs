@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::DynamicObject;
 use kube::api::{Api, ListParams};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Calico's CNI plugin's annotations: the pod's addresses, emptied when it tears down.
 const ANNOTATION_POD_IP: &str = "cni.projectcalico.org/podIP";
@@ -24,10 +24,23 @@ const ANNOTATION_POD_IPS: &str = "cni.projectcalico.org/podIPs";
 /// The IPv4 addresses of a pod: `status.podIPs` and `status.podIP`, else Calico's annotations
 /// (`<ip>/32`, comma-separated).
 fn ipv4s(pod: &Pod) -> Vec<Ipv4Addr> {
+    addresses(pod)
+        .filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
+        .collect()
+}
+
+/// The pod's IPv6 address on a dual-stack cluster: the first IPv6 of `status.podIPs` (else
+/// of Calico's annotations).
+pub fn ipv6_of(pod: &Pod) -> Option<Ipv6Addr> {
+    addresses(pod).find_map(|ip| ip.parse::<Ipv6Addr>().ok())
+}
+
+/// Every address the pod's status and Calico's annotations list, as text.
+fn addresses(pod: &Pod) -> impl Iterator<Item = &str> + '_ {
     let annotations = pod.metadata.annotations.as_ref();
     let annotated = [ANNOTATION_POD_IPS, ANNOTATION_POD_IP]
         .iter()
-        .filter_map(|k| annotations.and_then(|a| a.get(*k)))
+        .filter_map(move |k| annotations.and_then(|a| a.get(*k)))
         .flat_map(|v| v.split(','))
         .map(|ip| ip.trim().split('/').next().unwrap_or_default());
     let status = pod.status.as_ref();
@@ -37,11 +50,7 @@ fn ipv4s(pod: &Pod) -> Vec<Ipv4Addr> {
         .flatten()
         .map(|p| p.ip.as_str());
     let single = status.and_then(|s| s.pod_ip.as_deref());
-    listed
-        .chain(single)
-        .chain(annotated)
-        .filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
-        .collect()
+    listed.chain(single).chain(annotated)
 }
 
 /// The CIDR of every IPv4 IP pool, disabled ones included: a pod keeps an address of a pool
@@ -90,6 +99,7 @@ pub fn workloads_from_pods(pods: &[Pod], nodes: &[String], pools: &[Ipv4Net]) ->
                 name: pod.metadata.name.clone().unwrap_or_default(),
                 node: node.clone(),
                 ip,
+                ipv6: ipv6_of(pod),
             })
         })
         .collect();
