@@ -20,6 +20,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq)]
 pub enum TargetKind {
     Lab(Encapsulation),
+    /// The lab, dual stack (an IPv6 pool beside the IPv4 one; encapsulation None).
+    LabDualStack(Encapsulation),
     Topology(PathBuf),
     Kube,
 }
@@ -30,6 +32,8 @@ impl TargetKind {
     pub fn short(&self) -> String {
         match self {
             TargetKind::Lab(e) => format!("lab_{}", e.as_str().to_lowercase()),
+            TargetKind::LabDualStack(Encapsulation::None) => "lab_dualstack".into(),
+            TargetKind::LabDualStack(e) => format!("lab_{}_dualstack", e.as_str().to_lowercase()),
             TargetKind::Topology(_) => "topology".into(),
             TargetKind::Kube => "kube".into(),
         }
@@ -48,7 +52,9 @@ pub fn parse_selection(value: &str) -> Result<Vec<TargetKind>> {
         "" | "lab" => Ok(vec![
             TargetKind::Lab(Encapsulation::None),
             TargetKind::Lab(Encapsulation::Vxlan),
+            TargetKind::LabDualStack(Encapsulation::None),
         ]),
+        "lab:dualstack" => Ok(vec![TargetKind::LabDualStack(Encapsulation::None)]),
         "lab:none" => Ok(vec![TargetKind::Lab(Encapsulation::None)]),
         "lab:vxlan" => Ok(vec![TargetKind::Lab(Encapsulation::Vxlan)]),
         "lab:ipip" => Ok(vec![TargetKind::Lab(Encapsulation::Ipip)]),
@@ -58,7 +64,8 @@ pub fn parse_selection(value: &str) -> Result<Vec<TargetKind>> {
             _ => Err(Error::config(
                 "CALICO_TARGET",
                 other,
-                "not a target: use lab, lab:none, lab:vxlan, lab:ipip, topology:<file> or kube",
+                "not a target: use lab, lab:none, lab:vxlan, lab:ipip, lab:dualstack, \
+                 topology:<file> or kube",
             )),
         },
     }
@@ -96,6 +103,9 @@ impl Target {
     pub async fn open(kind: &TargetKind) -> Result<Target> {
         match kind {
             TargetKind::Lab(enc) => Target::open_lab(&LabSpec::article(*enc), kind.short()).await,
+            TargetKind::LabDualStack(enc) => {
+                Target::open_lab(&LabSpec::dual_stack(*enc), kind.short()).await
+            }
             TargetKind::Topology(path) => {
                 let topology = Topology::load(path)?;
                 let facts = topology.facts(format!("topology {}", path.display()));
@@ -143,7 +153,8 @@ impl Target {
         crate::lab::preflight::check_lab(spec)?;
         let lab = Lab::build(spec, crate::run::run_id()).await?;
         let topology = lab.topology.clone();
-        let facts = topology.facts(format!("lab ({})", spec.encapsulation.as_str()));
+        let stack = if spec.dual_stack { ", dual stack" } else { "" };
+        let facts = topology.facts(format!("lab ({}{stack})", spec.encapsulation.as_str()));
         Target::local(name, facts, topology, Some(lab))
     }
 
@@ -299,7 +310,11 @@ mod tests {
 
     #[test]
     fn calico_target_values() {
-        assert_eq!(parse_selection("").map(|v| v.len()).ok(), Some(2));
+        assert_eq!(parse_selection("").map(|v| v.len()).ok(), Some(3));
+        assert_eq!(
+            parse_selection("lab:dualstack").ok(),
+            Some(vec![TargetKind::LabDualStack(Encapsulation::None)])
+        );
         assert_eq!(
             parse_selection("topology:/tmp/t.json").ok(),
             Some(vec![TargetKind::Topology(PathBuf::from("/tmp/t.json"))])

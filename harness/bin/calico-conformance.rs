@@ -3,7 +3,7 @@
 //! - `check`: run every claim against the selected target and print what was checked (the
 //!   same run as `cargo test --test conformance`, claims only);
 //! - `faults --matrix`: write `docs/fault-matrix.md`;
-//! - `lab [--mode none|vxlan] [--topology FILE]`: build the lab, write its topology file, hold it
+//! - `lab [--mode none|vxlan|dualstack] [--topology FILE]`: build the lab, write its topology file, hold it
 //!   until Ctrl-C (to look around, or to try `CALICO_TARGET=topology:FILE`);
 //! - `cleanup`: delete what killed kube runs left behind;
 //! - `rec-scale [--pods N] [--runs N]`: REC-1..3's median times on a lab with N extra pods per
@@ -31,7 +31,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every claim against CALICO_TARGET (default: the lab, both modes) and report.
+    /// Run every claim against CALICO_TARGET (default: the lab: None, VXLAN and dual stack) and report.
     Check {
         /// Only claims whose test name contains this (as `cargo test FILTER`).
         filter: Option<String>,
@@ -47,7 +47,7 @@ enum Command {
     },
     /// Build the lab and hold it until Ctrl-C.
     Lab {
-        /// none or vxlan.
+        /// none, vxlan or dualstack (IPv4 and IPv6 pools, encapsulation None).
         #[arg(long, default_value = "none")]
         mode: String,
         /// Where to write the lab's topology file.
@@ -168,7 +168,7 @@ fn show_fault(name: &str) -> ExitCode {
     };
     let shown = claims::runner::runtime()
         .map_err(|e| e.to_string())
-        .and_then(|rt| rt.block_on(claims::faults::row(fault.mode, Some(&fault))));
+        .and_then(|rt| rt.block_on(claims::faults::row(fault.target_kind(), Some(&fault))));
     match shown {
         Ok(row) => {
             println!("{}: {}", fault.name, fault.what);
@@ -200,7 +200,7 @@ fn lab(mode: &str, path: &std::path::Path) -> ExitCode {
     let kind = match parse_selection(&format!("lab:{mode}")) {
         Ok(mut k) if k.len() == 1 => k.remove(0),
         _ => {
-            eprintln!("calico-conformance: --mode {mode}: use none or vxlan");
+            eprintln!("calico-conformance: --mode {mode}: use none, vxlan or dualstack");
             return ExitCode::FAILURE;
         }
     };
@@ -209,10 +209,12 @@ fn lab(mode: &str, path: &std::path::Path) -> ExitCode {
     };
     // The lab alone, without the article's server: the run that attaches to it through the
     // topology file starts the server itself, as it does for any topology.
-    let TargetKind::Lab(encapsulation) = kind else {
-        return ExitCode::FAILURE;
+    let spec = match kind {
+        TargetKind::Lab(encapsulation) => LabSpec::article(encapsulation),
+        TargetKind::LabDualStack(encapsulation) => LabSpec::dual_stack(encapsulation),
+        _ => return ExitCode::FAILURE,
     };
-    let spec = LabSpec::article(encapsulation);
+    let encapsulation = spec.encapsulation;
     let result: Result<(), String> = rt.block_on(async {
         calico_conformance::lab::preflight::check_lab(&spec).map_err(|e| e.to_string())?;
         let lab = Lab::build(&spec, calico_conformance::run::run_id())

@@ -174,11 +174,17 @@ impl Lab {
         let nodes = plan.nodes.iter().zip(&self.anchors);
         let pods = plan.pods.iter().zip(&self.namespaces[n_nodes..]);
         Topology {
-            pools: vec![TopologyPool {
-                cidr: POOL_CIDR,
+            pools: std::iter::once(TopologyPool {
+                cidr: POOL_CIDR.into(),
                 block_size: BLOCK_SIZE,
                 encapsulation: plan.spec.encapsulation,
-            }],
+            })
+            .chain(plan.spec.dual_stack.then_some(TopologyPool {
+                cidr: plan::IPV6_POOL_CIDR.into(),
+                block_size: plan::IPV6_BLOCK_SIZE,
+                encapsulation: plan.spec.encapsulation,
+            }))
+            .collect(),
             nodes: nodes
                 .map(|(n, anchor)| TopologyNode {
                     name: n.name.clone(),
@@ -187,6 +193,9 @@ impl Lab {
                     underlay: UNDERLAY.to_string(),
                     blocks: n.blocks.clone(),
                     vxlan_tunnel_address: n.tunnel.filter(|_| plan.spec.uses_vxlan()),
+                    ipv6_address: n.ipv6,
+                    ipv6_blocks: n.ipv6_blocks.clone(),
+                    vxlan_v6_tunnel_address: None,
                 })
                 .collect(),
             pods: pods
@@ -204,6 +213,7 @@ impl Lab {
                         node: plan.nodes[p.node].name.clone(),
                         netns: ns.path(),
                         ip: p.ip,
+                        ipv6: p.ipv6,
                         containers,
                     }
                 })
@@ -222,9 +232,15 @@ impl Lab {
     /// The facts the lab states (what it built, plus its MTU and whether the ipip module
     /// exists here).
     pub fn facts(&self) -> Facts {
-        let mut facts = self
-            .topology
-            .facts(format!("lab ({})", self.spec.encapsulation.as_str()));
+        let mut facts = self.topology.facts(format!(
+            "lab ({}{})",
+            self.spec.encapsulation.as_str(),
+            if self.spec.dual_stack {
+                ", dual stack"
+            } else {
+                ""
+            }
+        ));
         facts.configured_mtu = Some(self.spec.pod_mtu());
         facts.ipip_module = Some(Path::new("/sys/module/ipip").exists());
         for n in &mut facts.nodes {

@@ -9,14 +9,33 @@ use crate::calico::{
 };
 use crate::error::{Error, Result};
 use crate::facts::Encapsulation;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use sha1::{Digest, Sha1};
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 mod requests;
-pub use requests::{Batch, Dev, Flags, Lookup, Op, PeerNs, Proto, Route, Step, Sysctl, Wiring};
-use requests::{dev, step, sysctl};
+pub use requests::{
+    Batch, Dev, Flags, Lookup, Op, PeerNs, Proto, Route, Route6, Step, Sysctl, Wiring,
+};
+use requests::{dev, step, sysctl, sysctl6};
+
+/// The dual-stack lab's IPv6 pool (kind's and Calico's documentation use fd00:10:244::/64).
+pub const IPV6_POOL_CIDR: Ipv6Net =
+    match Ipv6Net::new(Ipv6Addr::new(0xfd00, 0x10, 0x244, 0, 0, 0, 0, 0), 64) {
+        Ok(n) => n,
+        Err(_) => panic!("constant IPv6 pool CIDR"),
+    };
+/// Calico's default IPv6 IPAM block size.
+pub const IPV6_BLOCK_SIZE: u8 = 122;
+/// The prefix length of the IPv6 underlay subnet (fd00:10:12::/64).
+pub const UNDERLAY6_PREFIX: u8 = 64;
+/// The IPv6 underlay's default gateway (exists in no namespace, like [`UNDERLAY_GATEWAY`]).
+pub const UNDERLAY6_GATEWAY: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x10, 0x12, 0, 0, 0, 0, 1);
+/// The host end's IPv6 link-local address: EUI-64 of ee:ee:ee:ee:ee:ee, which the kernel
+/// gives every host end (the pods' IPv6 gateway, Calico's CNI plugin reads it back).
+pub const HOST_END_LINK_LOCAL: Ipv6Addr =
+    Ipv6Addr::new(0xfe80, 0, 0, 0, 0xecee, 0xeeff, 0xfeee, 0xeeee);
 
 /// The lab's IP pool (the article's).
 pub const POOL_CIDR: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(192, 168, 0, 0), 16) {
@@ -57,6 +76,9 @@ pub struct LabSpec {
     /// The Kubernetes namespace of every pod: [`POD_NAMESPACE`], unless a test serves the lab
     /// as another namespace's pods. It names the host ends (`cali` + sha1("<ns>.<pod>")[:11]).
     pub pod_namespace: String,
+    /// Dual stack: an IPv6 pool ([`IPV6_POOL_CIDR`], /122 blocks) beside the IPv4 one, every
+    /// pod with an IPv6 /128 too, wired as Calico's CNI plugin wires the IPv6 half of a veth.
+    pub dual_stack: bool,
 }
 
 impl LabSpec {
@@ -67,6 +89,15 @@ impl LabSpec {
             extra_pods_per_node: 0,
             nodes: 2,
             pod_namespace: POD_NAMESPACE.to_string(),
+            dual_stack: false,
+        }
+    }
+
+    /// The article's cluster, dual stack (IPv4 and IPv6 pools).
+    pub fn dual_stack(encapsulation: Encapsulation) -> Self {
+        LabSpec {
+            dual_stack: true,
+            ..LabSpec::article(encapsulation)
         }
     }
 
@@ -130,6 +161,10 @@ pub struct NodePlan {
     pub tunnel: Option<Ipv4Addr>,
     /// The MAC of the node's `vxlan.calico` ([`felix_vxlan_mac`]).
     pub vxlan_mac: [u8; 6],
+    /// Dual stack: the node's IPv6 underlay address (fd00:10:12::2).
+    pub ipv6: Option<Ipv6Addr>,
+    /// Dual stack: the node's affine /122 IPv6 blocks (the same grouping as its /26s).
+    pub ipv6_blocks: Vec<Ipv6Net>,
 }
 
 /// One pod as planned.
@@ -143,6 +178,8 @@ pub struct PodPlan {
     pub node: usize,
     /// The pod IP.
     pub ip: Ipv4Addr,
+    /// Dual stack: the pod's IPv6 address ([`ipv6_of`] its IPv4 one).
+    pub ipv6: Option<Ipv6Addr>,
     /// The host end's name, `cali` + sha1("<namespace>.<pod>")[:11].
     pub host_end: String,
     /// Its containers, each a process of its own in the pod's namespace.
@@ -153,6 +190,22 @@ pub struct PodPlan {
 pub fn felix_vxlan_mac(node: &str) -> [u8; 6] {
     let sha = Sha1::digest(node.as_bytes());
     [b'f', sha[0], sha[1], sha[2], sha[3], sha[4]]
+}
+
+/// The dual-stack lab's IPv6 address for the IPv4 pod address 192.168.<n>.<k>:
+/// fd00:10:244::<n>:<k>, so node n's addresses share its /112 as its IPv4 ones share its /24.
+pub fn ipv6_of(ip: Ipv4Addr) -> Ipv6Addr {
+    let [_, _, third, last] = ip.octets();
+    Ipv6Addr::new(
+        0xfd00,
+        0x10,
+        0x244,
+        0,
+        0,
+        0,
+        u16::from(third),
+        u16::from(last),
+    )
 }
 
 /// `ee:ee:ee:ee:ee:ee`, as `ip` writes a MAC.
@@ -200,6 +253,13 @@ impl Plan {
             return Err(Error::Preflight(format!(
                 "the lab builds 1 or 2 nodes, not {}",
                 spec.nodes
+            )));
+        }
+        if spec.dual_stack && spec.encapsulation != Encapsulation::None {
+            return Err(Error::Preflight(format!(
+                "the dual-stack lab builds encapsulation None only, not {} (vxlan-v6.calico is \
+                 not built yet)",
+                spec.encapsulation.as_str()
             )));
         }
         let mut plan = Plan {
@@ -270,12 +330,19 @@ fn plan_node(spec: &LabSpec, n: usize) -> Result<(NodePlan, Vec<PodPlan>)> {
         let ip = Ipv4Addr::new(192, 168, third, *last);
         pods.push(pod_plan(spec, format!("bench-{i}"), n, ip, &[]));
     }
+    let blocks = blocks(third, &used);
     let node = NodePlan {
         vxlan_mac: felix_vxlan_mac(&name),
         name,
         address: Ipv4Addr::new(10, 12, 22, (n + 2) as u8),
-        blocks: blocks(third, &used),
         tunnel: tunnelled.then_some(Ipv4Addr::new(192, 168, third, 0)),
+        ipv6: (spec.dual_stack)
+            .then(|| Ipv6Addr::new(0xfd00, 0x10, 0x12, 0, 0, 0, 0, (n + 2) as u16)),
+        ipv6_blocks: match spec.dual_stack {
+            true => blocks.iter().filter_map(|b| ipv6_block(*b)).collect(),
+            false => Vec::new(),
+        },
+        blocks,
     };
     Ok((node, pods))
 }
@@ -293,8 +360,14 @@ fn pod_plan(
         name,
         node,
         ip,
+        ipv6: spec.dual_stack.then(|| ipv6_of(ip)),
         containers: containers.to_vec(),
     }
+}
+
+/// The /122 IPv6 block that holds the IPv6 addresses of an IPv4 /26 block's addresses.
+fn ipv6_block(block: Ipv4Net) -> Option<Ipv6Net> {
+    Ipv6Net::new(ipv6_of(block.network()), IPV6_BLOCK_SIZE).ok()
 }
 
 /// The blocks of the node whose /24 is `192.168.<third>.0/24`: its first /26, and every /26
@@ -328,10 +401,12 @@ impl Plan {
                     NODE_RP_FILTER,
                 )
             })
+            .chain(self.node_ipv6_defaults(i))
             .collect();
         let mut routes = self.node_host_routes(i);
         routes.extend(self.node_block_routes(i));
         routes.extend(self.node_vxlan_neighbours(i));
+        routes.extend(self.node_ipv6_routes(i));
         Wiring {
             place: self.nodes[i].name.clone(),
             before,
@@ -351,6 +426,99 @@ impl Plan {
             ],
             after: self.node_sysctls(i),
         }
+    }
+
+    /// Dual stack: what Felix and the node's IPv6 setup give a node before any pod: IPv6 on,
+    /// `all/forwarding=1` (Felix), and DAD off by default so every host end's link-local
+    /// address (the pods' gateway) is usable at once, as the CNI plugin's `disableDAD` makes
+    /// it.
+    ///
+    /// The second node's `ens192` arrived from the first before this runs, with the kernel's
+    /// DAD default: it gets DAD off here, before it is set up (its link-local address would
+    /// stay tentative for a second, and the node could not resolve its neighbours).
+    fn node_ipv6_defaults(&self, i: usize) -> Vec<Sysctl> {
+        if !self.spec.dual_stack {
+            return Vec::new();
+        }
+        let conf =
+            |c: &str, leaf: &str, v| sysctl6(format!("/proc/sys/net/ipv6/conf/{c}/{leaf}"), v);
+        let mut out = vec![
+            conf("all", "disable_ipv6", "0"),
+            conf("default", "disable_ipv6", "0"),
+            conf("default", "accept_dad", "0"),
+            conf("all", "forwarding", "1"),
+        ];
+        if self.nodes.len() == 2 && i == 1 {
+            out.push(conf(UNDERLAY, "accept_dad", "0"));
+        }
+        out
+    }
+
+    /// Dual stack: the node's IPv6 underlay address, a /128 per pod to its host end, the IPv6
+    /// default route, a blackhole per own IPv6 block, a route per remote IPv6 block via the
+    /// other node's IPv6 address (encapsulation None; BIRD's routes).
+    fn node_ipv6_routes(&self, i: usize) -> Vec<Step> {
+        let node = &self.nodes[i];
+        let Some(address) = node.ipv6 else {
+            return Vec::new();
+        };
+        let route = |dst, gateway, dev: Option<Dev>, proto| Route6 {
+            dst,
+            blackhole: false,
+            gateway,
+            dev,
+            proto,
+        };
+        let address_op = Op::Address6 {
+            dev: dev(UNDERLAY),
+            ip: address,
+            prefix: UNDERLAY6_PREFIX,
+        };
+        let what = format!("addr add {address}/{UNDERLAY6_PREFIX} dev {UNDERLAY} nodad");
+        let mut steps = vec![step(address_op, Flags::Create, what)];
+        for (_, p) in self.pods_of(i) {
+            let Some(ip) = p.ipv6 else { continue };
+            let r = route(
+                Some(Ipv6Net::from(ip)),
+                None,
+                Some(dev(&p.host_end)),
+                Proto::Boot,
+            );
+            let what = format!("route add {ip}/128 dev {}", p.host_end);
+            steps.push(step(Op::Route6(r), Flags::Create, what));
+        }
+        let default = route(
+            None,
+            Some(UNDERLAY6_GATEWAY),
+            Some(dev(UNDERLAY)),
+            Proto::Boot,
+        );
+        let what = format!("route add default via {UNDERLAY6_GATEWAY} dev {UNDERLAY}");
+        steps.push(step(Op::Route6(default), Flags::Create, what));
+        for b in &node.ipv6_blocks {
+            let r = Route6 {
+                blackhole: true,
+                ..route(Some(*b), None, None, self.spec.block_route_proto())
+            };
+            steps.push(step(
+                Op::Route6(r),
+                Flags::Create,
+                format!("route add blackhole {b}"),
+            ));
+        }
+        if let Some((r, gw)) = self.remote_of(i).and_then(|r| Some((r, r.ipv6?))) {
+            for b in &r.ipv6_blocks {
+                let op = route(
+                    Some(*b),
+                    Some(gw),
+                    Some(dev(UNDERLAY)),
+                    self.spec.block_route_proto(),
+                );
+                let what = format!("route add {b} via {gw} dev {UNDERLAY}");
+                steps.push(step(Op::Route6(op), Flags::Create, what));
+            }
+        }
+        steps
     }
 
     /// lo up, the underlay veth (made by the first node of two, or alone), one veth per pod.
@@ -567,6 +735,17 @@ impl Plan {
                     NODE_RP_FILTER,
                 ),
             ]);
+            if p.ipv6.is_some() {
+                // The CNI plugin's `configureSysctls` for IPv6 (and `disableDAD`).
+                let conf =
+                    |leaf: &str, v| sysctl6(format!("/proc/sys/net/ipv6/conf/{c}/{leaf}"), v);
+                out.extend([
+                    conf("disable_ipv6", "0"),
+                    conf("proxy_ndp", "1"),
+                    conf("forwarding", "1"),
+                    conf("accept_dad", "0"),
+                ]);
+            }
         }
         out
     }
@@ -588,7 +767,7 @@ impl Plan {
             ip,
             prefix: 32,
         };
-        let steps = vec![
+        let mut steps = vec![
             step(Op::LinkUp(Dev::Lo), Flags::Change, "link set lo up"),
             step(Op::LinkUp(eth0()), Flags::Change, "link set eth0 up"),
             step(address, Flags::Create, format!("addr add {ip}/32 dev eth0")),
@@ -603,9 +782,43 @@ impl Plan {
                 format!("route add default via {LINK_LOCAL_GATEWAY} dev eth0"),
             ),
         ];
+        let mut before = Vec::new();
+        if let Some(ip6) = self.pods[k].ipv6 {
+            // The CNI plugin in the pod: IPv6 on, DAD off on eth0 before it is up, forwarding
+            // off (`allowIPForwarding` false); the /128, and every IPv6 route via the host
+            // end's link-local address.
+            let conf =
+                |c: &str, leaf: &str, v| sysctl6(format!("/proc/sys/net/ipv6/conf/{c}/{leaf}"), v);
+            before = vec![
+                conf("all", "disable_ipv6", "0"),
+                conf("default", "disable_ipv6", "0"),
+                conf("lo", "disable_ipv6", "0"),
+                conf("eth0", "accept_dad", "0"),
+                conf("all", "forwarding", "0"),
+            ];
+            let address = Op::Address6 {
+                dev: eth0(),
+                ip: ip6,
+                prefix: 128,
+            };
+            steps.push(step(
+                address,
+                Flags::Create,
+                format!("addr add {ip6}/128 dev eth0"),
+            ));
+            let default = Route6 {
+                dst: None,
+                blackhole: false,
+                gateway: Some(HOST_END_LINK_LOCAL),
+                dev: Some(eth0()),
+                proto: Proto::Boot,
+            };
+            let what = format!("route add default via {HOST_END_LINK_LOCAL} dev eth0");
+            steps.push(step(Op::Route6(default), Flags::Create, what));
+        }
         Wiring {
             place: self.pod_place(k),
-            before: Vec::new(),
+            before,
             batches: vec![Batch {
                 lookup: Lookup::EachMissing,
                 steps,

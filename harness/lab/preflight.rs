@@ -25,6 +25,13 @@ pub fn check_lab(spec: &LabSpec) -> Result<()> {
             )));
         }
     }
+    if spec.dual_stack && !Path::new("/proc/sys/net/ipv6").exists() {
+        return Err(Error::Preflight(
+            "the dual-stack lab needs IPv6: this kernel has none (/proc/sys/net/ipv6 is absent; \
+             booted with ipv6.disable=1?)"
+                .into(),
+        ));
+    }
     match spec.encapsulation {
         Encapsulation::Vxlan | Encapsulation::VxlanCrossSubnet => check_vxlan(),
         Encapsulation::Ipip | Encapsulation::IpipCrossSubnet => check_ipip_module(spec),

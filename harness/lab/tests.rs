@@ -677,3 +677,101 @@ fn sigkill_leaves_nothing() -> TestResult {
     assert_eq!(own_links(), before, "the machine's own links changed");
     Ok(())
 }
+
+/// The dual-stack lab: each pod's IPv6 /128 and its default route via the host end's
+/// link-local address (EUI-64 of ee:ee:ee:ee:ee:ee, present without DAD), the host end's IPv6
+/// sysctls, the /128 host routes, the IPv6 blackholes and the route to the other node's block;
+/// and IPv6 traffic really flows (`ping -6`, inside the lab) same node and across nodes, hop
+/// limit 63 and 62.
+#[test]
+fn builds_the_article_dual_stack() -> TestResult {
+    let before = own_links();
+    let lab = Lab::build_blocking(&LabSpec::dual_stack(Encapsulation::None), &run_id("ds"))?;
+    let (w1, _w2) = check_common(&lab, 1500)?;
+    let pod = |name: &str| {
+        (lab.topology.pods.iter().find(|p| p.name == name)).ok_or(format!("no pod {name}"))
+    };
+    let (client, server, remote) = (
+        pod("test-tools")?,
+        pod("c2c-network-demo")?,
+        pod("test-tools-remote")?,
+    );
+    let client6 = client.ipv6.ok_or("test-tools has no IPv6")?;
+    assert_eq!(client6.to_string(), "fd00:10:244::1:c");
+    let addrs = json_in(
+        &client.netns,
+        "ip",
+        &["-j", "-6", "addr", "show", "dev", "eth0"],
+    )?;
+    let globals: Vec<String> = addrs[0]["addr_info"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["scope"] == "global")
+        .map(|a| format!("{}/{}", a["local"].as_str().unwrap_or("?"), a["prefixlen"]))
+        .collect();
+    assert_eq!(globals, vec!["fd00:10:244::1:c/128".to_string()]);
+    let routes = json_in(&client.netns, "ip", &["-j", "-6", "route", "show"])?;
+    let default = route(&routes, "default").ok_or("no IPv6 default route in the pod")?;
+    assert_eq!(default["gateway"], "fe80::ecee:eeff:feee:eeee");
+    assert_eq!(default["dev"], "eth0");
+    assert_eq!(
+        sysctl_in(&client.netns, "/proc/sys/net/ipv6/conf/eth0/accept_dad")?,
+        "0"
+    );
+    let cali = crate::calico::host_end_name("default", "test-tools");
+    for (leaf, want) in [
+        ("proxy_ndp", "1"),
+        ("forwarding", "1"),
+        ("accept_dad", "0"),
+        ("disable_ipv6", "0"),
+    ] {
+        let got = sysctl_in(&w1, &format!("/proc/sys/net/ipv6/conf/{cali}/{leaf}"))?;
+        assert_eq!(got, want, "{cali} {leaf}");
+    }
+    let routes = json_in(&w1, "ip", &["-j", "-6", "route", "show"])?;
+    let r = route(&routes, "fd00:10:244::1:c").ok_or("no /128 host route")?;
+    assert_eq!(r["dev"], cali.as_str());
+    let r = route(&routes, "fd00:10:244::1:0/122").ok_or("no IPv6 blackhole")?;
+    assert_eq!(r["type"], "blackhole");
+    let r = route(&routes, "fd00:10:244::2:0/122").ok_or("no route to worker-2's IPv6 block")?;
+    assert_eq!(r["gateway"], "fd00:10:12::3");
+    for (to, hlim) in [(server, "63"), (remote, "62")] {
+        let to6 = to.ipv6.ok_or("no IPv6")?.to_string();
+        let out = match run_in(&client.netns, "ping", &["-6", "-c", "1", "-W", "2", &to6]) {
+            Ok(o) => o,
+            Err(e) => {
+                for n in &lab.topology.nodes {
+                    eprintln!("{}: {:?}", n.name, run_in(&n.netns, "ip", &["-6", "route"]));
+                    eprintln!("{}: {:?}", n.name, run_in(&n.netns, "ip", &["-6", "neigh"]));
+                    eprintln!("{}: {:?}", n.name, run_in(&n.netns, "ip", &["-6", "addr"]));
+                    eprintln!(
+                        "{}: {:?}",
+                        n.name,
+                        run_in(
+                            &n.netns,
+                            "sysctl",
+                            &[
+                                "net.ipv6.conf.all.forwarding",
+                                "net.ipv6.conf.ens192.forwarding"
+                            ]
+                        )
+                    );
+                }
+                eprintln!(
+                    "remote: {:?}",
+                    run_in(&remote.netns, "ip", &["-6", "route"])
+                );
+                eprintln!("remote: {:?}", run_in(&remote.netns, "ip", &["-6", "addr"]));
+                return Err(e.into());
+            }
+        };
+        assert!(
+            out.contains(&format!("ttl={hlim}")) || out.contains(&format!("hlim={hlim}")),
+            "ping -6 {to6}: {out}"
+        );
+    }
+    drop(lab);
+    assert_eq!(own_links(), before, "the machine's own links changed");
+    Ok(())
+}

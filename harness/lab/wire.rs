@@ -5,7 +5,9 @@
 //! once the links they name have indices.
 
 use super::netlink::{self, Rtnl};
-use super::plan::{Dev, Flags, Lookup, Op, PeerNs, Plan, Proto, Route, Step, Sysctl, Wiring};
+use super::plan::{
+    Dev, Flags, Lookup, Op, PeerNs, Plan, Proto, Route, Route6, Step, Sysctl, Wiring,
+};
 use crate::error::{Error, Result};
 use ipnet::Ipv4Net;
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage};
@@ -17,7 +19,7 @@ use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::{AddressMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder};
 use std::collections::HashMap;
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
@@ -208,8 +210,12 @@ fn devs(op: &Op) -> Vec<&Dev> {
         Op::Veth { .. } => vec![],
         Op::LinkUp(d) | Op::LinkUpMtu { dev: d, .. } => vec![d],
         Op::Vxlan { underlay, .. } => vec![underlay],
-        Op::Address { dev, .. } | Op::Neighbour { dev, .. } | Op::Fdb { dev, .. } => vec![dev],
+        Op::Address { dev, .. }
+        | Op::Address6 { dev, .. }
+        | Op::Neighbour { dev, .. }
+        | Op::Fdb { dev, .. } => vec![dev],
         Op::Route(r) => r.dev.iter().collect(),
+        Op::Route6(r) => r.dev.iter().collect(),
     }
 }
 
@@ -260,6 +266,8 @@ fn message(op: &Op, links: &Links, peers: &Peers, place: &str) -> Result<RouteNe
         ),
         Op::Address { dev, ip, prefix } => address(index(dev)?, *ip, *prefix),
         Op::Route(r) => RouteNetlinkMessage::NewRoute(route(r, &index)?),
+        Op::Address6 { dev, ip, prefix } => address6(index(dev)?, *ip, *prefix),
+        Op::Route6(r) => RouteNetlinkMessage::NewRoute(route6(r, &index)?),
         Op::Neighbour { dev, ip, mac } => RouteNetlinkMessage::NewNeighbour(neighbour(
             index(dev)?,
             AddressFamily::Inet,
@@ -326,6 +334,48 @@ fn address(index: u32, ip: Ipv4Addr, prefix: u8) -> RouteNetlinkMessage {
     )
 }
 
+/// An IPv6 address without duplicate address detection (`nodad`): usable at once, as the
+/// CNI plugin's `disableDAD` makes a pod's.
+fn address6(index: u32, ip: Ipv6Addr, prefix: u8) -> RouteNetlinkMessage {
+    use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
+    let mut msg = AddressMessageBuilder::<Ipv6Addr>::new()
+        .index(index)
+        .address(ip, prefix)
+        .build();
+    msg.attributes
+        .push(AddressAttribute::Flags(AddressFlags::Nodad));
+    RouteNetlinkMessage::NewAddress(msg)
+}
+
+/// An IPv6 route message: destination, kind, gateway, device, protocol.
+fn route6(
+    r: &Route6,
+    index: &dyn Fn(&Dev) -> Result<u32>,
+) -> Result<rtnetlink::packet_route::route::RouteMessage> {
+    let mut b = RouteMessageBuilder::<Ipv6Addr>::new();
+    if let Some(dst) = r.dst {
+        b = b.destination_prefix(dst.network(), dst.prefix_len());
+    }
+    if r.blackhole {
+        b = b.kind(RouteType::BlackHole);
+    }
+    if let Some(gw) = r.gateway {
+        b = b.gateway(gw);
+    }
+    if let Some(dev) = &r.dev {
+        b = b.output_interface(index(dev)?);
+    }
+    Ok(b.protocol(protocol(r.proto)).build())
+}
+
+fn protocol(p: Proto) -> RouteProtocol {
+    match p {
+        Proto::Boot => RouteProtocol::Boot,
+        Proto::Bird => RouteProtocol::Bird,
+        Proto::Felix => RouteProtocol::Other(PROTO_FELIX),
+    }
+}
+
 /// A route message: destination, kind, gateway, device, onlink, scope, protocol.
 fn route(
     r: &Route,
@@ -350,12 +400,7 @@ fn route(
     if r.scope_link {
         b = b.scope(RouteScope::Link);
     }
-    let proto = match r.proto {
-        Proto::Boot => RouteProtocol::Boot,
-        Proto::Bird => RouteProtocol::Bird,
-        Proto::Felix => RouteProtocol::Other(PROTO_FELIX),
-    };
-    Ok(b.protocol(proto).build())
+    Ok(b.protocol(protocol(r.proto)).build())
 }
 
 fn destination(b: RouteMessageBuilder<Ipv4Addr>, dst: Ipv4Net) -> RouteMessageBuilder<Ipv4Addr> {

@@ -2,8 +2,8 @@
 //! ([`Batch`]), and sysctl writes ([`Sysctl`]), per network namespace ([`Wiring`]). Links are
 //! named here and get their indices in the namespace when the batch that needs them is sent.
 
-use ipnet::Ipv4Net;
-use std::net::Ipv4Addr;
+use ipnet::{Ipv4Net, Ipv6Net};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A link a request names. Links are named in the plan and resolved to indices in the
 /// namespace, before the batch that uses them is sent (see [`Lookup`]).
@@ -88,6 +88,17 @@ impl Route {
     }
 }
 
+/// An IPv6 route request (dual stack): IPv6 routes have no scope (the kernel keeps every one
+/// universe), and the lab's IPv6 routes are never onlink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route6 {
+    pub dst: Option<Ipv6Net>,
+    pub blackhole: bool,
+    pub gateway: Option<Ipv6Addr>,
+    pub dev: Option<Dev>,
+    pub proto: Proto,
+}
+
 /// One netlink request, typed: what the lab's `wire` module turns into a message once the links it
 /// names have indices.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +136,14 @@ pub enum Op {
         prefix: u8,
     },
     Route(Route),
+    /// `ip -6 addr add <ip>/<prefix> dev <dev>` (dual stack).
+    Address6 {
+        dev: Dev,
+        ip: Ipv6Addr,
+        prefix: u8,
+    },
+    /// An IPv6 route (dual stack).
+    Route6(Route6),
     /// A permanent IPv4 neighbour `<ip> lladdr <mac> dev <dev>`.
     Neighbour {
         dev: Dev,
@@ -199,6 +218,14 @@ pub(super) fn sysctl(path: impl Into<String>, value: &'static str) -> Sysctl {
         path: path.into(),
         value,
         ipv6: false,
+    }
+}
+
+/// An IPv6 sysctl (skipped on a kernel without IPv6, see [`Sysctl::ipv6`]).
+pub(super) fn sysctl6(path: impl Into<String>, value: &'static str) -> Sysctl {
+    Sysctl {
+        ipv6: true,
+        ..sysctl(path, value)
     }
 }
 
