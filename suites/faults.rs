@@ -75,10 +75,10 @@ pub async fn every_case(
 /// Runs every claim case on a lab in `mode` with `fault` applied (none: the correct lab);
 /// returns per claim ID the cell and the failure messages.
 pub async fn row(
-    mode: Encapsulation,
+    kind: TargetKind,
     fault: Option<&Fault>,
 ) -> Result<BTreeMap<&'static str, (Cell, Vec<String>)>, String> {
-    let mut target = Target::open(&TargetKind::Lab(mode))
+    let mut target = Target::open(&kind)
         .await
         .map_err(|e| format!("building the lab: {e}"))?;
     let shared = Shared::default();
@@ -154,15 +154,29 @@ fn committed_rows() -> Result<BTreeMap<String, String>, String> {
         .collect())
 }
 
+/// The correct labs the matrix starts with: each mode, then the dual-stack lab.
+fn correct_labs() -> Vec<(String, TargetKind)> {
+    vec![
+        ("no_fault_none".into(), TargetKind::Lab(Encapsulation::None)),
+        (
+            "no_fault_vxlan".into(),
+            TargetKind::Lab(Encapsulation::Vxlan),
+        ),
+        (
+            "no_fault_dualstack".into(),
+            TargetKind::LabDualStack(Encapsulation::None),
+        ),
+    ]
+}
+
 /// One trial per fault (and one for the correct lab in each mode).
 pub fn plans() -> Vec<FaultPlan> {
     let mut out = Vec::new();
-    for mode in [Encapsulation::None, Encapsulation::Vxlan] {
-        let name = format!("no_fault_{}", mode.as_str().to_lowercase());
+    for (name, kind) in correct_labs() {
         out.push(FaultPlan {
             name: format!("faults::{name}"),
             run: Box::new(move |rt| {
-                let r = rt.block_on(row(mode, None))?;
+                let r = rt.block_on(row(kind, None))?;
                 let failed: Vec<String> = r.values().flat_map(|c| c.1.clone()).collect();
                 if !failed.is_empty() {
                     return Err(format!(
@@ -191,10 +205,7 @@ pub fn plans() -> Vec<FaultPlan> {
 /// fault row has a FAIL, and the correct labs' rows have none.
 fn coverage() -> Result<(), String> {
     let rows = committed_rows()?;
-    let mut expected: Vec<String> = ["no_fault_none", "no_fault_vxlan"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut expected: Vec<String> = correct_labs().into_iter().map(|(n, _)| n).collect();
     expected.extend(catalogue().iter().map(|f| f.name.to_string()));
     let mut problems = Vec::new();
     for name in &expected {
@@ -290,7 +301,7 @@ fn check_fault(rt: &tokio::runtime::Runtime, fault: &Fault) -> Result<Option<Str
             fault.name
         )));
     }
-    let r = rt.block_on(row(fault.mode, Some(fault)))?;
+    let r = rt.block_on(row(fault.target_kind(), Some(fault)))?;
     let mut problems = Vec::new();
     for id in fault.fails {
         match r.get(id) {
@@ -344,16 +355,21 @@ pub fn write_matrix(rt: &tokio::runtime::Runtime) -> Result<PathBuf, String> {
     // The rows as the self-test runs them, several labs at once (libtest's 8 threads), in
     // the catalogue's order: the correct lab in each mode, then each fault.
     let faults = catalogue();
-    let mut rows: Vec<(String, Encapsulation, Option<&Fault>)> =
-        [Encapsulation::None, Encapsulation::Vxlan]
-            .into_iter()
-            .map(|m| (format!("no_fault_{}", m.as_str().to_lowercase()), m, None))
-            .collect();
-    rows.extend(faults.iter().map(|f| (f.name.to_string(), f.mode, Some(f))));
+    let mut rows: Vec<(String, TargetKind, Option<&Fault>)> = (correct_labs().into_iter())
+        .map(|(name, kind)| (name, kind, None))
+        .collect();
+    rows.extend(
+        faults
+            .iter()
+            .map(|f| (f.name.to_string(), f.target_kind(), Some(f))),
+    );
     let cells = rt.block_on(
-        futures::stream::iter(rows.iter().map(|(_, mode, fault)| row(*mode, *fault)))
-            .buffered(8)
-            .collect::<Vec<_>>(),
+        futures::stream::iter(
+            rows.iter()
+                .map(|(_, kind, fault)| row(kind.clone(), *fault)),
+        )
+        .buffered(8)
+        .collect::<Vec<_>>(),
     );
     for ((name, _, _), r) in rows.iter().zip(cells) {
         text += &row_markdown(name, &r?);
@@ -364,7 +380,7 @@ pub fn write_matrix(rt: &tokio::runtime::Runtime) -> Result<PathBuf, String> {
         notes += &format!(
             "- `{}` ({} lab): {}. Must fail: {}; must still pass: {}.\n",
             f.name,
-            f.mode.as_str(),
+            f.lab_name(),
             f.what,
             f.fails.join(", "),
             f.spares.join(", ")

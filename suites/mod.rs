@@ -23,6 +23,9 @@ pub mod veth;
 // Beyond the article: datastore and dataplane agree (REC-*).
 pub mod reconcile;
 
+// Beyond the article: the same wiring in IPv6 (IP6-*).
+pub mod ipv6;
+
 use support::Claim;
 
 /// Every claim, in the order of claims.md: the table of contents of the suite.
@@ -40,6 +43,8 @@ pub fn all() -> Vec<Claim> {
         mtu::claims(),
         // Datastore and dataplane agree (REC-1..3).
         reconcile::claims(),
+        // IPv6 and dual stack (IP6-1..6).
+        ipv6::claims(),
     ]
     .concat()
 }

@@ -300,7 +300,6 @@ mod tests {
     fn rec_failures_under_faults_name_the_pod_link_route_or_block() {
         use calico_conformance::calico::host_end_name;
         use calico_conformance::faults::catalogue;
-        use calico_conformance::target::TargetKind;
         let rt = super::super::runner::runtime().unwrap();
         let orphan = host_end_name("default", "deleted-pod-5d8c9");
         let tools = host_end_name("default", "test-tools");
@@ -329,9 +328,7 @@ mod tests {
         ];
         for (name, id, wanted) in cases {
             let fault = catalogue().into_iter().find(|f| f.name == name).unwrap();
-            let mut target = rt
-                .block_on(Target::open(&TargetKind::Lab(fault.mode)))
-                .unwrap();
+            let mut target = rt.block_on(Target::open(&fault.target_kind())).unwrap();
             let shared = Shared::default();
             rt.block_on((fault.apply)(&mut target, &shared.switches))
                 .unwrap();

@@ -58,7 +58,8 @@ pub struct Claim {
 }
 
 /// Declares a claim: `claim!("POD-R1", "sentence", Per::EachPod, pod_r1_default_via_link_local)`,
-/// optionally followed by `needs TwoNodes` (requirements, see [`Requirement`]) and `exclusive`.
+/// optionally followed by `needs TwoNodes` (requirements, see [`Requirement`]) and `exclusive`
+/// (or `exclusive, needs ...`).
 #[macro_export]
 macro_rules! claim {
     ($id:literal, $sentence:literal, $per:expr, $f:ident $(, needs $($need:ident),+)?) => {
@@ -79,6 +80,12 @@ macro_rules! claim {
             ..$crate::claim!($id, $sentence, $per, $f $(, needs $($need),+)?)
         }
     };
+    ($id:literal, $sentence:literal, $per:expr, $f:ident, exclusive, needs $($need:ident),+) => {
+        $crate::claims::support::Claim {
+            exclusive: true,
+            ..$crate::claim!($id, $sentence, $per, $f, needs $($need),+)
+        }
+    };
 }
 
 /// What a claim may need of a target beyond its pods.
@@ -92,6 +99,8 @@ pub enum Requirement {
     BlocksOnTwoNodes,
     /// The target knows every workload on its nodes, not only the article's pods (REC-*).
     WorkloadsKnown,
+    /// The cluster has an IPv6 pool: dual stack (IP6-*).
+    Ipv6Pool,
 }
 
 impl Requirement {
@@ -127,6 +136,10 @@ impl Requirement {
                     )
                 })
             }
+            Requirement::Ipv6Pool => (!facts.dual_stack()).then(|| {
+                "the cluster has no IPv6 pool (IPv4 only): there is no IPv6 half to check"
+                    .to_string()
+            }),
             Requirement::WorkloadsKnown => facts.workloads.is_none().then(|| {
                 "the target does not say it lists every workload on its nodes (a topology \
                  file without `\"listsEveryWorkload\": true`): a link or route of an unlisted \
@@ -340,6 +353,10 @@ mod tests {
                 Per::EachPod => {
                     remote_cases += 1;
                     not_applicable(case(Some(REMOTE_POD)));
+                    if claim.needs.contains(&Requirement::Ipv6Pool) {
+                        // An IPv4 lab: not applicable for want of an IPv6 pool.
+                        continue;
+                    }
                     let present = case(Some(SERVER_POD));
                     assert_eq!(
                         present.status,

@@ -8,7 +8,7 @@ use crate::observe::Observed;
 use crate::observe::ip::{Interface, Link};
 use crate::observe::packet::{Mac, mac_str};
 use ipnet::Ipv4Net;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 /// The item of `observed` named `name`, or the failed check listing the names there are.
 fn named<'a, T>(
@@ -195,6 +195,74 @@ pub fn one_global_v6(iface: &Interface, prefixlen: u8) -> Check {
         ),
         Shown::of(&what, Value::Addresses(got)),
     )
+}
+
+/// `iface` holds exactly one global IPv6 address, `want`/128 (the API's IPv6 pod IP); `None`:
+/// the API lists no IPv6 address for the pod, which on a dual-stack cluster fails.
+pub fn global_v6(iface: &Interface, want: Option<Ipv6Addr>) -> Check {
+    let what = format!("global IPv6 addresses on {}", iface.link.ifname);
+    let got: Vec<String> = (iface.global_v6())
+        .map(|a| shown(a.local, a.prefixlen, &a.scope))
+        .collect();
+    let (passed, expected) = match want {
+        Some(ip) => {
+            let w = shown(ip.into(), 128, "global");
+            (
+                got == [w.clone()],
+                Shown::of(&what, Value::Addresses(vec![w])),
+            )
+        }
+        None => (
+            false,
+            Shown::text(
+                format!(
+                    "{what}: the pod's IPv6 address from status.podIPs, but the API lists none"
+                ),
+                Value::Addresses(vec!["<podIPv6>/128 scope global".into()]),
+            ),
+        ),
+    };
+    Check::new(
+        what.clone(),
+        passed,
+        expected,
+        Shown::of(&what, Value::Addresses(got)),
+    )
+}
+
+/// `iface` holds no global IPv6 address (a host end has only its link-local one).
+pub fn no_global_v6(iface: &Interface) -> Check {
+    let what = format!("global IPv6 addresses on {}", iface.link.ifname);
+    let got: Vec<String> = (iface.global_v6())
+        .map(|a| shown(a.local, a.prefixlen, &a.scope))
+        .collect();
+    eq(what, Value::Addresses(Vec::new()), Value::Addresses(got))
+}
+
+/// The link-local IPv6 address of `iface` (the first, as Calico's CNI plugin takes it), or the
+/// failed check saying it has none.
+pub fn link_local_v6(iface: &Interface) -> Result<Ipv6Addr, Box<Check>> {
+    let found = iface.addrs.iter().find_map(|a| match a.local {
+        IpAddr::V6(ip) if a.scope == "link" => Some(ip),
+        _ => None,
+    });
+    found.ok_or_else(|| {
+        let what = format!("link-local IPv6 address of {}", iface.link.ifname);
+        let got = iface
+            .addrs
+            .iter()
+            .map(|a| shown(a.local, a.prefixlen, &a.scope))
+            .collect();
+        Box::new(Check::new(
+            what.clone(),
+            false,
+            Shown::text(
+                format!("{what}: one fe80::/64 address (the pods' IPv6 gateway)"),
+                Value::Addresses(vec!["fe80::*/64 scope link".into()]),
+            ),
+            Shown::of(&what, Value::Addresses(got)),
+        ))
+    })
 }
 
 /// Exactly the interfaces `want` of `ifs` hold `ip`.

@@ -231,6 +231,41 @@ pub fn sysctls(observed: &Observed<Sysctls>, iface: &str, wanted: &[(&str, &str)
     .judging_output(observed)
 }
 
+/// The IPv6 sysctls `wanted` (`("proxy_ndp", "1")`) of `iface` have those values.
+pub fn sysctls6(observed: &Observed<Sysctls>, iface: &str, wanted: &[(&str, &str)]) -> Check {
+    let key = |leaf: &str| crate::observe::sysctl::iface_key6(iface, leaf);
+    let want = wanted
+        .iter()
+        .map(|(leaf, v)| (key(leaf), v.to_string()))
+        .collect();
+    let got = wanted
+        .iter()
+        .map(|(leaf, _)| {
+            let v = observed.value.get(&key(leaf)).unwrap_or("missing");
+            (key(leaf), v.to_string())
+        })
+        .collect();
+    eq(
+        format!("IPv6 sysctls of {iface}"),
+        Value::Sysctls(want),
+        Value::Sysctls(got),
+    )
+    .judging_output(observed)
+}
+
+/// Every echo reply from the IPv6 address `to` came back with hop limit `want` (and at least
+/// one came back).
+pub fn hop_limit(to: std::net::Ipv6Addr, replies: &[EchoReply], want: u8) -> Check {
+    let got: Vec<u8> = replies.iter().map(|r| r.ttl).collect();
+    let what = format!("hop limit of the replies from {to}");
+    Check::new(
+        what.clone(),
+        !got.is_empty() && got.iter().all(|t| *t == want),
+        Shown::of(&what, Value::Ttl(want)),
+        Shown::of(&what, Value::Ttls(got)),
+    )
+}
+
 /// The neighbour entry for `ip` on `dev` is dynamic (REACHABLE, STALE or DELAY, never PERMANENT)
 /// with link-layer address `mac`.
 pub fn neighbour(observed: &Observed<Vec<Neighbour>>, ip: IpAddr, dev: &str, mac: Mac) -> Check {

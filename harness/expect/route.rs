@@ -8,9 +8,9 @@ use crate::calico::{IPIP_DEVICE, LINK_LOCAL_GATEWAY, VXLAN_DEVICE};
 use crate::facts::{Encapsulation, NodeFacts};
 use crate::observe::Observed;
 use crate::observe::ip::{Route, RouteDst, RouteType};
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A destination as `ip route` prints it: `default`, a prefix, a host route without `/32`.
 fn dst_name(dst: &RouteDst) -> String {
@@ -100,6 +100,25 @@ impl RouteSpec {
         RouteSpec {
             scope: Some("link".into()),
             ..RouteSpec::unicast(RouteSpec::host(ip), None, Some(dev.into()))
+        }
+    }
+
+    /// A pod's IPv6 default route: `default via <host end's link-local address> dev eth0`.
+    pub fn pod_default6(gateway: Ipv6Addr) -> RouteSpec {
+        RouteSpec::unicast(RouteDst::Default, Some(gateway.into()), Some("eth0".into()))
+    }
+
+    /// A node's IPv6 route to a pod: `<ip>/128 dev <dev>` (IPv6 routes have no scope).
+    pub fn to_pod6(ip: Ipv6Addr, dev: &str) -> RouteSpec {
+        let dst = RouteDst::Net(IpNet::V6(Ipv6Net::from(ip)));
+        RouteSpec::unicast(dst, None, Some(dev.into()))
+    }
+
+    /// `blackhole <block>` for an IPv6 block (the kernel shows it `dev lo`; any device).
+    pub fn blackhole6(block: Ipv6Net) -> RouteSpec {
+        RouteSpec {
+            kind: RouteType::Blackhole,
+            ..RouteSpec::unicast(RouteDst::Net(IpNet::V6(block)), None, None)
         }
     }
 

@@ -54,6 +54,30 @@ fn write_sysctl(place: &Place, path: &'static str, iface: &str, value: &'static 
     })
 }
 
+/// The IPv6 sysctl `leaf` of `iface` (`all` for the node-wide one) in a local `place`.
+pub(super) fn set_ipv6_conf(
+    place: &Place,
+    iface: &str,
+    leaf: &str,
+    value: &'static str,
+) -> Result<()> {
+    let netns = place
+        .netns()
+        .ok_or_else(|| Error::Preflight("faults apply to local namespaces only".into()))?
+        .to_path_buf();
+    let path = format!("/proc/sys/net/ipv6/conf/{iface}/{leaf}");
+    crate::netns::in_netns(&netns, move || {
+        std::fs::write(&path, value).map_err(|e| Error::io(format!("writing {path}"), e))
+    })
+}
+
+/// A pod's IPv6 address, as text (the dual-stack lab gives every pod one).
+pub(super) fn pod_ipv6(t: &Target, pod: &str) -> Result<String> {
+    (t.pod_facts(pod)?.ipv6)
+        .map(|ip| ip.to_string())
+        .ok_or_else(|| Error::NotFound(format!("pod {pod} has no IPv6 address (not dual stack)")))
+}
+
 /// `proxy_arp` of `iface` in `place`.
 pub(super) fn set_proxy_arp(place: &Place, iface: &str, value: &'static str) -> Result<()> {
     write_sysctl(place, "/proc/sys/net/ipv4/conf/{}/proxy_arp", iface, value)

@@ -92,6 +92,16 @@ pub async fn neighbours(place: &Place) -> Result<Observed<Vec<Neighbour>>> {
     .await
 }
 
+/// The IPv6 neighbour table (`ip -j -6 neigh show`).
+pub async fn neighbours6(place: &Place) -> Result<Observed<Vec<Neighbour>>> {
+    observe_with(
+        place,
+        &["ip", "-j", "-6", "neigh", "show"],
+        ip::parse_neighbours,
+    )
+    .await
+}
+
 /// Reads the sysctl files `paths` (absolute `/proc/sys/...` paths, e.g. from
 /// [`sysctl::host_end_paths`]) with `grep -H '' <paths>`. A path that does not exist is an
 /// error naming the place, the interface and the sysctl.

@@ -96,6 +96,16 @@ pub fn iface_path(iface: &str, leaf: &str) -> String {
     format!("{PROC_SYS}net/ipv4/{section}/{iface}/{name}")
 }
 
+/// The key of the IPv6 sysctl `leaf` (`proxy_ndp`) of `iface`: `net.ipv6.conf.<iface>.<leaf>`.
+pub fn iface_key6(iface: &str, leaf: &str) -> String {
+    format!("net.ipv6.conf.{iface}.{leaf}")
+}
+
+/// The `/proc/sys` path of the IPv6 sysctl `leaf` (`proxy_ndp`) of `iface`.
+pub fn iface_path6(iface: &str, leaf: &str) -> String {
+    format!("{PROC_SYS}net/ipv6/conf/{iface}/{leaf}")
+}
+
 /// The `/proc/sys` paths of a pod host end's sysctls: proxy_arp, neigh proxy_delay,
 /// forwarding, route_localnet and rp_filter of `iface`.
 pub fn host_end_paths(iface: &str) -> Vec<String> {
