@@ -737,3 +737,35 @@ mod tests {
         assert_eq!(underlay_from_ip_addr("not json", n.address), None);
     }
 }
+
+#[cfg(test)]
+mod ipv6_tests {
+    use super::*;
+
+    /// Hand-written objects in the shape of Calico's CRDs (no dual-stack API server is
+    /// recorded): an IPv4 and an IPv6 pool, and one block affinity of each family.
+    #[test]
+    fn ipv6_pools_and_blocks_are_read_beside_the_ipv4_ones() {
+        let pools = r#"{"items": [
+          {"apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool", "metadata": {"name": "v4"},
+           "spec": {"cidr": "192.168.0.0/16", "ipipMode": "Never", "vxlanMode": "Never"}},
+          {"apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool", "metadata": {"name": "v6"},
+           "spec": {"cidr": "fd00:10:244::/64", "vxlanMode": "Always"}}]}"#;
+        let pools = dynamic_objects_from_json(pools, "pools").unwrap();
+        assert_eq!(pools_from(&pools).unwrap().len(), 1);
+        let v6 = ipv6_pools_from(&pools).unwrap();
+        assert_eq!(v6.len(), 1);
+        assert_eq!(v6[0].cidr.to_string(), "fd00:10:244::/64");
+        assert_eq!(v6[0].block_size, DEFAULT_IPV6_BLOCK_SIZE);
+        assert_eq!(v6[0].encapsulation, Encapsulation::Vxlan);
+        let affinities = r#"{"items": [
+          {"apiVersion": "crd.projectcalico.org/v1", "kind": "BlockAffinity", "metadata": {"name": "a"},
+           "spec": {"node": "w1", "cidr": "192.168.1.0/26", "state": "confirmed", "deleted": "false"}},
+          {"apiVersion": "crd.projectcalico.org/v1", "kind": "BlockAffinity", "metadata": {"name": "b"},
+           "spec": {"node": "w1", "cidr": "fd00:10:244:0:1::/122", "state": "confirmed", "deleted": "false"}}]}"#;
+        let affinities = dynamic_objects_from_json(affinities, "affinities").unwrap();
+        assert_eq!(blocks_by_node(&affinities).unwrap()["w1"].len(), 1);
+        let v6 = ipv6_blocks_by_node(&affinities).unwrap();
+        assert_eq!(v6["w1"][0].to_string(), "fd00:10:244:0:1::/122");
+    }
+}
