@@ -212,28 +212,22 @@ pub fn body(got: &[u8], want: &str) -> Check {
 /// The per-interface sysctls `wanted` (`("conf.proxy_arp", "1")`) of `iface` have those values.
 pub fn sysctls(observed: &Observed<Sysctls>, iface: &str, wanted: &[(&str, &str)]) -> Check {
     let key = |leaf: &str| iface_key(iface, leaf);
-    let want = wanted
-        .iter()
-        .map(|(leaf, v)| (key(leaf), v.to_string()))
-        .collect();
-    let got = wanted
-        .iter()
-        .map(|(leaf, _)| {
-            let v = observed.value.iface_value(iface, leaf).unwrap_or("missing");
-            (key(leaf), v.to_string())
-        })
-        .collect();
-    eq(
-        format!("sysctls of {iface}"),
-        Value::Sysctls(want),
-        Value::Sysctls(got),
-    )
-    .judging_output(observed)
+    sysctls_keyed(observed, format!("sysctls of {iface}"), wanted, key)
 }
 
 /// The IPv6 sysctls `wanted` (`("proxy_ndp", "1")`) of `iface` have those values.
 pub fn sysctls6(observed: &Observed<Sysctls>, iface: &str, wanted: &[(&str, &str)]) -> Check {
     let key = |leaf: &str| crate::observe::sysctl::iface_key6(iface, leaf);
+    sysctls_keyed(observed, format!("IPv6 sysctls of {iface}"), wanted, key)
+}
+
+/// The sysctls `wanted` (leaf, value), each named by `key(leaf)`, have those values.
+fn sysctls_keyed(
+    observed: &Observed<Sysctls>,
+    what: String,
+    wanted: &[(&str, &str)],
+    key: impl Fn(&str) -> String,
+) -> Check {
     let want = wanted
         .iter()
         .map(|(leaf, v)| (key(leaf), v.to_string()))
@@ -245,12 +239,7 @@ pub fn sysctls6(observed: &Observed<Sysctls>, iface: &str, wanted: &[(&str, &str
             (key(leaf), v.to_string())
         })
         .collect();
-    eq(
-        format!("IPv6 sysctls of {iface}"),
-        Value::Sysctls(want),
-        Value::Sysctls(got),
-    )
-    .judging_output(observed)
+    eq(what, Value::Sysctls(want), Value::Sysctls(got)).judging_output(observed)
 }
 
 /// Every echo reply from the IPv6 address `to` came back with hop limit `want` (and at least

@@ -169,16 +169,7 @@ pub fn pools_from(objects: &[DynamicObject]) -> Result<Vec<Pool>> {
         let cidr: Ipv4Net = cidr
             .parse()
             .map_err(|e| Error::Kube(format!("IPPool {name}: spec.cidr `{cidr}`: {e}")))?;
-        let block_size = match s.get("blockSize") {
-            None | Some(Value::Null) => DEFAULT_BLOCK_SIZE,
-            Some(v) => v
-                .as_u64()
-                .and_then(|b| u8::try_from(b).ok())
-                .filter(|b| *b <= 32)
-                .ok_or_else(|| {
-                    Error::Kube(format!("IPPool {name}: spec.blockSize {v} is not 0-32"))
-                })?,
-        };
+        let block_size = block_size_of(s, name, DEFAULT_BLOCK_SIZE, 32)?;
         let encapsulation = encapsulation_of(str_at(s, &["ipipMode"]), str_at(s, &["vxlanMode"]))
             .map_err(|e| Error::Kube(format!("IPPool {name}: {e}")))?;
         out.push(Pool {
@@ -188,6 +179,21 @@ pub fn pools_from(objects: &[DynamicObject]) -> Result<Vec<Pool>> {
         });
     }
     Ok(out)
+}
+
+/// An IPPool's `spec.blockSize`: `default` when unset, else 0..=`max` (32 for IPv4, 128 for
+/// IPv6).
+fn block_size_of(s: &Value, name: &str, default: u8, max: u8) -> Result<u8> {
+    match s.get("blockSize") {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v
+            .as_u64()
+            .and_then(|b| u8::try_from(b).ok())
+            .filter(|b| *b <= max)
+            .ok_or_else(|| {
+                Error::Kube(format!("IPPool {name}: spec.blockSize {v} is not 0-{max}"))
+            }),
+    }
 }
 
 /// The enabled IPv6 pools (dual stack). Calico encapsulates IPv6 in VXLAN only: an IPv6
@@ -206,16 +212,7 @@ pub fn ipv6_pools_from(objects: &[DynamicObject]) -> Result<Vec<Ipv6Pool>> {
         let cidr: Ipv6Net = cidr
             .parse()
             .map_err(|e| Error::Kube(format!("IPPool {name}: spec.cidr `{cidr}`: {e}")))?;
-        let block_size = match s.get("blockSize") {
-            None | Some(Value::Null) => DEFAULT_IPV6_BLOCK_SIZE,
-            Some(v) => v
-                .as_u64()
-                .and_then(|b| u8::try_from(b).ok())
-                .filter(|b| *b <= 128)
-                .ok_or_else(|| {
-                    Error::Kube(format!("IPPool {name}: spec.blockSize {v} is not 0-128"))
-                })?,
-        };
+        let block_size = block_size_of(s, name, DEFAULT_IPV6_BLOCK_SIZE, 128)?;
         let encapsulation = encapsulation_of(None, str_at(s, &["vxlanMode"]))
             .map_err(|e| Error::Kube(format!("IPPool {name}: {e}")))?;
         out.push(Ipv6Pool {
@@ -229,28 +226,7 @@ pub fn ipv6_pools_from(objects: &[DynamicObject]) -> Result<Vec<Ipv6Pool>> {
 
 /// The confirmed IPv6 blocks per node name.
 pub fn ipv6_blocks_by_node(objects: &[DynamicObject]) -> Result<BTreeMap<String, Vec<Ipv6Net>>> {
-    let mut out: BTreeMap<String, Vec<Ipv6Net>> = BTreeMap::new();
-    for o in objects {
-        let s = spec(o);
-        let (Some(node), Some(cidr)) = (str_at(s, &["node"]), str_at(s, &["cidr"])) else {
-            continue;
-        };
-        if !affinity_counts(s) || !cidr.contains(':') {
-            continue;
-        }
-        let name = name_of(o);
-        let cidr: Ipv6Net = cidr
-            .parse()
-            .map_err(|e| Error::Kube(format!("BlockAffinity {name}: spec.cidr `{cidr}`: {e}")))?;
-        let blocks = out.entry(node.to_string()).or_default();
-        if !blocks.contains(&cidr) {
-            blocks.push(cidr);
-        }
-    }
-    for blocks in out.values_mut() {
-        blocks.sort();
-    }
-    Ok(out)
+    affine_blocks(objects, true)
 }
 
 /// Whether a block affinity counts: state `confirmed` and not marked deleted (`deleted` is the
@@ -266,7 +242,17 @@ fn affinity_counts(s: &Value) -> bool {
 
 /// The confirmed IPv4 blocks per node name.
 pub fn blocks_by_node(objects: &[DynamicObject]) -> Result<BTreeMap<String, Vec<Ipv4Net>>> {
-    let mut out: BTreeMap<String, Vec<Ipv4Net>> = BTreeMap::new();
+    affine_blocks(objects, false)
+}
+
+/// The confirmed blocks of one family (IPv6 when `v6`) per node name, each once, sorted. A
+/// confirmed affinity without `spec.node` or `spec.cidr` is an error naming it.
+fn affine_blocks<N>(objects: &[DynamicObject], v6: bool) -> Result<BTreeMap<String, Vec<N>>>
+where
+    N: std::str::FromStr + Ord,
+    N::Err: std::fmt::Display,
+{
+    let mut out: BTreeMap<String, Vec<N>> = BTreeMap::new();
     for o in objects {
         let s = spec(o);
         if !affinity_counts(s) {
@@ -278,10 +264,10 @@ pub fn blocks_by_node(objects: &[DynamicObject]) -> Result<BTreeMap<String, Vec<
                 "BlockAffinity {name}: spec.node or spec.cidr is missing"
             )));
         };
-        if cidr.contains(':') {
+        if cidr.contains(':') != v6 {
             continue;
         }
-        let cidr: Ipv4Net = cidr
+        let cidr: N = cidr
             .parse()
             .map_err(|e| Error::Kube(format!("BlockAffinity {name}: spec.cidr `{cidr}`: {e}")))?;
         let blocks = out.entry(node.to_string()).or_default();
