@@ -11,6 +11,7 @@ use calico_conformance::expect::route::{self, RouteSpec};
 use calico_conformance::expect::{body, hop_limit, link, neighbour, sysctls6};
 use calico_conformance::facts::PodFacts;
 use calico_conformance::observe::sysctl::iface_path6;
+use calico_conformance::place::Place;
 use calico_conformance::ports::source_port;
 use calico_conformance::target::{CLIENT_POD, REMOTE_POD, SERVER_POD};
 use ipnet::Ipv6Net;
@@ -147,13 +148,20 @@ async fn ndp_on_host_end(
     Ok(ndp)
 }
 
-/// IP6-4: with its IPv6 neighbours flushed, the pod solicits its gateway and the host end
-/// advertises it from ee:ee:ee:ee:ee:ee (captured on the host end); the pod then holds a
-/// dynamic, never PERMANENT, entry for it.
+/// The next hop of the pod's IPv6 default route: the gateway it solicits.
+async fn default_gateway6(cx: &Cx<'_>, pod: &Place) -> Result<Ipv6Addr, Failure> {
+    let (check, gateway) = route::default_gateway6(&cx.routes6(pod).await?);
+    cx.expect(check)?;
+    gateway.ok_or_else(|| Failure::Harness("a passed gateway check has no gateway".into()))
+}
+
+/// IP6-4: with its IPv6 neighbours flushed, the pod solicits the gateway of its default route
+/// and the host end advertises it from ee:ee:ee:ee:ee:ee (captured on the host end); the pod
+/// then holds a dynamic, never PERMANENT, entry for it.
 pub async fn ip6_4_gateway_solicitation_answered(cx: &Cx<'_>) -> Outcome {
     let peer = ipv6_of(cx.facts_of(peer_of(cx.pod_name()?))?)?;
     let pair = cx.veth_pair(cx.pod_name()?).await?;
-    let gateway = link::link_local_v6(pair.host_end()?)?;
+    let gateway = default_gateway6(cx, &pair.pod_place).await?;
     let asked = [
         Match::ndp_solicit(gateway),
         Match::ndp_advert(gateway, HOST_END_MAC),

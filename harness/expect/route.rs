@@ -237,6 +237,23 @@ pub fn some(routes: &Observed<Vec<Route>>, want: RouteSpec) -> Check {
     Check::new(&what, passed, expected, observed(&what, &found)).judging_output(routes)
 }
 
+/// The next hop of the default route in `routes` (IPv6): the check that there is one, via an
+/// IPv6 address, and that address.
+pub fn default_gateway6(routes: &Observed<Vec<Route>>) -> (Check, Option<Ipv6Addr>) {
+    let (what, found) = for_dst(routes, &RouteSpec::pod_default6(Ipv6Addr::UNSPECIFIED));
+    let gateway = found.iter().find_map(|r| match r.gateway {
+        Some(IpAddr::V6(g)) => Some(g),
+        _ => None,
+    });
+    let expected = Shown::text(
+        format!("{what}: one default route, via an IPv6 gateway"),
+        Value::Count(1),
+    );
+    let passed = found.len() == 1 && gateway.is_some();
+    let check = Check::new(&what, passed, expected, observed(&what, &found));
+    (check.judging_output(routes), gateway)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
