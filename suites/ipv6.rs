@@ -127,19 +127,20 @@ pub async fn ip6_3_host_end_set_up(cx: &Cx<'_>) -> Outcome {
     cx.expect(link::no_global_v6(pair.host_end()?).judging_output(&pair.host_interfaces))
 }
 
-/// Flushes the pod's IPv6 neighbours and pings `peer` while capturing ICMPv6 on the host end
-/// until every one of `asked` is seen (or the deadline); the NDP frames of the capture.
+/// Captures ICMPv6 on the host end, flushes the pod's IPv6 neighbours and pings `peer` until
+/// every one of `asked` is seen (or the deadline); the NDP frames of the capture.
 async fn ndp_on_host_end(
     cx: &Cx<'_>,
     pair: &VethPair,
     peer: Ipv6Addr,
     asked: &[Match],
 ) -> Result<Frames, Failure> {
-    (pair.pod_place)
-        .run_ok(&["ip", "-6", "neigh", "flush", "dev", "eth0"])
-        .await?;
+    // Capture first, as ARP-1 does: the pod's own traffic may re-resolve right after the flush.
     let capture = cx
         .capture(&pair.host_place, pair.host_end_name()?, "icmp6")
+        .await?;
+    (pair.pod_place)
+        .run_ok(&["ip", "-6", "neigh", "flush", "dev", "eth0"])
         .await?;
     let replies = cx.ping(&pair.pod_place, peer.into(), 1).await;
     cx.wait_for(&capture, all_seen(asked)).await;

@@ -52,8 +52,8 @@ enum Asker {
     Host(Ipv4Addr),
 }
 
-/// Flushes the asker's neighbour entry, pings while capturing on the pod's host end until every
-/// one of `asked` is seen (or the deadline), and returns the ARP frames of the capture.
+/// Captures on the pod's host end, flushes the asker's neighbour entry and pings until every
+/// one of `asked` is seen (or the deadline); the ARP frames of the capture.
 async fn arp_on_host_end(
     cx: &Cx<'_>,
     pair: &VethPair,
@@ -70,9 +70,11 @@ async fn arp_on_host_end(
         Asker::Pod(_) => vec!["dev", "eth0"],
         Asker::Host(_) => vec!["to", &ip, "dev", cali],
     };
+    // Capture first: traffic of the pod's own (a retransmitted SYN-ACK) may re-resolve the
+    // entry right after the flush, and that resolution is the one to see.
+    let capture = cx.capture(&pair.host_place, cali, "arp").await?;
     from.run_ok(&[&["ip", "-4", "neigh", "flush"], entries.as_slice()].concat())
         .await?;
-    let capture = cx.capture(&pair.host_place, cali, "arp").await?;
     let replies = from.ping(to.into(), 1, TRAFFIC_DEADLINE).await;
     cx.wait_for(&capture, all_seen(asked)).await;
     let arp = cx.frames(capture, &Match::arp()).await;
