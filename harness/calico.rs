@@ -11,8 +11,9 @@ pub const HOST_END_MAC_STR: &str = "ee:ee:ee:ee:ee:ee";
 pub const LINK_LOCAL_GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
 /// The VXLAN network identifier Felix uses for IPv4.
 pub const VXLAN_VNI: u32 = 4096;
-/// The VXLAN network identifier Felix uses for IPv6.
-pub const VXLAN_V6_VNI: u32 = 6096;
+/// The VXLAN network identifier Felix uses for IPv6: the same `VXLANVNI` as for IPv4 (Felix's
+/// `vxlan_mgr.go` gives both managers `RulesConfig.VXLANVNI`; the sockets differ by family).
+pub const VXLAN_V6_VNI: u32 = VXLAN_VNI;
 /// Felix's IPv6 VXLAN device name.
 pub const VXLAN_V6_DEVICE: &str = "vxlan-v6.calico";
 /// The VXLAN UDP port Felix uses.

@@ -183,7 +183,7 @@ impl Match {
 
     /// The packets of an IPv6 pod-to-pod connection on the underlay between the nodes' IPv6
     /// addresses `nodes`, as the encapsulation `mode` wraps them: VXLAN (UDP 4789 between them,
-    /// VNI 6096, Felix's `vxlan-v6.calico`) or none (plain TCP over IPv6, nothing inside).
+    /// VNI 4096 as for IPv4, Felix's `vxlan-v6.calico`) or none (plain TCP over IPv6, nothing inside).
     /// Calico has no IPIP for IPv6: the IPIP modes match nothing.
     pub fn encapsulated6(mode: Encapsulation, nodes: (Ipv6Addr, Ipv6Addr)) -> Match {
         let (a, b) = nodes;
@@ -865,7 +865,7 @@ mod tests {
         );
         let a = SocketAddrV6::new(POD6_A, 40000, 0, 0);
         let b = SocketAddrV6::new(POD6_B, 8080, 0, 0);
-        let wrapped = vxlan6(6096, tcp6(a, b));
+        let wrapped = vxlan6(4096, tcp6(a, b));
         assert_eq!(
             summary(&wrapped),
             "01:01:01:01:01:01 > 02:02:02:02:02:02 UDP [fd00:12:22::2]:51000 > \
@@ -905,7 +905,7 @@ mod tests {
         assert!(ping.matches(&echo(129, POD6_B, POD6_A)));
         assert!(!ping.matches(&echo(1, POD6_B, POD6_A)));
         assert!(!ping.matches(&echo(128, POD6_A, NODE6_1)));
-        assert!(!ping.matches(&vxlan6(6096, echo(128, POD6_A, POD6_B))));
+        assert!(!ping.matches(&vxlan6(4096, echo(128, POD6_A, POD6_B))));
         let a = SocketAddrV6::new(POD6_A, 40000, 0, 0);
         let b = SocketAddrV6::new(POD6_B, 8080, 0, 0);
         let untranslated = Match::tcp6_between(a, b);
@@ -916,12 +916,12 @@ mod tests {
         assert!(untranslated.matches(&tcp6(a, b)) && untranslated.matches(&tcp6(b, a)));
         let snat = SocketAddrV6::new(NODE6_1, 40000, 0, 0);
         assert!(!untranslated.matches(&tcp6(snat, b)));
-        assert!(!untranslated.matches(&vxlan6(6096, tcp6(a, b))));
+        assert!(!untranslated.matches(&vxlan6(4096, tcp6(a, b))));
         assert!(untranslated.clone().syn().matches(&tcp6(a, b)));
         assert!(!untranslated.clone().syn_ack().matches(&tcp6(a, b)));
         assert!(untranslated.clone().payload("GET / ").matches(&tcp6(a, b)));
         let inner = Match::inner6_between(POD6_B, POD6_A);
-        assert!(inner.matches(&vxlan6(6096, tcp6(a, b))));
+        assert!(inner.matches(&vxlan6(4096, tcp6(a, b))));
         assert!(inner.matches(&tcp6(a, b)));
         assert!(!inner.matches(&tcp6(snat, b)));
         assert!(!inner.matches(&tcp(CLIENT, SERVER)));
@@ -933,15 +933,15 @@ mod tests {
         let a = SocketAddrV6::new(POD6_A, 40000, 0, 0);
         let b = SocketAddrV6::new(POD6_B, 8080, 0, 0);
         let nodes = (NODE6_2, NODE6_1);
-        let (wrapped, plain) = (vxlan6(6096, tcp6(a, b)), tcp6(a, b));
+        let (wrapped, plain) = (vxlan6(4096, tcp6(a, b)), tcp6(a, b));
         let vxlan = Match::encapsulated6(Encapsulation::Vxlan, nodes);
         assert_eq!(
             vxlan.to_string(),
-            "UDP 4789 between fd00:12:22::3 and fd00:12:22::2, VNI 6096 (VXLAN mode)"
+            "UDP 4789 between fd00:12:22::3 and fd00:12:22::2, VNI 4096 (VXLAN mode)"
         );
         assert!(vxlan.matches(&wrapped));
         assert!(Match::encapsulated6(Encapsulation::VxlanCrossSubnet, nodes).matches(&wrapped));
-        assert!(!vxlan.matches(&vxlan6(4096, tcp6(a, b))), "the IPv4 VNI");
+        assert!(!vxlan.matches(&vxlan6(6096, tcp6(a, b))), "a VNI Felix does not use");
         assert!(!vxlan.matches(&plain));
         assert!(!Match::encapsulated6(Encapsulation::Vxlan, (NODE6_1, POD6_A)).matches(&wrapped));
         let none = Match::encapsulated6(Encapsulation::None, nodes);

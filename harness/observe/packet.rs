@@ -216,7 +216,7 @@ pub struct Encapsulated {
 /// The encapsulation seen on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EncapKind {
-    /// VXLAN over UDP 4789, with its VNI (Calico: 4096 over IPv4, 6096 over IPv6).
+    /// VXLAN over UDP 4789, with its VNI (Calico: 4096 over IPv4 and over IPv6).
     Vxlan {
         /// The VXLAN network identifier.
         vni: u32,
