@@ -7,7 +7,7 @@ use calico_conformance::expect::Check;
 use calico_conformance::expect::route::{self, RouteSpec};
 use calico_conformance::facts::{Encapsulation, NodeFacts};
 use calico_conformance::observe::{Observed, ip::Route};
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 use std::collections::BTreeSet;
 
 /// The claims of this section.
@@ -97,7 +97,7 @@ fn remote_blocks_routed(
     let mut checks = Vec::new();
     for other in facts.nodes.iter().filter(|n| n.name != node) {
         for block in &other.blocks {
-            let (want, mode) = remote_block_spec(cx, here, other, *block)?;
+            let (want, mode) = remote_block_spec(cx, here, other, IpNet::V4(*block))?;
             checks.push(
                 route::some(routes, want).because(format!("{} encapsulation", mode.as_str())),
             );
@@ -112,12 +112,18 @@ pub fn remote_block_spec(
     cx: &Cx<'_>,
     here: &NodeFacts,
     other: &NodeFacts,
-    block: Ipv4Net,
+    block: IpNet,
 ) -> Result<(RouteSpec, Encapsulation), Failure> {
-    let pool = cx.target.facts.pool_of(block.network()).ok_or_else(|| {
+    let facts = &cx.target.facts;
+    let encapsulation = match block {
+        IpNet::V4(b) => facts.pool_of(b.network()).map(|p| p.encapsulation),
+        IpNet::V6(b) => facts.ipv6_pool_of(b.network()).map(|p| p.encapsulation),
+    };
+    let encapsulation = encapsulation.ok_or_else(|| {
         Failure::Harness(format!("no pool holds block {block} of {}", other.name))
     })?;
-    let mode = pool.encapsulation.between(same_subnet(here, other));
+    // (Cross-subnet is judged on the IPv4 addresses for either family.)
+    let mode = encapsulation.between(same_subnet(here, other));
     let want = RouteSpec::remote_block(mode, block, here, other).map_err(Failure::Harness)?;
     Ok((want, mode))
 }

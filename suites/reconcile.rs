@@ -1,16 +1,17 @@
 //! claims.md "Datastore and dataplane agree": every pod the datastore says Calico networks on
 //! a node has its link and route, nothing is left behind by a pod that is gone, and every
 //! node's block routes match IPAM. They read the whole node (one `ip -d -j link` and one
-//! `ip -j -4 route` per node the run uses), not just the article's pods.
+//! `ip -j -4 route` per node the run uses, and one `ip -j -6 route` on a dual-stack target),
+//! not just the article's pods: IPv4 and IPv6 alike.
 
 use super::host_routes::{pod_nodes, remote_block_spec};
 use super::support::*;
 use crate::claim;
 use calico_conformance::expect::reconcile::{self, BlockRoutes, NodeState};
-use calico_conformance::facts::Workload;
+use calico_conformance::facts::{NodeFacts, Workload};
 use calico_conformance::results::{CaseResult, Status};
 use calico_conformance::target::Target;
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use std::collections::BTreeMap;
 
 /// The claims of this section.
@@ -40,19 +41,28 @@ pub fn claims() -> Vec<Claim> {
     ]
 }
 
-/// Each node the run uses, observed once for REC-1..3: its links and its IPv4 routes (kept as
-/// evidence).
+/// Each node the run uses, observed once for REC-1..3: its links, its IPv4 routes and, on a
+/// dual-stack target, its IPv6 routes (kept as evidence).
 pub struct NodeStates(Vec<NodeState>);
 
 impl Recording for NodeStates {
     async fn record(cx: &Cx<'_>) -> Result<Self, Failure> {
+        let dual = cx.target.facts.dual_stack();
         let observe = |node: String| async move {
             let host = cx.target.host(&node)?;
-            let (links, routes) = futures::try_join!(cx.links(&host), cx.routes(&host))?;
+            let v6 = async {
+                match dual {
+                    true => cx.routes6(&host).await.map(Some),
+                    false => Ok(None),
+                }
+            };
+            let (links, routes, routes6) =
+                futures::try_join!(cx.links(&host), cx.routes(&host), v6)?;
             Ok::<_, Failure>(NodeState {
                 node,
                 links,
                 routes,
+                routes6,
             })
         };
         let nodes = pod_nodes(cx).into_iter().map(observe);
@@ -67,16 +77,29 @@ fn workloads<'a>(cx: &Cx<'a>) -> Result<&'a [Workload], Failure> {
     })?;
     let lines: Vec<String> = all
         .iter()
-        .map(|w| format!("{} {} {}", w.node, w.id(), w.ip))
+        .map(|w| match w.ipv6 {
+            Some(v6) => format!("{} {} {} {v6}", w.node, w.id(), w.ip),
+            None => format!("{} {} {}", w.node, w.id(), w.ip),
+        })
         .collect();
     cx.evidence
         .add("datastore workloads.txt", lines.join("\n") + "\n");
     Ok(all)
 }
 
-/// The IP pools' CIDRs.
-fn pools(cx: &Cx<'_>) -> Vec<Ipv4Net> {
-    cx.target.facts.pools.iter().map(|p| p.cidr).collect()
+/// The IP pools' CIDRs, both families.
+fn pools(cx: &Cx<'_>) -> Vec<IpNet> {
+    let facts = &cx.target.facts;
+    let v4 = facts.pools.iter().map(|p| IpNet::V4(p.cidr));
+    v4.chain(facts.ipv6_pools.iter().map(|p| IpNet::V6(p.cidr)))
+        .collect()
+}
+
+/// A node's blocks of both families (IPv6 ones only where they are compared: a dual-stack
+/// target).
+fn blocks_of(n: &NodeFacts, dual: bool) -> Vec<IpNet> {
+    let v6 = n.ipv6_blocks.iter().filter(|_| dual).map(|b| IpNet::V6(*b));
+    n.blocks.iter().map(|b| IpNet::V4(*b)).chain(v6).collect()
 }
 
 /// What IPAM says each observed node's block routes must be: its own blocks blackholed, every
@@ -89,14 +112,15 @@ fn ipam_routes(
     let mut out = BTreeMap::new();
     for s in states {
         let here = cx.node_facts(&s.node)?;
+        let dual = s.routes6.is_some();
         let mut routes = BlockRoutes {
-            own: here.blocks.clone(),
+            own: blocks_of(here, dual),
             remote: Vec::new(),
         };
         for other in facts.nodes.iter().filter(|n| n.name != s.node) {
-            for block in &other.blocks {
-                let (spec, _) = remote_block_spec(cx, here, other, *block)?;
-                routes.remote.push((*block, other.name.clone(), spec));
+            for block in blocks_of(other, dual) {
+                let (spec, _) = remote_block_spec(cx, here, other, block)?;
+                routes.remote.push((block, other.name.clone(), spec));
             }
         }
         out.insert(s.node.clone(), routes);
@@ -303,7 +327,7 @@ mod tests {
         let rt = super::super::runner::runtime().unwrap();
         let orphan = host_end_name("default", "deleted-pod-5d8c9");
         let tools = host_end_name("default", "test-tools");
-        let cases: [(&str, &str, Vec<String>); 6] = [
+        let cases: [(&str, &str, Vec<String>); 9] = [
             ("orphan_cali_link", "REC-2", vec![
                 format!("link {orphan} on k8s-worker-1: no pod on k8s-worker-1 has it"),
                 format!("route 192.168.1.50 dev {orphan} scope link on k8s-worker-1: no live pod"),
@@ -324,6 +348,16 @@ mod tests {
             ]),
             ("remote_block_route_missing", "REC-3", vec![
                 "block 192.168.1.0/26 on k8s-worker-2: affine to k8s-worker-1, but no route (expected 192.168.1.0/26 via 10.12.22.2 dev ens192)".into(),
+            ]),
+            // The IPv6 half of a dual-stack lab.
+            ("host_route6_missing", "REC-1", vec![format!(
+                "pod default/test-tools on k8s-worker-1: no route fd00:10:244::1:c dev {tools}"
+            )]),
+            ("orphan_route6", "REC-2", vec![format!(
+                "route fd00:10:244::1:32 dev {tools} on k8s-worker-1: no live pod on k8s-worker-1 has fd00:10:244::1:32"
+            )]),
+            ("ipv6_blackhole_missing", "REC-3", vec![
+                "block fd00:10:244::1:0/122 on k8s-worker-1: affine to k8s-worker-1, but no blackhole".into(),
             ]),
         ];
         for (name, id, wanted) in cases {

@@ -941,7 +941,10 @@ mod tests {
         );
         assert!(vxlan.matches(&wrapped));
         assert!(Match::encapsulated6(Encapsulation::VxlanCrossSubnet, nodes).matches(&wrapped));
-        assert!(!vxlan.matches(&vxlan6(6096, tcp6(a, b))), "a VNI Felix does not use");
+        assert!(
+            !vxlan.matches(&vxlan6(6096, tcp6(a, b))),
+            "a VNI Felix does not use"
+        );
         assert!(!vxlan.matches(&plain));
         assert!(!Match::encapsulated6(Encapsulation::Vxlan, (NODE6_1, POD6_A)).matches(&wrapped));
         let none = Match::encapsulated6(Encapsulation::None, nodes);

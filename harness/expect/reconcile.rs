@@ -1,6 +1,7 @@
 //! Checks of REC-1..3: what the datastore says (the pods Calico networks, the block
 //! affinities) against what each node has (its links and routes, one `ip -j link` and one
-//! `ip -j route` per node). Each check lists every disagreement it finds, each naming the
+//! `ip -j route` per node, and one `ip -j -6 route` on a dual-stack target). IPv4 and IPv6 are
+//! judged alike: a pod's /32 or /128, a block of either family. Each check lists every disagreement it finds, each naming the
 //! pod, link, route or block at fault ([`Disagreement`]); it passes when there is none.
 
 use super::route::{RouteFields, RouteSpec};
@@ -10,25 +11,36 @@ use crate::facts::Workload;
 use crate::observe::Observed;
 use crate::observe::ip::{Link, Route, RouteType};
 use crate::observe::packet::mac_str;
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
-/// What one node has, observed once: its links and its IPv4 routes.
+/// What one node has, observed once: its links, its IPv4 routes and, on a dual-stack
+/// target, its IPv6 routes.
 #[derive(Debug, Clone)]
 pub struct NodeState {
     pub node: String,
     pub links: Observed<Vec<Link>>,
     pub routes: Observed<Vec<Route>>,
+    pub routes6: Option<Observed<Vec<Route>>>,
+}
+
+impl NodeState {
+    /// Every route observed, IPv4 then IPv6.
+    fn all_routes(&self) -> impl Iterator<Item = &Route> {
+        let v6 = self.routes6.iter().flat_map(|o| o.value.iter());
+        self.routes.value.iter().chain(v6)
+    }
 }
 
 /// What IPAM says one node's block routes must be.
 #[derive(Debug, Clone, Default)]
 pub struct BlockRoutes {
-    /// Blocks affine to this node: a blackhole each, and no other route.
-    pub own: Vec<Ipv4Net>,
+    /// Blocks affine to this node (IPv4 or IPv6): a blackhole each, and no other route.
+    pub own: Vec<IpNet>,
     /// Blocks affine to other nodes, with the owner: exactly one route each, this one
     /// (HOST-R3's shape for the pool's encapsulation between the two nodes).
-    pub remote: Vec<(Ipv4Net, String, RouteSpec)>,
+    pub remote: Vec<(IpNet, String, RouteSpec)>,
 }
 
 /// `<podIP>/32 dev <cali> scope link`, as a message shows a route.
@@ -36,12 +48,14 @@ fn shown(r: &Route) -> String {
     RouteFields::from(r).to_string()
 }
 
-/// A destination inside one of `pools` (and the prefix it is).
-fn in_pools(r: &Route, pools: &[Ipv4Net]) -> Option<Ipv4Net> {
-    match r.dst.net() {
-        Some(IpNet::V4(n)) if pools.iter().any(|p| p.contains(&n)) => Some(n),
-        _ => None,
-    }
+/// A destination inside one of `pools` (and the prefix it is), of either family.
+fn in_pools(r: &Route, pools: &[IpNet]) -> Option<IpNet> {
+    r.dst.net().filter(|n| pools.iter().any(|p| p.contains(n)))
+}
+
+/// A /32 or a /128: one address.
+fn is_host(n: &IpNet) -> bool {
+    n.prefix_len() == n.max_prefix_len()
 }
 
 fn disagreement(node: &str, kind: &str, name: impl Into<String>, problem: String) -> Disagreement {
@@ -73,6 +87,9 @@ fn verdict(
     let mut check = Check::new(&what, n == 0, expected, Shown::text(observed, value));
     for s in states {
         check = check.judging_output(&s.links).judging_output(&s.routes);
+        if let Some(r6) = &s.routes6 {
+            check = check.judging_output(r6);
+        }
     }
     check
 }
@@ -106,26 +123,28 @@ fn pod_problems(s: &NodeState, w: &Workload) -> Vec<Disagreement> {
             }
         }
     }
-    let want = RouteSpec::to_pod(w.ip, &cali);
-    let to_ip: Vec<&Route> = s
-        .routes
-        .value
-        .iter()
-        .filter(|r| r.dst == want.dst)
-        .collect();
-    match to_ip.as_slice() {
-        [] => add(format!("no route {want}")),
-        [r] if want.matches(r) => {}
-        found => {
-            let found: Vec<String> = found.iter().map(|r| shown(r)).collect();
-            add(format!("route(s) {}, not only {want}", found.join("; ")))
+    let mut wants = vec![RouteSpec::to_pod(w.ip, &cali)];
+    // Its IPv6 /128, where the node's IPv6 routes were read (a dual-stack target).
+    if let (Some(ip6), Some(_)) = (w.ipv6, &s.routes6) {
+        wants.push(RouteSpec::to_pod6(ip6, &cali));
+    }
+    for want in wants {
+        let to_ip: Vec<&Route> = s.all_routes().filter(|r| r.dst == want.dst).collect();
+        match to_ip.as_slice() {
+            [] => add(format!("no route {want}")),
+            [r] if want.matches(r) => {}
+            found => {
+                let found: Vec<String> = found.iter().map(|r| shown(r)).collect();
+                add(format!("route(s) {}, not only {want}", found.join("; ")))
+            }
         }
     }
     problems
 }
 
 /// REC-1: every workload the datastore puts on a node of `states` has its `cali*` link (named
-/// by VETH-2's rule, UP, MAC ee:ee:ee:ee:ee:ee) and `<podIP>/32 dev <that cali> scope link`.
+/// by VETH-2's rule, UP, MAC ee:ee:ee:ee:ee:ee) and `<podIP>/32 dev <that cali> scope link`,
+/// and on a dual-stack node its `<podIPv6>/128 dev <that cali>`.
 pub fn every_pod_wired(states: &[NodeState], workloads: &[Workload]) -> Check {
     let mut found = Vec::new();
     let mut count = 0;
@@ -136,18 +155,23 @@ pub fn every_pod_wired(states: &[NodeState], workloads: &[Workload]) -> Check {
         }
     }
     let what = format!("the datastore's pods on {}", nodes_of(states));
+    let v6 = match states.iter().any(|s| s.routes6.is_some()) {
+        true => " (and <podIPv6>/128 dev <that cali>)",
+        false => "",
+    };
     let expected = format!(
         "each of the {count} has its cali link (cali + sha1(\"<namespace>.<pod>\")[:11], UP, \
-         ee:ee:ee:ee:ee:ee) and <podIP>/32 dev <that cali> scope link"
+         ee:ee:ee:ee:ee:ee) and <podIP>/32 dev <that cali> scope link{v6}"
     );
     verdict(what, expected, found, states)
 }
 
 /// REC-2: on each node of `states`, every `cali*` link belongs to a workload on that node, and
-/// every /32 route inside `pools` without a gateway (a route to a local pod) leads to a
-/// workload's IP on that workload's own link. (/32 routes via another node — borrowed
-/// addresses, remote tunnel addresses — are the other node's pods' and are not judged here.)
-pub fn no_orphans(states: &[NodeState], workloads: &[Workload], pools: &[Ipv4Net]) -> Check {
+/// every /32 (or IPv6 /128) route inside `pools` without a gateway (a route to a local pod)
+/// leads to a workload's IP on that workload's own link. (Host routes via another node —
+/// borrowed addresses, remote tunnel addresses — are the other node's pods' and are not
+/// judged here.)
+pub fn no_orphans(states: &[NodeState], workloads: &[Workload], pools: &[IpNet]) -> Check {
     let mut found = Vec::new();
     for s in states {
         let here: BTreeMap<String, &Workload> = workloads
@@ -166,25 +190,28 @@ pub fn no_orphans(states: &[NodeState], workloads: &[Workload], pools: &[Ipv4Net
                 found.push(disagreement(&s.node, "link", &l.ifname, problem));
             }
         }
-        for r in &s.routes.value {
-            let Some(net) = in_pools(r, pools).filter(|n| n.prefix_len() == 32) else {
+        for r in s.all_routes() {
+            let Some(net) = in_pools(r, pools).filter(is_host) else {
                 continue;
             };
             if r.gateway.is_some() {
                 continue;
             }
-            let owner = here.iter().find(|(_, w)| w.ip == net.addr());
+            let ip = net.addr();
+            let has =
+                |w: &Workload| IpAddr::from(w.ip) == ip || w.ipv6.map(IpAddr::from) == Some(ip);
+            let owner = here.iter().find(|(_, w)| has(w));
             let problem = match owner {
-                None => format!("no live pod on {} has {}", s.node, net.addr()),
+                None => format!("no live pod on {} has {ip}", s.node),
                 Some((cali, _)) if r.kind == RouteType::Unicast && r.via_dev(cali) => continue,
-                Some((cali, w)) => format!("{} is pod {}'s, whose link is {cali}", w.ip, w.id()),
+                Some((cali, w)) => format!("{ip} is pod {}'s, whose link is {cali}", w.id()),
             };
             found.push(disagreement(&s.node, "route", shown(r), problem));
         }
     }
     let what = format!("cali links and /32 pod routes on {}", nodes_of(states));
-    let expected = "each cali link is a pod's on that node, each /32 route in a pool \
-                    leads to a pod's IP on that pod's own cali"
+    let expected = "each cali link is a pod's on that node, each /32 (or /128) route in a \
+                    pool leads to a pod's IP on that pod's own cali"
         .to_string();
     verdict(what, expected, found, states)
 }
@@ -192,9 +219,9 @@ pub fn no_orphans(states: &[NodeState], workloads: &[Workload], pools: &[Ipv4Net
 /// What is wrong with node `s`'s routes to its own blocks and other nodes' (`ipam`).
 fn block_problems(s: &NodeState, ipam: &BlockRoutes) -> Vec<Disagreement> {
     let mut found = Vec::new();
-    let routes_to = |b: &Ipv4Net| -> Vec<&Route> {
-        let dst = crate::observe::ip::RouteDst::Net(IpNet::V4(*b));
-        s.routes.value.iter().filter(|r| r.dst == dst).collect()
+    let routes_to = |b: &IpNet| -> Vec<&Route> {
+        let dst = crate::observe::ip::RouteDst::Net(*b);
+        s.all_routes().filter(|r| r.dst == dst).collect()
     };
     let list = |rs: &[&Route]| rs.iter().map(|r| shown(r)).collect::<Vec<_>>().join("; ");
     for b in &ipam.own {
@@ -231,21 +258,21 @@ fn block_problems(s: &NodeState, ipam: &BlockRoutes) -> Vec<Disagreement> {
 pub fn routes_match_ipam(
     states: &[NodeState],
     ipam: &BTreeMap<String, BlockRoutes>,
-    pools: &[Ipv4Net],
+    pools: &[IpNet],
 ) -> Check {
     let mut found = Vec::new();
     for s in states {
         let empty = BlockRoutes::default();
         let mine = ipam.get(&s.node).unwrap_or(&empty);
         found.extend(block_problems(s, mine));
-        let known: BTreeSet<Ipv4Net> = mine
+        let known: BTreeSet<IpNet> = mine
             .own
             .iter()
             .copied()
             .chain(mine.remote.iter().map(|(b, ..)| *b))
             .collect();
-        for r in &s.routes.value {
-            let Some(net) = in_pools(r, pools).filter(|n| n.prefix_len() < 32) else {
+        for r in s.all_routes() {
+            let Some(net) = in_pools(r, pools).filter(|n| !is_host(n)) else {
                 continue;
             };
             if !known.contains(&net) {
@@ -294,6 +321,7 @@ mod tests {
                 &routes,
                 "ip -j -4 route",
             ),
+            routes6: None,
         }
     }
 
@@ -307,7 +335,7 @@ mod tests {
         }
     }
 
-    fn pools() -> Vec<Ipv4Net> {
+    fn pools() -> Vec<IpNet> {
         vec!["192.168.0.0/16".parse().unwrap()]
     }
 
@@ -373,7 +401,7 @@ mod tests {
     #[test]
     fn blocks_are_judged_against_ipam() {
         let s = [recorded_node()];
-        let own: Ipv4Net = "192.168.1.0/26".parse().unwrap();
+        let own: IpNet = "192.168.1.0/26".parse().unwrap();
         let mut ipam = BTreeMap::new();
         ipam.insert(
             "k8s-worker-1".to_string(),
@@ -385,7 +413,7 @@ mod tests {
         let c = routes_match_ipam(&s, &ipam, &pools());
         assert!(c.passed, "{c:?}");
         // Another node's block with no route, and the own block moved to another node.
-        let other: Ipv4Net = "192.168.2.0/26".parse().unwrap();
+        let other: IpNet = "192.168.2.0/26".parse().unwrap();
         let spec = RouteSpec::to_pod(std::net::Ipv4Addr::new(10, 0, 0, 1), "ens192");
         ipam.insert(
             "k8s-worker-1".to_string(),

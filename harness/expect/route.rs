@@ -4,7 +4,7 @@
 
 pub use super::value::RouteFields;
 use super::{Check, Shown, Value};
-use crate::calico::{IPIP_DEVICE, LINK_LOCAL_GATEWAY, VXLAN_DEVICE};
+use crate::calico::{IPIP_DEVICE, LINK_LOCAL_GATEWAY, VXLAN_DEVICE, VXLAN_V6_DEVICE};
 use crate::facts::{Encapsulation, NodeFacts};
 use crate::observe::Observed;
 use crate::observe::ip::{Route, RouteDst, RouteType};
@@ -132,35 +132,54 @@ impl RouteSpec {
 
     /// The route node `here` has for `block` of node `other` when the pool's encapsulation
     /// between them is `mode`: IPIP `via <node> dev tunl0 onlink`, VXLAN `via <tunnel address>
-    /// dev vxlan.calico onlink`, none `via <node> dev <underlay>`. An error when the facts lack
-    /// `other`'s VXLAN tunnel address.
+    /// dev vxlan.calico onlink`, none `via <node> dev <underlay>`. An IPv6 block the same way
+    /// with the IPv6 addresses, over `vxlan-v6.calico` (Felix's routetable sets onlink on every
+    /// VXLAN target, either family); Calico has no IPIP for IPv6. An error when the facts lack
+    /// an address the route needs.
     pub fn remote_block(
         mode: Encapsulation,
-        block: Ipv4Net,
+        block: IpNet,
         here: &NodeFacts,
         other: &NodeFacts,
     ) -> Result<RouteSpec, String> {
-        let dst = RouteDst::Net(IpNet::V4(block));
-        let tunnel = |via: Option<Ipv4Addr>, dev: &str| {
-            let via = via.ok_or_else(|| {
-                format!("{} has no VXLAN tunnel address in the facts", other.name)
-            })?;
+        let dst = RouteDst::Net(block);
+        let tunnel = |via: Option<IpAddr>, dev: &str, what: &str| {
+            let via = via.ok_or_else(|| format!("{} has no {what} in the facts", other.name))?;
             Ok(RouteSpec {
                 onlink: true,
-                ..RouteSpec::unicast(dst, Some(via.into()), Some(dev.into()))
+                ..RouteSpec::unicast(dst, Some(via), Some(dev.into()))
             })
         };
-        match mode {
-            Encapsulation::Ipip | Encapsulation::IpipCrossSubnet => {
-                tunnel(Some(other.address), IPIP_DEVICE)
+        let v4 = |a: Option<Ipv4Addr>| a.map(IpAddr::from);
+        let v6 = |a: Option<Ipv6Addr>| a.map(IpAddr::from);
+        match (block, mode) {
+            (IpNet::V4(_), Encapsulation::Ipip | Encapsulation::IpipCrossSubnet) => {
+                tunnel(Some(other.address.into()), IPIP_DEVICE, "address")
             }
-            Encapsulation::Vxlan | Encapsulation::VxlanCrossSubnet => {
-                tunnel(other.vxlan_tunnel_address, VXLAN_DEVICE)
-            }
-            Encapsulation::None => Ok(RouteSpec::unicast(
+            (IpNet::V4(_), Encapsulation::Vxlan | Encapsulation::VxlanCrossSubnet) => tunnel(
+                v4(other.vxlan_tunnel_address),
+                VXLAN_DEVICE,
+                "VXLAN tunnel address",
+            ),
+            (IpNet::V4(_), Encapsulation::None) => Ok(RouteSpec::unicast(
                 dst,
                 Some(other.address.into()),
                 here.underlay.clone(),
+            )),
+            (IpNet::V6(_), Encapsulation::Vxlan | Encapsulation::VxlanCrossSubnet) => tunnel(
+                v6(other.vxlan_v6_tunnel_address),
+                VXLAN_V6_DEVICE,
+                "IPv6 VXLAN tunnel address",
+            ),
+            (IpNet::V6(_), Encapsulation::None) => {
+                let via = v6(other.ipv6_address)
+                    .ok_or_else(|| format!("{} has no IPv6 address in the facts", other.name))?;
+                Ok(RouteSpec::unicast(dst, Some(via), here.underlay.clone()))
+            }
+            (IpNet::V6(b), _) => Err(format!(
+                "IPv6 block {b} is in a pool with {} encapsulation: Calico carries IPv6 over \
+                 VXLAN or unencapsulated only",
+                mode.as_str()
             )),
         }
     }

@@ -47,6 +47,15 @@ pub(super) async fn host_route6_missing(t: &mut Target, _: &Switches) -> Result<
     ip(&t.host_of(CLIENT_POD)?, &format!("-6 route del {addr}/128")).await
 }
 
+pub(super) async fn orphan_route6(t: &mut Target, _: &Switches) -> Result<()> {
+    // fd00:10:244::1:32 is in k8s-worker-1's IPv6 block; no pod of the lab has it.
+    let line = format!(
+        "-6 route add fd00:10:244::1:32/128 dev {}",
+        cali(t, CLIENT_POD)?
+    );
+    ip(&t.host_of(CLIENT_POD)?, &line).await
+}
+
 pub(super) async fn dad_left_on(t: &mut Target, _: &Switches) -> Result<()> {
     set_ipv6_conf(&t.pod(CLIENT_POD)?, "eth0", "accept_dad", "1")?;
     set_ipv6_conf(

@@ -754,4 +754,42 @@ mod ipv6_tests {
         let v6 = ipv6_blocks_by_node(&affinities).unwrap();
         assert_eq!(v6["w1"][0].to_string(), "fd00:10:244:0:1::/122");
     }
+
+    /// The recorded Node (IPv4 only) with one field added, as a dual-stack node would carry it
+    /// (not recorded): an IPv6 InternalIP, else Calico's `projectcalico.org/IPv6Address`; the
+    /// IPv6 VXLAN tunnel annotation. The recorded node itself has no IPv6 address.
+    #[test]
+    fn a_nodes_ipv6_address_is_its_ipv6_internal_ip_else_calicos_annotation() {
+        let recorded = || -> serde_json::Value {
+            serde_json::from_str(&crate::fixtures::read_text(
+                "recorded/kube/node-k8s-worker-1.json",
+            ))
+            .unwrap()
+        };
+        let facts = |v: serde_json::Value| node_facts(&serde_json::from_value(v).unwrap()).unwrap();
+        let plain = facts(recorded());
+        assert_eq!(plain.ipv6_address, None);
+        assert_eq!(plain.vxlan_v6_tunnel_address, None);
+        let mut internal = recorded();
+        let addresses = internal["status"]["addresses"].as_array_mut().unwrap();
+        addresses.push(serde_json::json!({"type": "InternalIP", "address": "fd00:10:12::2"}));
+        let f = facts(internal);
+        assert_eq!(
+            f.address, plain.address,
+            "the IPv4 InternalIP stays the address"
+        );
+        assert_eq!(f.ipv6_address, Some("fd00:10:12::2".parse().unwrap()));
+        let mut annotated = recorded();
+        let annotations = annotated["metadata"]["annotations"]
+            .as_object_mut()
+            .unwrap();
+        annotations.insert(ANNOTATION_IPV6_ADDRESS.into(), "fd00:10:12::7/64".into());
+        annotations.insert(ANNOTATION_VXLAN_V6_TUNNEL.into(), "fd00:10:244::1:0".into());
+        let f = facts(annotated);
+        assert_eq!(f.ipv6_address, Some("fd00:10:12::7".parse().unwrap()));
+        assert_eq!(
+            f.vxlan_v6_tunnel_address,
+            Some("fd00:10:244::1:0".parse().unwrap())
+        );
+    }
 }

@@ -244,6 +244,38 @@ mod tests {
         assert_eq!(w.len(), 2, "{w:?}");
     }
 
+    /// Not recorded (the recorded pod with an IPv6 entry added, as a dual-stack cluster lists
+    /// it): a pod's IPv6 is the IPv6 of `status.podIPs`, else of Calico's `podIPs` annotation;
+    /// its IPv4 stays the workload's address. The recorded pod itself has none.
+    #[test]
+    fn a_pods_ipv6_is_read_from_pod_ips_else_calicos_annotation() {
+        let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut p = recorded("kube/pod-test-tools.json");
+            f(&mut p);
+            serde_json::from_value::<Pod>(p).unwrap()
+        };
+        assert_eq!(ipv6_of(&edit(&|_| {})), None);
+        let listed = edit(&|p| {
+            p["status"]["podIPs"] =
+                serde_json::json!([{"ip": "192.168.1.1"}, {"ip": "fd00:10:244::1:1"}]);
+        });
+        assert_eq!(ipv6_of(&listed), Some("fd00:10:244::1:1".parse().unwrap()));
+        let annotated = edit(&|p| {
+            p["metadata"]["annotations"] = serde_json::json!(
+                {"cni.projectcalico.org/podIPs": "192.168.1.1/32,fd00:10:244::1:2/128"}
+            );
+        });
+        assert_eq!(
+            ipv6_of(&annotated),
+            Some("fd00:10:244::1:2".parse().unwrap())
+        );
+        let nodes = vec!["k8s-worker-1".to_string()];
+        let w = workloads_from_pods(&[listed], &nodes, &pools());
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].ip.to_string(), "192.168.1.1");
+        assert_eq!(w[0].ipv6, Some("fd00:10:244::1:1".parse().unwrap()));
+    }
+
     /// A workload list made from recorded pods agrees with the recorded node's links and
     /// routes (same node, same time): REC-1 and REC-2 pass on real data.
     #[test]
@@ -274,9 +306,11 @@ mod tests {
                 command: "ip".into(),
                 place: "host k8s-worker-1".into(),
             },
+            routes6: None,
         };
         let states = [state];
         assert!(every_pod_wired(&states, &w).passed);
-        assert!(no_orphans(&states, &w, &pools()).passed);
+        let pools: Vec<ipnet::IpNet> = pools().into_iter().map(ipnet::IpNet::V4).collect();
+        assert!(no_orphans(&states, &w, &pools).passed);
     }
 }
