@@ -9,6 +9,10 @@
 #                             API server, which serves projectcalico.org/v3
 #                   vxlan     tigera-operator + an Installation whose pool is VXLAN (Always); no API
 #                             server, so Calico's objects are read as crd.projectcalico.org/v1
+#                   dualstack kind's ipFamily dual (ci/kind-config-dualstack.yaml) and tigera-operator
+#                             with an IPv4 pool (IPIP, as in the article) and an IPv6 pool
+#                             fd00:10:244::/64 (blockSize 122, unencapsulated: Calico has no
+#                             IPIP for IPv6), as Calico's dual-stack docs describe; no API server
 # environment: KIND_CLUSTER_NAME (default calico),
 #   CALICO_WAIT_SECONDS (default 900: the deadline of every wait after the nodes are created, together),
 #   KIND_NODE_IMAGE (a node image of your choosing instead of the pinned one; the kind version is
@@ -17,14 +21,14 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 <calico-version, e.g. v3.32.1> <ipip|operator|vxlan>" >&2
+  echo "usage: $0 <calico-version, e.g. v3.32.1> <ipip|operator|vxlan|dualstack>" >&2
   exit 2
 }
 [ "$#" -eq 2 ] || usage
 version="$1"
 mode="$2"
 case "$version" in v3.*) ;; *) usage ;; esac
-case "$mode" in ipip | operator | vxlan) ;; *) usage ;; esac
+case "$mode" in ipip | operator | vxlan | dualstack) ;; *) usage ;; esac
 
 here="$(cd "$(dirname "$0")" && pwd)"
 cluster="${KIND_CLUSTER_NAME:-calico}"
@@ -158,7 +162,7 @@ case "$mode" in
       exit 1
     fi
     ;;
-  operator | vxlan)
+  operator | vxlan | dualstack)
     fetch "$manifests/operator-crds.yaml" "$work/operator-crds.yaml"
     fetch "$manifests/tigera-operator.yaml" "$work/tigera-operator.yaml"
     ;;
@@ -176,7 +180,9 @@ fi
 
 # kind create is bounded by kind's and kubeadm's own timeouts, not by CALICO_WAIT_SECONDS.
 log "creating kind cluster ${cluster} (${node_image})"
-kind create cluster --name "$cluster" --config "$here/kind-config.yaml" --image "$node_image" --wait 0s
+config="$here/kind-config.yaml"
+[ "$mode" != dualstack ] || config="$here/kind-config-dualstack.yaml"
+kind create cluster --name "$cluster" --config "$config" --image "$node_image" --wait 0s
 created=yes
 deadline=$((SECONDS + wait_seconds))
 kubectl config use-context "kind-${cluster}"
@@ -210,6 +216,19 @@ spec:
         natOutgoing: Enabled
         nodeSelector: all()
 YAML
+  if [ "$mode" = dualstack ]; then
+    # The IPv6 pool beside it, and the nodes' IPv6 addresses found as the IPv4 ones are.
+    cat >>"$work/installation.yaml" <<YAML
+      - name: default-ipv6-ippool
+        cidr: fd00:10:244::/64
+        blockSize: 122
+        encapsulation: None
+        natOutgoing: Enabled
+        nodeSelector: all()
+    nodeAddressAutodetectionV6:
+      firstFound: true
+YAML
+  fi
   if [ "$apiserver" = with-apiserver ]; then
     cat >>"$work/installation.yaml" <<YAML
 ---
@@ -240,6 +259,7 @@ case "$mode" in
     ;;
   operator) install_operator VXLANCrossSubnet with-apiserver ;;
   vxlan) install_operator VXLAN without-apiserver ;;
+  dualstack) install_operator IPIP without-apiserver ;;
 esac
 
 wait_kubectl "every node to be Ready" wait --for=condition=Ready nodes --all
