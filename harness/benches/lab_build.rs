@@ -3,7 +3,7 @@
 //! `ip -batch` script (`ip netns add`, veths, addresses, routes, `sysctl -w`), in the same run.
 //!
 //! Run: `cargo bench --bench lab_build` (root). Iterations: `LAB_BENCH_ITERS` (default 7).
-//! Prints a markdown table. The script's namespaces have unique names
+//! Prints a markdown table, then the dual-stack row (the same node IPv4 only and dual stack). The script's namespaces have unique names
 //! (`calico-bench-<pid>-<iter>-...`) and are always deleted, also when a step fails.
 //!
 //! Neither side waits for the kernel to free what it tore down: closing the lab's namespace
@@ -399,6 +399,51 @@ fn main() {
             QUIET_DEADLINE.as_secs()
         );
     }
+    println!();
+    dual_stack_table(iters, pid, meter);
+}
+
+/// The dual-stack row: the same node, IPv4 only and dual stack (an IPv6 /128 per pod, proxy
+/// NDP, /128 host routes, IPv6 blackholes), build + teardown interleaved, each on a quiet
+/// machine; the standard is dual stack within 1.5x of IPv4 for the same pod count.
+fn dual_stack_table(iters: usize, pid: u32, meter: CpuMeter) {
+    println!(
+        "| extra pods (+2 article pods) | IPv4 build + teardown | dual stack build + teardown | dual stack / IPv4 |"
+    );
+    println!("|---:|---:|---:|---:|");
+    let cycle = |spec: &LabSpec, tag: String| -> Duration {
+        meter.wait_quiet();
+        let start = Instant::now();
+        match Lab::build_blocking(spec, &tag).and_then(|lab| lab.teardown_blocking()) {
+            Ok(()) => start.elapsed(),
+            Err(e) => {
+                eprintln!("lab_build: {tag}: {e}");
+                std::process::exit(1);
+            }
+        }
+    };
+    for n in [10, 110] {
+        let dual = LabSpec {
+            dual_stack: true,
+            ..spec(n)
+        };
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for i in 0..iters {
+            v4.push(cycle(&spec(n), format!("bench-{pid}-v4-{n}-{i}")));
+            v6.push(cycle(&dual, format!("bench-{pid}-ds-{n}-{i}")));
+        }
+        let (a, b) = (median(v4), median(v6));
+        println!(
+            "| {n} | {} | {} | {:.2}x |",
+            ms(a),
+            ms(b),
+            b.as_secs_f64() / a.as_secs_f64().max(1e-9)
+        );
+    }
+    println!();
+    println!(
+        "{iters} iterations per size, interleaved (IPv4, then dual stack); medians; one node."
+    );
 }
 
 /// The median, or `None` when any measurement is unknown (the machine never got quiet).
