@@ -227,6 +227,8 @@ enum Spot {
     SameNode,
     /// Between the nodes.
     CrossNode,
+    /// The IPv6 path between the pods (IP6-6), drawn beside the IPv4 one.
+    Ipv6Path,
     /// Nowhere on the path: listed below it.
     Elsewhere,
 }
@@ -236,7 +238,8 @@ enum Spot {
 fn spot(claim: &str, pod: Option<&str>) -> Spot {
     let family = claim.split('-').next().unwrap_or(claim);
     match (claim, family, pod) {
-        ("HOST-R1", _, Some(p)) => Spot::HostRoute(p.to_string()),
+        ("HOST-R1" | "IP6-5", _, Some(p)) => Spot::HostRoute(p.to_string()),
+        ("IP6-6", _, _) => Spot::Ipv6Path,
         ("HOST-R3" | "MTU-2" | "MTU-3", _, _) | (_, "XN", _) => Spot::CrossNode,
         ("HOST-R2" | "MTU-1", _, None) | (_, "REC", None) => Spot::Routes,
         ("MTU-4", _, None) | (_, "P2P", None) => Spot::SameNode,
@@ -262,6 +265,18 @@ struct PodEnd {
     cali_mtu: Option<u32>,
     proxy_arp: Option<String>,
     host_route: Option<String>,
+    /// Dual stack only: what IP6-1..3 and IP6-5 observed, drawn beside the IPv4 values.
+    ipv6: Option<Ipv6End>,
+}
+
+/// The IPv6 half of one pod's end of the path, as the IP6 claims observed it.
+#[derive(Debug, Default)]
+struct Ipv6End {
+    ip: Option<String>,
+    gateway: Option<String>,
+    proxy_ndp: Option<String>,
+    host_route: Option<String>,
+    blackhole: Option<String>,
 }
 
 /// What the cases observed of one node's routes.
@@ -272,6 +287,8 @@ struct NodeRoutes {
     pod_routes: Vec<String>,
     blackholes: Vec<String>,
     remote: Vec<String>,
+    /// Dual stack only: the pods' /128 routes and the IPv6 blackholes IP6-5 saw.
+    ipv6: Option<(Vec<String>, Vec<String>)>,
 }
 
 /// The observed path of one target.
@@ -282,6 +299,8 @@ struct Path {
     /// The leg between the nodes: how it was seen to be encapsulated, its TTL.
     leg: Vec<String>,
     same_ttl: Option<String>,
+    /// Dual stack only: the IPv6 path between the pods (IP6-6's hop limits).
+    leg6: Vec<String>,
     /// Failed claims by where they are drawn.
     failed: Vec<(Spot, String)>,
 }
@@ -339,7 +358,41 @@ fn pod_end(name: &str, facts: &Facts, cases: &[&CaseResult]) -> PodEnd {
     })
     .map(|(_, i)| i.to_string());
     host_end_values(&mut end, cases);
+    if facts.dual_stack() {
+        end.ipv6 = Some(ipv6_end(name, cases));
+    }
     end
+}
+
+fn ipv6_end(name: &str, cases: &[&CaseResult]) -> Ipv6End {
+    let p = Some(name);
+    let route = |claim: &str, blackhole: bool| {
+        observed(cases, claim, p, |_, v| match v {
+            Value::Routes(r) if r.iter().any(|r| (r.kind == "blackhole") == blackhole) => {
+                Some(routes_text(r))
+            }
+            _ => None,
+        })
+    };
+    Ipv6End {
+        ip: observed(cases, "IP6-1", p, |_, v| match v {
+            Value::Addresses(a) => a.first().map(|s| first_word(s)),
+            _ => None,
+        }),
+        gateway: observed(cases, "IP6-2", p, |_, v| match v {
+            Value::Routes(r) => r.first().and_then(|r| r.via.map(|v| v.to_string())),
+            _ => None,
+        }),
+        proxy_ndp: observed(cases, "IP6-3", p, |_, v| match v {
+            Value::Sysctls(s) => s
+                .iter()
+                .find(|(k, _)| k.ends_with(".proxy_ndp"))
+                .map(|(_, v)| v.clone()),
+            _ => None,
+        }),
+        host_route: route("IP6-5", false),
+        blackhole: route("IP6-5", true),
+    }
 }
 
 fn host_end_values(end: &mut PodEnd, cases: &[&CaseResult]) {
@@ -410,7 +463,31 @@ fn node_routes(node: &NodeFacts, cases: &[&CaseResult]) -> NodeRoutes {
         pod_routes: Vec::new(),
         blackholes: routes_of("HOST-R2"),
         remote: routes_of("HOST-R3"),
+        ipv6: None,
     }
+}
+
+/// The IPv6 path between the pods: the hop limits IP6-6 saw, same node (its first exchange,
+/// from test-tools) and across nodes (its second, from test-tools-remote).
+fn leg6(cases: &[&CaseResult]) -> Vec<String> {
+    let seen: Vec<String> = cases
+        .iter()
+        .filter(|c| c.claim == "IP6-6")
+        .flat_map(|c| c.checks.iter())
+        .filter_map(|k| match &k.observed.value {
+            Some(Value::Ttls(t)) => {
+                let distinct: BTreeSet<u8> = t.iter().copied().collect();
+                let shown: Vec<String> = distinct.iter().map(ToString::to_string).collect();
+                Some(shown.join(", "))
+            }
+            _ => None,
+        })
+        .collect();
+    let limit = |i: usize| match seen.get(i) {
+        Some(l) => format!("IPv6, hop limit {l}"),
+        None => "IPv6, hop limit not observed".into(),
+    };
+    vec![limit(0), limit(1)]
 }
 
 /// The leg between the nodes: the encapsulation XN-2 saw (a passed check saw every packet so),
@@ -481,8 +558,14 @@ impl Path {
             let node = nodes
                 .iter_mut()
                 .find(|n| Some(&n.name) == pod.node.as_ref());
-            if let (Some(node), Some(r)) = (node, &pod.host_route) {
+            let Some(node) = node else { continue };
+            if let Some(r) = &pod.host_route {
                 node.pod_routes.push(r.clone());
+            }
+            if let Some(v6) = &pod.ipv6 {
+                let (routes, holes) = node.ipv6.get_or_insert_with(Default::default);
+                routes.extend(v6.host_route.clone());
+                holes.extend(v6.blackhole.clone().filter(|b| !holes.contains(b)));
             }
         }
         let mut failed: Vec<(Spot, String)> = cases
@@ -498,6 +581,10 @@ impl Path {
             nodes,
             leg: if cross { leg(cases) } else { Vec::new() },
             same_ttl: ttls(cases, "P2P-1"),
+            leg6: match facts.dual_stack() {
+                true => leg6(cases),
+                false => Vec::new(),
+            },
             failed,
         }
     }
@@ -585,13 +672,18 @@ impl Chart {
 
 impl PodEnd {
     fn eth0_lines(&self) -> Vec<String> {
-        vec![
+        let mut lines = vec![
             format!("pod {} eth0", self.name),
             or_not("IP", self.ip.as_ref()),
             or_not("MAC", self.mac.as_ref()),
             or_not("MTU", self.mtu),
             or_not("ifindex", self.ifindex),
-        ]
+        ];
+        if let Some(v6) = &self.ipv6 {
+            lines.push(or_not("IPv6", v6.ip.as_ref()));
+            lines.push(or_not("IPv6 via", v6.gateway.as_ref()));
+        }
+        lines
     }
 
     fn cali_lines(&self) -> Vec<String> {
@@ -604,6 +696,13 @@ impl PodEnd {
             or_not("MTU", self.cali_mtu),
             or_not("proxy_arp =", self.proxy_arp.as_ref()),
         ]
+        .into_iter()
+        .chain(
+            self.ipv6
+                .iter()
+                .map(|v6| or_not("proxy_ndp =", v6.proxy_ndp.as_ref())),
+        )
+        .collect()
     }
 
     /// Whether nothing at all was observed of the host end.
@@ -624,6 +723,10 @@ impl NodeRoutes {
         add("pod /32", &self.pod_routes);
         add("own block", &self.blackholes);
         add("other blocks", &self.remote);
+        if let Some((routes, holes)) = &self.ipv6 {
+            add("pod /128", routes);
+            add("own IPv6 block", holes);
+        }
         lines
     }
 }
@@ -715,6 +818,21 @@ impl Path {
             }
             _ => {}
         }
+        // Dual stack: the IPv6 path beside the IPv4 one, same node and across nodes.
+        if let [same, across] = self.leg6.as_slice() {
+            let failed = || self.failed_at(&Spot::Ipv6Path);
+            if let (Some(a), Some(b)) = (client, server) {
+                chart.edge(
+                    &format!("E{a}"),
+                    &format!("E{b}"),
+                    &[same.clone()],
+                    failed(),
+                );
+            }
+            if self.nodes.len() >= 2 {
+                chart.edge("R0", "R1", &[across.clone()], failed());
+            }
+        }
     }
 
     /// The index of `pod` when it is present and on a drawn node.
@@ -776,6 +894,13 @@ impl Path {
                 self.failed_at(&Spot::CrossNode),
             );
         }
+        if !self.leg6.is_empty() {
+            row(
+                "IPv6 between the pods (same node, across nodes)",
+                &self.leg6,
+                self.failed_at(&Spot::Ipv6Path),
+            );
+        }
         if let Some(ids) = self.failed_at(&Spot::Elsewhere) {
             row("elsewhere", &[], Some(ids));
         }
@@ -832,6 +957,39 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with("| `") && l.contains(" | passed |"));
         assert_eq!(rows.count(), 52);
+    }
+
+    /// A dual-stack lab run (`md-dualstack.json`): the IPv6 half is drawn beside the IPv4
+    /// one, as IP6-1..3, 5 and 6 observed it; an IPv4-only run draws none of it (above).
+    #[test]
+    fn a_dual_stack_run_draws_the_ipv6_path_beside_the_ipv4_one() {
+        let mut report = fixture("md-dualstack.json");
+        let all = mermaid_block(&render(&report)).join("\n");
+        for want in [
+            "<br/>IPv6 fd00:10:244::1:c/128<br/>IPv6 via fe80::ecee:eeff:feee:eeee\"]",
+            "<br/>proxy_arp = 1<br/>proxy_ndp = 1\"]",
+            "pod /128: fd00:10:244::1:c dev calied9d42cb137",
+            "own IPv6 block: blackhole fd00:10:244::2:0/122",
+            "E0 <-->|\"IPv6, hop limit 63\"| E1",
+            "R0 <-->|\"IPv6, hop limit 62\"| R1",
+        ] {
+            assert!(all.contains(want), "no {want:?} in\n{all}");
+        }
+        assert!(
+            !all.contains("x--x") && !all.contains("not observed"),
+            "{all}"
+        );
+        // IP6-6 failed: both IPv6 edges are crossed and name it; the IPv4 ones are not.
+        for c in report.cases.iter_mut().filter(|c| c.claim == "IP6-6") {
+            c.status = Status::Failed;
+        }
+        let all = mermaid_block(&render(&report)).join("\n");
+        assert!(
+            all.contains("E0 x--x|\"✗ IP6-6<br/>IPv6, hop limit 63\"| E1")
+                && all.contains("R0 x--x|\"✗ IP6-6<br/>IPv6, hop limit 62\"| R1"),
+            "{all}"
+        );
+        assert_eq!(all.matches("x--x").count(), 2, "{all}");
     }
 
     /// Failed claims are crossed red edges labelled with their IDs; the absent remote pod is a
