@@ -825,12 +825,12 @@ impl Path {
                 chart.edge(
                     &format!("E{a}"),
                     &format!("E{b}"),
-                    &[same.clone()],
+                    std::slice::from_ref(same),
                     failed(),
                 );
             }
             if self.nodes.len() >= 2 {
-                chart.edge("R0", "R1", &[across.clone()], failed());
+                chart.edge("R0", "R1", std::slice::from_ref(across), failed());
             }
         }
     }
