@@ -42,6 +42,16 @@ impl Encapsulation {
         }
     }
 
+    /// Bytes of overhead per packet when this encapsulation carries an IPv6 pool: VXLAN over
+    /// IPv6 (`vxlan-v6.calico`) 70 (Felix's `vxlanV6MTUOverhead`), none 0; Calico has no IPIP
+    /// for IPv6.
+    pub fn overhead6(self) -> u32 {
+        match self {
+            Encapsulation::Vxlan | Encapsulation::VxlanCrossSubnet => 70,
+            _ => 0,
+        }
+    }
+
     /// The encapsulation actually used between two nodes, given whether they share a subnet.
     pub fn between(self, same_subnet: bool) -> Encapsulation {
         match (self, same_subnet) {

@@ -53,8 +53,10 @@ pub fn parse_selection(value: &str) -> Result<Vec<TargetKind>> {
             TargetKind::Lab(Encapsulation::None),
             TargetKind::Lab(Encapsulation::Vxlan),
             TargetKind::LabDualStack(Encapsulation::None),
+            TargetKind::LabDualStack(Encapsulation::Vxlan),
         ]),
         "lab:dualstack" => Ok(vec![TargetKind::LabDualStack(Encapsulation::None)]),
+        "lab:vxlan-dualstack" => Ok(vec![TargetKind::LabDualStack(Encapsulation::Vxlan)]),
         "lab:none" => Ok(vec![TargetKind::Lab(Encapsulation::None)]),
         "lab:vxlan" => Ok(vec![TargetKind::Lab(Encapsulation::Vxlan)]),
         "lab:ipip" => Ok(vec![TargetKind::Lab(Encapsulation::Ipip)]),
@@ -65,7 +67,7 @@ pub fn parse_selection(value: &str) -> Result<Vec<TargetKind>> {
                 "CALICO_TARGET",
                 other,
                 "not a target: use lab, lab:none, lab:vxlan, lab:ipip, lab:dualstack, \
-                 topology:<file> or kube",
+                 lab:vxlan-dualstack, topology:<file> or kube",
             )),
         },
     }
@@ -310,10 +312,14 @@ mod tests {
 
     #[test]
     fn calico_target_values() {
-        assert_eq!(parse_selection("").map(|v| v.len()).ok(), Some(3));
+        assert_eq!(parse_selection("").map(|v| v.len()).ok(), Some(4));
         assert_eq!(
             parse_selection("lab:dualstack").ok(),
             Some(vec![TargetKind::LabDualStack(Encapsulation::None)])
+        );
+        assert_eq!(
+            parse_selection("lab:vxlan-dualstack").ok(),
+            Some(vec![TargetKind::LabDualStack(Encapsulation::Vxlan)])
         );
         assert_eq!(
             parse_selection("topology:/tmp/t.json").ok(),

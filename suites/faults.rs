@@ -166,6 +166,10 @@ fn correct_labs() -> Vec<(String, TargetKind)> {
             "no_fault_dualstack".into(),
             TargetKind::LabDualStack(Encapsulation::None),
         ),
+        (
+            "no_fault_vxlan_dualstack".into(),
+            TargetKind::LabDualStack(Encapsulation::Vxlan),
+        ),
     ]
 }
 

@@ -5,11 +5,13 @@
 //! the pod MTU as the pod's `eth0` has it, the underlay MTU as the node's interface has it.
 
 use super::host_routes::pod_nodes;
-use super::pod_identity::calico_mtu;
+use super::pod_identity::{calico_mtu, underlay_of};
 use super::pod_to_pod::PodExchange;
 use super::support::*;
 use crate::claim;
-use calico_conformance::calico::{HTTP_PORT, IPIP_DEVICE, VXLAN_DEVICE, VXLAN_PORT};
+use calico_conformance::calico::{
+    HTTP_PORT, IPIP_DEVICE, VXLAN_DEVICE, VXLAN_PORT, VXLAN_V6_DEVICE,
+};
 use calico_conformance::df_echo::{DfEcho, DfOutcome, ECHO_HEADERS};
 use calico_conformance::expect::frames::{Frames, Match};
 use calico_conformance::expect::{Check, link, mtu};
@@ -54,11 +56,13 @@ pub fn claims() -> Vec<Claim> {
 }
 
 /// MTU-1: on each node the run uses, every `cali*` link, the article pods' `eth0` and the
-/// tunnel device of each encapsulating pool have the Calico MTU of POD-I3.
+/// tunnel device of each encapsulating pool have the Calico MTU of POD-I3 (a tunnel device of
+/// a dual-stack VXLAN cluster its own, see [`calico_interfaces`]).
 pub async fn mtu_1_one_mtu_per_node(cx: &Cx<'_>) -> Outcome {
     for node in pod_nodes(cx) {
-        let (want, why, got) = calico_interfaces(cx, &node).await?;
-        cx.expect(mtu::same_mtu(&node, want, &got).because(why))?;
+        for group in calico_interfaces(cx, &node).await? {
+            cx.expect(mtu::same_mtu(&node, group.want, &group.got).because(group.why))?;
+        }
     }
     Ok(())
 }
@@ -100,23 +104,26 @@ pub async fn mtu_4_mss_follows_pod_mtu(cx: &Cx<'_>) -> Outcome {
     Ok(())
 }
 
-/// The Calico MTU of `node` and why, and the MTU of each Calico interface there: every `cali*`
-/// link, `eth0 of <pod>` for each article pod on it, and `vxlan.calico` / `tunl0` when a pool
-/// encapsulates that way (`None` when missing).
-async fn calico_interfaces(
-    cx: &Cx<'_>,
-    node: &str,
-) -> Result<(u32, String, BTreeMap<String, Option<u32>>), Failure> {
+/// Interfaces that must share one MTU, and why.
+struct MtuGroup {
+    want: u32,
+    why: String,
+    got: BTreeMap<String, Option<u32>>,
+}
+
+/// The Calico interfaces of `node` by the MTU they must have: every `cali*` link, `eth0 of
+/// <pod>` for each article pod on it and each tunnel device (`vxlan.calico`, `tunl0`,
+/// `vxlan-v6.calico` when a pool encapsulates that way; `None` when missing) at the Calico MTU;
+/// a tunnel device whose own MTU differs from it — Felix gives each its encapsulation's
+/// (`VXLANMTU`, `VXLANMTUV6`) and the pods the smallest, so on a dual-stack VXLAN cluster
+/// `vxlan.calico` keeps 20 bytes more than the pods — in a group of its own at that MTU.
+async fn calico_interfaces(cx: &Cx<'_>, node: &str) -> Result<Vec<MtuGroup>, Failure> {
     let facts = &cx.target.facts;
     let host = cx.interfaces(&cx.target.host(node)?).await?;
     let mut got: BTreeMap<String, Option<u32>> = (host.value.iter())
         .filter(|i| i.link.ifname.starts_with("cali"))
         .map(|i| (i.link.ifname.clone(), Some(i.link.mtu)))
         .collect();
-    for tunnel in tunnel_devices(facts.pools.iter().map(|p| p.encapsulation)) {
-        let found = link::interface(&host, tunnel).ok().map(|i| i.link.mtu);
-        got.insert(tunnel.to_string(), found);
-    }
     let pods: Vec<_> = (facts.pods_on(node))
         .filter(|p| facts.absence(&p.name).is_none())
         .collect();
@@ -129,17 +136,43 @@ async fn calico_interfaces(
         .first()
         .ok_or_else(|| Failure::Harness(format!("no pod of the run on {node}")))?;
     let (want, why) = calico_mtu(cx, pod, &host)?;
-    Ok((want, why, got))
+    let underlay = underlay_of(cx, node, &host)?.link.mtu;
+    let mut groups = Vec::new();
+    for (tunnel, overhead) in tunnel_devices(cx) {
+        let found = link::interface(&host, tunnel).ok().map(|i| i.link.mtu);
+        let own = underlay.saturating_sub(overhead);
+        if facts.configured_mtu.is_some() || own == want {
+            got.insert(tunnel.to_string(), found);
+            continue;
+        }
+        let why = format!("{tunnel}'s own MTU: the underlay's {underlay} less {overhead} bytes");
+        let got = BTreeMap::from([(tunnel.to_string(), found)]);
+        groups.push(MtuGroup {
+            want: own,
+            why,
+            got,
+        });
+    }
+    groups.insert(0, MtuGroup { want, why, got });
+    Ok(groups)
 }
 
-/// The tunnel devices the pools' encapsulations call for.
-fn tunnel_devices(modes: impl Iterator<Item = Encapsulation>) -> Vec<&'static str> {
+/// The tunnel devices the pools' encapsulations call for, each with its bytes of overhead:
+/// the IPv4 pools' `tunl0` / `vxlan.calico`, an IPv6 pool's `vxlan-v6.calico`.
+fn tunnel_devices(cx: &Cx<'_>) -> Vec<(&'static str, u32)> {
+    let facts = &cx.target.facts;
     let mut devices = Vec::new();
-    for mode in modes {
-        let device = match mode {
-            Encapsulation::None => continue,
-            Encapsulation::Ipip | Encapsulation::IpipCrossSubnet => IPIP_DEVICE,
-            Encapsulation::Vxlan | Encapsulation::VxlanCrossSubnet => VXLAN_DEVICE,
+    let v4 = facts.pools.iter().map(|p| (p.encapsulation, false));
+    let v6 = facts.ipv6_pools.iter().map(|p| (p.encapsulation, true));
+    for (mode, ipv6) in v4.chain(v6) {
+        let device = match (mode, ipv6) {
+            (Encapsulation::None, _)
+            | (Encapsulation::Ipip | Encapsulation::IpipCrossSubnet, true) => continue,
+            (Encapsulation::Ipip | Encapsulation::IpipCrossSubnet, false) => {
+                (IPIP_DEVICE, mode.overhead())
+            }
+            (_, false) => (VXLAN_DEVICE, mode.overhead()),
+            (_, true) => (VXLAN_V6_DEVICE, mode.overhead6()),
         };
         if !devices.contains(&device) {
             devices.push(device);

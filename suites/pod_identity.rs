@@ -67,7 +67,9 @@ pub async fn pod_i3_mtu_matches_calico(cx: &Cx<'_>) -> Outcome {
 }
 
 /// The MTU Calico gives the pods of `pod`'s node, and why: the configured one, or the underlay's
-/// less the overhead of the pool's encapsulation. (MTU-1 holds every Calico interface to it.)
+/// less the largest overhead of the enabled encapsulations — the pod's pool's, and VXLAN over
+/// IPv6 when an IPv6 pool uses VXLAN (Felix's `determinePodMTU` takes the smallest of the
+/// encapsulations' MTUs). (MTU-1 holds every Calico interface to it.)
 pub(super) fn calico_mtu(
     cx: &Cx<'_>,
     pod: &PodFacts,
@@ -80,25 +82,34 @@ pub(super) fn calico_mtu(
     if let Some(mtu) = facts.configured_mtu {
         return Ok((mtu, format!("the configured Calico MTU {mtu}")));
     }
-    let node = cx.node_facts(&pod.node)?;
-    let underlay = host
-        .value
+    let underlay = underlay_of(cx, &pod.node, host)?;
+    let encap = pool.encapsulation;
+    let v6 = (facts.ipv6_pools.iter().map(|p| p.encapsulation.overhead6())).max();
+    let (overhead, what) = match v6 {
+        Some(o) if o > encap.overhead() => (o, "VXLAN over IPv6 (the IPv6 pool's)"),
+        _ => (encap.overhead(), encap.as_str()),
+    };
+    let why = format!(
+        "the underlay {}'s MTU {} less {overhead} bytes of {what} encapsulation",
+        underlay.link.ifname, underlay.link.mtu,
+    );
+    Ok((underlay.link.mtu.saturating_sub(overhead), why))
+}
+
+/// The interface of `node`'s `host` interfaces that holds the node's address.
+pub(super) fn underlay_of<'a>(
+    cx: &Cx<'_>,
+    node: &str,
+    host: &'a Observed<Vec<Interface>>,
+) -> Result<&'a Interface, Failure> {
+    let address = cx.node_facts(node)?.address;
+    host.value
         .iter()
-        .find(|i| i.holds(IpAddr::V4(node.address)))
+        .find(|i| i.holds(IpAddr::V4(address)))
         .ok_or_else(|| {
             Failure::Harness(format!(
-                "no interface on {} holds the node address {}",
-                host.place, node.address
+                "no interface on {} holds the node address {address}",
+                host.place
             ))
-        })?;
-    let encap = pool.encapsulation;
-    let mtu = encap.pod_mtu(underlay.link.mtu);
-    let why = format!(
-        "the underlay {}'s MTU {} less {} bytes of {} encapsulation",
-        underlay.link.ifname,
-        underlay.link.mtu,
-        encap.overhead(),
-        encap.as_str()
-    );
-    Ok((mtu, why))
+        })
 }

@@ -3,7 +3,7 @@
 //! - `check`: run every claim against the selected target and print what was checked (the
 //!   same run as `cargo test --test conformance`, claims only);
 //! - `faults --matrix`: write `docs/fault-matrix.md`;
-//! - `lab [--mode none|vxlan|dualstack] [--topology FILE]`: build the lab, write its topology file, hold it
+//! - `lab [--mode none|vxlan|dualstack|vxlan-dualstack] [--topology FILE]`: build the lab, write its topology file, hold it
 //!   until Ctrl-C (to look around, or to try `CALICO_TARGET=topology:FILE`);
 //! - `cleanup`: delete what killed kube runs left behind;
 //! - `rec-scale [--pods N] [--runs N]`: REC-1..3's median times on a lab with N extra pods per
@@ -47,7 +47,8 @@ enum Command {
     },
     /// Build the lab and hold it until Ctrl-C.
     Lab {
-        /// none, vxlan or dualstack (IPv4 and IPv6 pools, encapsulation None).
+        /// none, vxlan, dualstack (IPv4 and IPv6 pools, encapsulation None) or vxlan-dualstack
+        /// (both pools over VXLAN: vxlan.calico and vxlan-v6.calico).
         #[arg(long, default_value = "none")]
         mode: String,
         /// Where to write the lab's topology file.
@@ -200,7 +201,9 @@ fn lab(mode: &str, path: &std::path::Path) -> ExitCode {
     let kind = match parse_selection(&format!("lab:{mode}")) {
         Ok(mut k) if k.len() == 1 => k.remove(0),
         _ => {
-            eprintln!("calico-conformance: --mode {mode}: use none, vxlan or dualstack");
+            eprintln!(
+                "calico-conformance: --mode {mode}: use none, vxlan, dualstack or vxlan-dualstack"
+            );
             return ExitCode::FAILURE;
         }
     };

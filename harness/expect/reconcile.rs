@@ -6,7 +6,10 @@
 
 use super::route::{RouteFields, RouteSpec};
 use super::{Check, Disagreement, Shown, Value};
-use crate::calico::{HOST_END_MAC, host_end_name};
+use crate::calico::{HOST_END_MAC, IPIP_DEVICE, VXLAN_DEVICE, VXLAN_V6_DEVICE, host_end_name};
+
+/// Calico's tunnel devices: a host route on one of them leads to a tunnel endpoint, not a pod.
+const TUNNEL_DEVICES: [&str; 3] = [VXLAN_DEVICE, VXLAN_V6_DEVICE, IPIP_DEVICE];
 use crate::facts::Workload;
 use crate::observe::Observed;
 use crate::observe::ip::{Link, Route, RouteType};
@@ -169,8 +172,9 @@ pub fn every_pod_wired(states: &[NodeState], workloads: &[Workload]) -> Check {
 /// REC-2: on each node of `states`, every `cali*` link belongs to a workload on that node, and
 /// every /32 (or IPv6 /128) route inside `pools` without a gateway (a route to a local pod)
 /// leads to a workload's IP on that workload's own link. (Host routes via another node —
-/// borrowed addresses, remote tunnel addresses — are the other node's pods' and are not
-/// judged here.)
+/// borrowed addresses — and host routes on a tunnel device — tunnel endpoints, such as the
+/// kernel's route for the node's own /128 on `vxlan-v6.calico` — are no local pod's and are
+/// not judged here.)
 pub fn no_orphans(states: &[NodeState], workloads: &[Workload], pools: &[IpNet]) -> Check {
     let mut found = Vec::new();
     for s in states {
@@ -194,7 +198,10 @@ pub fn no_orphans(states: &[NodeState], workloads: &[Workload], pools: &[IpNet])
             let Some(net) = in_pools(r, pools).filter(is_host) else {
                 continue;
             };
-            if r.gateway.is_some() {
+            // Via another node, or to a tunnel endpoint (the kernel's route for the node's own
+            // /128 on vxlan-v6.calico, Felix's `<ip> dev vxlan.calico` for a remote VTEP): no
+            // pod's.
+            if r.gateway.is_some() || TUNNEL_DEVICES.iter().any(|d| r.via_dev(d)) {
                 continue;
             }
             let ip = net.addr();

@@ -79,3 +79,30 @@ pub(super) async fn ipv6_blackhole_missing(t: &mut Target, _: &Switches) -> Resu
     .ok_or_else(|| Error::NotFound(format!("{node} has no IPv6 block")))?;
     ip(&t.host(&node)?, &format!("-6 route del blackhole {block}")).await
 }
+
+pub(super) async fn ipv6_routed_plain_while_pool_says_vxlan(
+    t: &mut Target,
+    _: &Switches,
+) -> Result<()> {
+    // Each node routes the other's IPv6 blocks straight over ens192, as if BIRD had programmed
+    // them, instead of over vxlan-v6.calico.
+    let nodes = t.facts.nodes.clone();
+    for here in &nodes {
+        for other in nodes.iter().filter(|n| n.name != here.name) {
+            let via = other
+                .ipv6_address
+                .ok_or_else(|| Error::NotFound(format!("{} has no IPv6 address", other.name)))?;
+            for block in &other.ipv6_blocks {
+                let line = format!("-6 route replace {block} via {via} dev ens192");
+                ip(&t.host(&here.name)?, &line).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn vxlan_v6_mtu_too_small(t: &mut Target, _: &Switches) -> Result<()> {
+    // A hand-set VXLANMTUV6 below the pods' MTU. (Larger than 1430 the kernel refuses for
+    // VXLAN over IPv6 on a 1500-byte underlay.)
+    ip(&t.host_of(CLIENT_POD)?, "link set vxlan-v6.calico mtu 1400").await
+}

@@ -195,7 +195,7 @@ impl Lab {
                     vxlan_tunnel_address: n.tunnel.filter(|_| plan.spec.uses_vxlan()),
                     ipv6_address: n.ipv6,
                     ipv6_blocks: n.ipv6_blocks.clone(),
-                    vxlan_v6_tunnel_address: None,
+                    vxlan_v6_tunnel_address: n.tunnel6,
                 })
                 .collect(),
             pods: pods

@@ -4,15 +4,15 @@
 //! the system, so all of it is tested without root; [`super::wire`] carries a plan out.
 
 use crate::calico::{
-    HOST_END_MAC, IPIP_DEVICE, LINK_LOCAL_GATEWAY, VXLAN_DEVICE, VXLAN_PORT, VXLAN_VNI,
-    host_end_name,
+    HOST_END_MAC, IPIP_DEVICE, LINK_LOCAL_GATEWAY, VXLAN_DEVICE, VXLAN_PORT, VXLAN_V6_DEVICE,
+    VXLAN_V6_VNI, VXLAN_VNI, host_end_name,
 };
 use crate::error::{Error, Result};
 use crate::facts::Encapsulation;
 use ipnet::{Ipv4Net, Ipv6Net};
 use sha1::{Digest, Sha1};
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 mod requests;
 pub use requests::{
@@ -101,9 +101,18 @@ impl LabSpec {
         }
     }
 
-    /// The pod MTU for this spec.
+    /// The pod MTU for this spec: Felix's `determinePodMTU`, the smallest MTU of the enabled
+    /// encapsulations (dual stack over VXLAN: `vxlan-v6.calico`'s, 70 bytes of overhead).
     pub fn pod_mtu(&self) -> u32 {
-        self.encapsulation.pod_mtu(UNDERLAY_MTU)
+        match self.uses_vxlan6() {
+            true => UNDERLAY_MTU - Encapsulation::Vxlan.overhead6(),
+            false => self.encapsulation.pod_mtu(UNDERLAY_MTU),
+        }
+    }
+
+    /// Dual stack over VXLAN: the IPv6 pool is carried by `vxlan-v6.calico`.
+    pub(crate) fn uses_vxlan6(&self) -> bool {
+        self.dual_stack && self.uses_vxlan()
     }
 
     pub(crate) fn uses_vxlan(&self) -> bool {
@@ -165,6 +174,12 @@ pub struct NodePlan {
     pub ipv6: Option<Ipv6Addr>,
     /// Dual stack: the node's affine /122 IPv6 blocks (the same grouping as its /26s).
     pub ipv6_blocks: Vec<Ipv6Net>,
+    /// Dual stack over VXLAN: the `vxlan-v6.calico` tunnel address ([`ipv6_of`] the IPv4
+    /// tunnel address: the first address of the node's first IPv6 block).
+    pub tunnel6: Option<Ipv6Addr>,
+    /// The MAC of the node's `vxlan-v6.calico` (the lab's own choice, [`felix_vxlan_mac`] of
+    /// `<name>-v6`: no claim reads it).
+    pub vxlan6_mac: [u8; 6],
 }
 
 /// One pod as planned.
@@ -255,10 +270,10 @@ impl Plan {
                 spec.nodes
             )));
         }
-        if spec.dual_stack && spec.encapsulation != Encapsulation::None {
+        if spec.dual_stack && spec.uses_ipip() {
             return Err(Error::Preflight(format!(
-                "the dual-stack lab builds encapsulation None only, not {} (vxlan-v6.calico is \
-                 not built yet)",
+                "the dual-stack lab builds encapsulation None or VXLAN, not {}: Calico has no \
+                 IPIP for IPv6",
                 spec.encapsulation.as_str()
             )));
         }
@@ -333,6 +348,8 @@ fn plan_node(spec: &LabSpec, n: usize) -> Result<(NodePlan, Vec<PodPlan>)> {
     let blocks = blocks(third, &used);
     let node = NodePlan {
         vxlan_mac: felix_vxlan_mac(&name),
+        vxlan6_mac: felix_vxlan_mac(&format!("{name}-v6")),
+        tunnel6: (spec.uses_vxlan6()).then(|| ipv6_of(Ipv4Addr::new(192, 168, third, 0))),
         name,
         address: Ipv4Addr::new(10, 12, 22, (n + 2) as u8),
         tunnel: tunnelled.then_some(Ipv4Addr::new(192, 168, third, 0)),
@@ -363,6 +380,34 @@ fn pod_plan(
         ipv6: spec.dual_stack.then(|| ipv6_of(ip)),
         containers: containers.to_vec(),
     }
+}
+
+/// Felix's VXLANFDB for one remote VTEP on `device`: a neighbour entry (its tunnel address ->
+/// its VTEP MAC) and an FDB entry (that MAC -> its node address), both permanent.
+fn vxlan_neighbours(device: &'static str, tunnel: IpAddr, mac: [u8; 6], node: IpAddr) -> Vec<Step> {
+    let m = mac_str(&mac);
+    let neighbour = Op::Neighbour {
+        dev: dev(device),
+        ip: tunnel,
+        mac,
+    };
+    let fdb = Op::Fdb {
+        dev: dev(device),
+        mac,
+        dst: node,
+    };
+    vec![
+        step(
+            neighbour,
+            Flags::CreateOrReplace,
+            format!("neigh add {tunnel} lladdr {m} dev {device}"),
+        ),
+        step(
+            fdb,
+            Flags::CreateOrReplace,
+            format!("bridge fdb add {m} dev {device} dst {node} self permanent"),
+        ),
+    ]
 }
 
 /// The /122 IPv6 block that holds the IPv6 addresses of an IPv4 /26 block's addresses.
@@ -468,6 +513,7 @@ impl Plan {
             gateway,
             dev,
             proto,
+            onlink: false,
         };
         let address_op = Op::Address6 {
             dev: dev(UNDERLAY),
@@ -476,6 +522,15 @@ impl Plan {
         };
         let what = format!("addr add {address}/{UNDERLAY6_PREFIX} dev {UNDERLAY} nodad");
         let mut steps = vec![step(address_op, Flags::Create, what)];
+        if let Some(tunnel) = node.tunnel6 {
+            let op = Op::Address6 {
+                dev: dev(VXLAN_V6_DEVICE),
+                ip: tunnel,
+                prefix: 128,
+            };
+            let what = format!("addr add {tunnel}/128 dev {VXLAN_V6_DEVICE}");
+            steps.push(step(op, Flags::Create, what));
+        }
         for (_, p) in self.pods_of(i) {
             let Some(ip) = p.ipv6 else { continue };
             let r = route(
@@ -507,15 +562,35 @@ impl Plan {
             ));
         }
         if let Some((r, gw)) = self.remote_of(i).and_then(|r| Some((r, r.ipv6?))) {
+            // Over vxlan-v6.calico via the other node's IPv6 tunnel address (onlink, as Felix's
+            // routetable programs every VXLAN route), or via its IPv6 address on the underlay.
+            let same_subnet = true; // both nodes are in fd00:10:12::/64
+            let mode = self.spec.encapsulation.between(same_subnet);
+            let (gateway, device, onlink) = match (mode, r.tunnel6) {
+                (Encapsulation::Vxlan, Some(t)) => (t, VXLAN_V6_DEVICE, true),
+                _ => (gw, UNDERLAY, false),
+            };
             for b in &r.ipv6_blocks {
-                let op = route(
-                    Some(*b),
-                    Some(gw),
-                    Some(dev(UNDERLAY)),
-                    self.spec.block_route_proto(),
-                );
-                let what = format!("route add {b} via {gw} dev {UNDERLAY}");
+                let op = Route6 {
+                    onlink,
+                    ..route(
+                        Some(*b),
+                        Some(gateway),
+                        Some(dev(device)),
+                        self.spec.block_route_proto(),
+                    )
+                };
+                let onlink = if onlink { " onlink" } else { "" };
+                let what = format!("route add {b} via {gateway} dev {device}{onlink}");
                 steps.push(step(Op::Route6(op), Flags::Create, what));
+            }
+            if let (Encapsulation::Vxlan, Some(t)) = (mode, r.tunnel6) {
+                steps.extend(vxlan_neighbours(
+                    VXLAN_V6_DEVICE,
+                    t.into(),
+                    r.vxlan6_mac,
+                    gw.into(),
+                ));
             }
         }
         steps
@@ -586,16 +661,33 @@ impl Plan {
             steps.push(step(Op::LinkUp(dev(UNDERLAY)), Flags::Change, what));
         }
         if self.spec.uses_vxlan() {
+            // Felix's VXLANMTU: the pods' MTU, except beside vxlan-v6.calico, whose larger
+            // overhead sets the pods' (determinePodMTU takes the smallest).
             let op = Op::Vxlan {
                 name: VXLAN_DEVICE,
                 vni: VXLAN_VNI,
                 port: VXLAN_PORT,
                 underlay: dev(UNDERLAY),
-                local: node.address,
-                mtu,
+                local: node.address.into(),
+                mtu: self.spec.encapsulation.pod_mtu(UNDERLAY_MTU),
                 mac: node.vxlan_mac,
             };
             let what = format!("link add {VXLAN_DEVICE} type vxlan id {VXLAN_VNI}");
+            steps.push(step(op, Flags::Create, what));
+        }
+        if let (true, Some(local)) = (self.spec.uses_vxlan6(), node.ipv6) {
+            // Felix's vxlan-v6.calico: the same VNI and port, over the node's IPv6 address.
+            let op = Op::Vxlan {
+                name: VXLAN_V6_DEVICE,
+                vni: VXLAN_V6_VNI,
+                port: VXLAN_PORT,
+                underlay: dev(UNDERLAY),
+                local: local.into(),
+                mtu: UNDERLAY_MTU - Encapsulation::Vxlan.overhead6(),
+                mac: node.vxlan6_mac,
+            };
+            let what =
+                format!("link add {VXLAN_V6_DEVICE} type vxlan id {VXLAN_V6_VNI} local {local}");
             steps.push(step(op, Flags::Create, what));
         }
         if self.spec.uses_ipip() {
@@ -684,33 +776,7 @@ impl Plan {
         if !self.spec.uses_vxlan() {
             return Vec::new();
         }
-        let mac = r.vxlan_mac;
-        let neighbour = Op::Neighbour {
-            dev: dev(VXLAN_DEVICE),
-            ip: gw,
-            mac,
-        };
-        let fdb = Op::Fdb {
-            dev: dev(VXLAN_DEVICE),
-            mac,
-            dst: r.address,
-        };
-        let m = mac_str(&mac);
-        vec![
-            step(
-                neighbour,
-                Flags::CreateOrReplace,
-                format!("neigh add {gw} lladdr {m} dev {VXLAN_DEVICE}"),
-            ),
-            step(
-                fdb,
-                Flags::CreateOrReplace,
-                format!(
-                    "bridge fdb add {m} dev {VXLAN_DEVICE} dst {} self permanent",
-                    r.address
-                ),
-            ),
-        ]
+        vxlan_neighbours(VXLAN_DEVICE, gw.into(), r.vxlan_mac, r.address.into())
     }
 
     /// `ip_forward=1`, then per host end what Felix's endpoint manager writes
@@ -812,6 +878,7 @@ impl Plan {
                 gateway: Some(HOST_END_LINK_LOCAL),
                 dev: Some(eth0()),
                 proto: Proto::Boot,
+                onlink: false,
             };
             let what = format!("route add default via {HOST_END_LINK_LOCAL} dev eth0");
             steps.push(step(Op::Route6(default), Flags::Create, what));

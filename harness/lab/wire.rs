@@ -19,7 +19,7 @@ use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::{AddressMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder};
 use std::collections::HashMap;
 use std::fs::File;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
@@ -248,15 +248,17 @@ fn message(op: &Op, links: &Links, peers: &Peers, place: &str) -> Result<RouteNe
             mtu,
             mac,
         } => RouteNetlinkMessage::NewLink(
-            LinkVxlan::new(name, *vni)
-                .dev(index(underlay)?)
-                .port(*port)
-                .local(*local)
-                .learning(false)
-                .mtu(*mtu)
-                .address(mac.to_vec())
-                .up()
-                .build(),
+            match *local {
+                IpAddr::V4(a) => LinkVxlan::new(name, *vni).local(a),
+                IpAddr::V6(a) => LinkVxlan::new(name, *vni).local6(a),
+            }
+            .dev(index(underlay)?)
+            .port(*port)
+            .learning(false)
+            .mtu(*mtu)
+            .address(mac.to_vec())
+            .up()
+            .build(),
         ),
         Op::LinkUpMtu { dev, mtu } => RouteNetlinkMessage::SetLink(
             LinkUnspec::new_with_index(index(dev)?)
@@ -268,12 +270,13 @@ fn message(op: &Op, links: &Links, peers: &Peers, place: &str) -> Result<RouteNe
         Op::Route(r) => RouteNetlinkMessage::NewRoute(route(r, &index)?),
         Op::Address6 { dev, ip, prefix } => address6(index(dev)?, *ip, *prefix),
         Op::Route6(r) => RouteNetlinkMessage::NewRoute(route6(r, &index)?),
-        Op::Neighbour { dev, ip, mac } => RouteNetlinkMessage::NewNeighbour(neighbour(
-            index(dev)?,
-            AddressFamily::Inet,
-            *ip,
-            *mac,
-        )),
+        Op::Neighbour { dev, ip, mac } => {
+            let family = match ip {
+                IpAddr::V4(_) => AddressFamily::Inet,
+                IpAddr::V6(_) => AddressFamily::Inet6,
+            };
+            RouteNetlinkMessage::NewNeighbour(neighbour(index(dev)?, family, *ip, *mac))
+        }
         Op::Fdb { dev, mac, dst } => {
             let mut fdb = neighbour(index(dev)?, AddressFamily::Bridge, *dst, *mac);
             fdb.header.kind = RouteType::Unspec;
@@ -365,6 +368,9 @@ fn route6(
     if let Some(dev) = &r.dev {
         b = b.output_interface(index(dev)?);
     }
+    if r.onlink {
+        b = b.onlink();
+    }
     Ok(b.protocol(protocol(r.proto)).build())
 }
 
@@ -407,14 +413,14 @@ fn destination(b: RouteMessageBuilder<Ipv4Addr>, dst: Ipv4Net) -> RouteMessageBu
     b.destination_prefix(dst.network(), dst.prefix_len())
 }
 
-fn neighbour(index: u32, family: AddressFamily, dst: Ipv4Addr, mac: [u8; 6]) -> NeighbourMessage {
+fn neighbour(index: u32, family: AddressFamily, dst: IpAddr, mac: [u8; 6]) -> NeighbourMessage {
     let mut msg = NeighbourMessage::default();
     msg.header.family = family;
     msg.header.ifindex = index;
     msg.header.state = NeighbourState::Permanent;
     msg.header.kind = RouteType::Unicast;
     msg.attributes
-        .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(dst)));
+        .push(NeighbourAttribute::Destination(NeighbourAddress::from(dst)));
     msg.attributes
         .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
     msg

@@ -3,7 +3,7 @@
 //! named here and get their indices in the namespace when the batch that needs them is sent.
 
 use ipnet::{Ipv4Net, Ipv6Net};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A link a request names. Links are named in the plan and resolved to indices in the
 /// namespace, before the batch that uses them is sent (see [`Lookup`]).
@@ -97,6 +97,8 @@ pub struct Route6 {
     pub gateway: Option<Ipv6Addr>,
     pub dev: Option<Dev>,
     pub proto: Proto,
+    /// `onlink` (Felix's VXLAN routes, either family).
+    pub onlink: bool,
 }
 
 /// One netlink request, typed: what the lab's `wire` module turns into a message once the links it
@@ -114,13 +116,13 @@ pub enum Op {
         peer: String,
         peer_ns: PeerNs,
     },
-    /// Felix's `vxlan.calico`: UP, no learning.
+    /// Felix's `vxlan.calico` (or, with an IPv6 `local`, `vxlan-v6.calico`): UP, no learning.
     Vxlan {
         name: &'static str,
         vni: u32,
         port: u16,
         underlay: Dev,
-        local: Ipv4Addr,
+        local: IpAddr,
         mtu: u32,
         mac: [u8; 6],
     },
@@ -144,17 +146,17 @@ pub enum Op {
     },
     /// An IPv6 route (dual stack).
     Route6(Route6),
-    /// A permanent IPv4 neighbour `<ip> lladdr <mac> dev <dev>`.
+    /// A permanent neighbour `<ip> lladdr <mac> dev <dev>` (IPv4 or IPv6).
     Neighbour {
         dev: Dev,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         mac: [u8; 6],
     },
     /// A permanent FDB entry `<mac> dst <dst> self` on `dev`.
     Fdb {
         dev: Dev,
         mac: [u8; 6],
-        dst: Ipv4Addr,
+        dst: IpAddr,
     },
 }
 

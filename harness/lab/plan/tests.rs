@@ -316,7 +316,7 @@ fn worker_1_over_vxlan() {
             vni: 4096,
             port: 4789,
             underlay: Dev::Name(UNDERLAY.into()),
-            local: Ipv4Addr::new(10, 12, 22, 2),
+            local: Ipv4Addr::new(10, 12, 22, 2).into(),
             mtu: 1450,
             mac: felix_vxlan_mac("k8s-worker-1"),
         }
