@@ -7,6 +7,14 @@ use std::net::Ipv4Addr;
 pub const HOST_END_MAC: [u8; 6] = [0xee; 6];
 /// The same MAC as `ip -j` prints it.
 pub const HOST_END_MAC_STR: &str = "ee:ee:ee:ee:ee:ee";
+/// The IPv4 sysctls the CNI plugin and Felix write on a host end (VETH-4), as
+/// `(<conf|neigh>.<leaf>, value)`.
+pub const HOST_END_SYSCTLS: [(&str, &str); 4] = [
+    ("conf.proxy_arp", "1"),
+    ("neigh.proxy_delay", "0"),
+    ("conf.forwarding", "1"),
+    ("conf.route_localnet", "1"),
+];
 /// The pod's default gateway: an address no device holds, answered by proxy ARP.
 pub const LINK_LOCAL_GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
 /// The VXLAN network identifier Felix uses for IPv4.

@@ -123,6 +123,17 @@ pub struct NodeFacts {
     pub vxlan_v6_tunnel_address: Option<Ipv6Addr>,
 }
 
+impl NodeFacts {
+    /// Whether `other` shares this node's underlay subnet (CrossSubnet decides by this): the
+    /// prefix either node states, else only the same address.
+    pub fn same_subnet(&self, other: &NodeFacts) -> bool {
+        let prefix = self.underlay_prefix.or(other.underlay_prefix).unwrap_or(32);
+        Ipv4Net::new(self.address, prefix)
+            .map(|n| n.contains(&other.address))
+            .unwrap_or(false)
+    }
+}
+
 /// One pod the suite deployed (or the topology file names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PodFacts {
@@ -258,6 +269,14 @@ impl Facts {
     /// The IPv6 pool that holds `ip`.
     pub fn ipv6_pool_of(&self, ip: Ipv6Addr) -> Option<&Ipv6Pool> {
         self.ipv6_pools.iter().find(|p| p.cidr.contains(&ip))
+    }
+
+    /// The encapsulation of the pool (of either family) holding `block`.
+    pub fn block_encapsulation(&self, block: ipnet::IpNet) -> Option<Encapsulation> {
+        match block {
+            ipnet::IpNet::V4(b) => self.pool_of(b.network()).map(|p| p.encapsulation),
+            ipnet::IpNet::V6(b) => self.ipv6_pool_of(b.network()).map(|p| p.encapsulation),
+        }
     }
 
     /// Whether the cluster has an IPv6 pool (dual stack): the IP6 claims apply.

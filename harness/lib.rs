@@ -32,6 +32,7 @@ pub mod report_files;
 pub mod report_md;
 pub mod results;
 pub mod run;
+pub mod sweep;
 pub mod target;
 pub mod topology;
 pub mod traffic;

@@ -79,10 +79,7 @@ pub async fn host_r2_own_block_blackholed(cx: &Cx<'_>) -> Outcome {
 
 /// Whether two nodes share an underlay subnet (CrossSubnet decides by this).
 pub fn same_subnet(a: &NodeFacts, b: &NodeFacts) -> bool {
-    let prefix = a.underlay_prefix.or(b.underlay_prefix).unwrap_or(32);
-    Ipv4Net::new(a.address, prefix)
-        .map(|n| n.contains(&b.address))
-        .unwrap_or(false)
+    a.same_subnet(b)
 }
 
 /// For `node`'s `routes`: one check per block of every other node, that it is routed as the
@@ -114,18 +111,7 @@ pub fn remote_block_spec(
     other: &NodeFacts,
     block: IpNet,
 ) -> Result<(RouteSpec, Encapsulation), Failure> {
-    let facts = &cx.target.facts;
-    let encapsulation = match block {
-        IpNet::V4(b) => facts.pool_of(b.network()).map(|p| p.encapsulation),
-        IpNet::V6(b) => facts.ipv6_pool_of(b.network()).map(|p| p.encapsulation),
-    };
-    let encapsulation = encapsulation.ok_or_else(|| {
-        Failure::Harness(format!("no pool holds block {block} of {}", other.name))
-    })?;
-    // (Cross-subnet is judged on the IPv4 addresses for either family.)
-    let mode = encapsulation.between(same_subnet(here, other));
-    let want = RouteSpec::remote_block(mode, block, here, other).map_err(Failure::Harness)?;
-    Ok((want, mode))
+    RouteSpec::remote_block_of(&cx.target.facts, here, other, block).map_err(Failure::Harness)
 }
 
 /// HOST-R3: each other node's blocks are routed: IPIP `via <nodeIP> dev tunl0 onlink`; VXLAN

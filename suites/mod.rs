@@ -7,6 +7,8 @@ pub mod context;
 mod kube_over_lab;
 pub mod runner;
 pub mod support;
+#[cfg(test)]
+mod sweep_tests;
 
 pub mod across_nodes;
 pub mod container_to_container;

@@ -3,7 +3,7 @@
 
 use super::support::*;
 use crate::claim;
-use calico_conformance::calico::{HOST_END_MAC, host_end_name};
+use calico_conformance::calico::{HOST_END_MAC, HOST_END_SYSCTLS, host_end_name};
 use calico_conformance::expect::{Value, eq, link, sysctls};
 use calico_conformance::observe::sysctl;
 
@@ -36,14 +36,6 @@ pub fn claims() -> Vec<Claim> {
         ),
     ]
 }
-
-/// The sysctls the CNI plugin and Felix write on a host end.
-const HOST_END_SYSCTLS: [(&str, &str); 4] = [
-    ("conf.proxy_arp", "1"),
-    ("neigh.proxy_delay", "0"),
-    ("conf.forwarding", "1"),
-    ("conf.route_localnet", "1"),
-];
 
 /// VETH-1: eth0's iflink names a host link (the check records its name and ifindex) of kind
 /// veth whose own iflink is eth0's ifindex.

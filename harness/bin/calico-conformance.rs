@@ -9,7 +9,10 @@
 //! - `rec-scale [--pods N] [--runs N]`: REC-1..3's median times on a lab with N extra pods per
 //!   node;
 //! - `diff OLD NEW [--json] [--all]`: what changed between two runs' reports (exit 0 nothing
-//!   regressed, 1 a claim went from passed to failed, 2 a bad input).
+//!   regressed, 1 a claim went from passed to failed, 2 a bad input);
+//! - `sweep [--parallel N]`: every node of the target and every pod on it, each node observed
+//!   once (exit 0 every node passed, 1 a node failed, 2 a node or the target could not be
+//!   observed).
 
 #[path = "../../suites/mod.rs"]
 #[allow(dead_code)]
@@ -88,6 +91,14 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Every node of CALICO_TARGET and every pod Calico networks on it: REC-1..3, HOST-R2,
+    /// HOST-R3, MTU-1 per node, VETH-2/3/4 and HOST-R1 per pod, from one observation of each
+    /// node. Writes sweep.json and sweep.md into the run folder as each node arrives.
+    Sweep {
+        /// At most this many nodes observed at once.
+        #[arg(long, default_value_t = 16)]
+        parallel: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -154,7 +165,66 @@ fn main() -> ExitCode {
             json,
             all,
         } => ExitCode::from(diff(&old, &new, json, all)),
+        Command::Sweep { parallel } => ExitCode::from(sweep(parallel)),
     }
+}
+
+/// `sweep`: each selected target opened, swept and closed in turn; the worst exit code.
+fn sweep(parallel: usize) -> u8 {
+    use calico_conformance::sweep::{self, NodeStatus};
+    use calico_conformance::target::{Target, TargetKind, selected};
+    let kinds = match selected() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("calico-conformance: {e}");
+            return 2;
+        }
+    };
+    if kinds.contains(&TargetKind::Kube) {
+        eprintln!(
+            "calico-conformance: the sweep of a cluster (its probe DaemonSet) is not built yet: \
+             sweep a lab or a topology file (CALICO_TARGET=lab:none, topology:<file>)"
+        );
+        return 2;
+    }
+    let Ok(rt) = claims::runner::runtime() else {
+        return 2;
+    };
+    let opts = sweep::Options { parallel };
+    let mut worst = 0;
+    for kind in kinds {
+        let done = rt.block_on(async {
+            let target = Target::open(&kind).await.map_err(|e| e.to_string())?;
+            let dir =
+                calico_conformance::run::evidence_root().join(format!("sweep-{}", target.name));
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            let swept = sweep::run(&target, &opts, &dir, stop).await;
+            target.close().await.map_err(|e| e.to_string())?;
+            let (results, stopped) = swept.map_err(|e| e.to_string())?;
+            println!("report: {}", dir.join("sweep.md").display());
+            Ok::<_, String>((results, stopped))
+        });
+        let code = match done {
+            Ok((_, true)) => 2,
+            Ok((results, false)) => results
+                .iter()
+                .map(|r| match r.status() {
+                    NodeStatus::Passed => 0,
+                    NodeStatus::Failed => 1,
+                    NodeStatus::Error => 2,
+                })
+                .max()
+                .unwrap_or(0),
+            Err(e) => {
+                eprintln!("calico-conformance: {e}");
+                2
+            }
+        };
+        worst = worst.max(code);
+    }
+    worst
 }
 
 /// `faults --show NAME`: the fault applied to a fresh lab; each claim's cell and every failure

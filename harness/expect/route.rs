@@ -5,7 +5,7 @@
 pub use super::value::RouteFields;
 use super::{Check, Shown, Value};
 use crate::calico::{IPIP_DEVICE, LINK_LOCAL_GATEWAY, VXLAN_DEVICE, VXLAN_V6_DEVICE};
-use crate::facts::{Encapsulation, NodeFacts};
+use crate::facts::{Encapsulation, Facts, NodeFacts};
 use crate::observe::Observed;
 use crate::observe::ip::{Route, RouteDst, RouteType};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -182,6 +182,22 @@ impl RouteSpec {
                 mode.as_str()
             )),
         }
+    }
+
+    /// The route `here` must have for `block` of node `other` (HOST-R3's shape, REC-3's), and
+    /// the encapsulation between the two nodes it follows: the pool's, CrossSubnet decided by
+    /// the nodes' IPv4 subnet for either family.
+    pub fn remote_block_of(
+        facts: &Facts,
+        here: &NodeFacts,
+        other: &NodeFacts,
+        block: IpNet,
+    ) -> Result<(RouteSpec, Encapsulation), String> {
+        let encapsulation = facts
+            .block_encapsulation(block)
+            .ok_or_else(|| format!("no pool holds block {block} of {}", other.name))?;
+        let mode = encapsulation.between(here.same_subnet(other));
+        Ok((RouteSpec::remote_block(mode, block, here, other)?, mode))
     }
 
     /// True when `r` has every field this spec requires.

@@ -1,0 +1,648 @@
+//! The cluster sweep (`cargo run -- sweep`): every node of the target, not only the two the
+//! article's pods land on, each observed once and judged against the datastore and the
+//! article's wiring.
+//!
+//! One node costs a fixed number of commands whatever its pod count: `ip -d -j addr`, `ip -j
+//! -4 route` (and `ip -j -6 route` on a dual-stack target) at once, then one `grep` of every
+//! host end's sysctls. From that one snapshot ([`Snapshot`]) the node is judged ([`judge`]):
+//! REC-1..3, HOST-R2, HOST-R3 and MTU-1 for the node, and VETH-2/3/4 and HOST-R1 for every pod
+//! the datastore puts there (every namespace, not only the article's). Nodes are observed
+//! [`Options::parallel`] at a time; each result is handed to the caller as it arrives.
+
+use crate::calico::{
+    HOST_END_MAC, HOST_END_SYSCTLS, IPIP_DEVICE, VXLAN_DEVICE, VXLAN_V6_DEVICE, host_end_name,
+};
+use crate::expect::reconcile::{self, BlockRoutes, NodeState};
+use crate::expect::route::{self, RouteSpec};
+use crate::expect::{Check, Value, eq, link, mtu, sysctls};
+use crate::facts::{Encapsulation, Facts, NodeFacts, Workload};
+use crate::observe::ip::{Interface, Link, Route};
+use crate::observe::sysctl::{Sysctls, host_end_paths};
+use crate::observe::{self, Observed};
+use crate::target::Target;
+use futures::StreamExt;
+use ipnet::IpNet;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How the sweep runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// At most this many nodes observed at once (`--parallel`; default 16).
+    pub parallel: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { parallel: 16 }
+    }
+}
+
+/// One node as observed once.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub node: String,
+    pub interfaces: Observed<Vec<Interface>>,
+    pub routes: Observed<Vec<Route>>,
+    /// On a dual-stack target.
+    pub routes6: Option<Observed<Vec<Route>>>,
+    /// Every `cali*` link's host-end sysctls.
+    pub sysctls: Observed<Sysctls>,
+}
+
+impl Snapshot {
+    /// The links of the snapshot, as REC-1..3 read them (the same output).
+    fn node_state(&self) -> NodeState {
+        let links: Vec<Link> = self
+            .interfaces
+            .value
+            .iter()
+            .map(|i| i.link.clone())
+            .collect();
+        NodeState {
+            node: self.node.clone(),
+            links: Observed {
+                value: links,
+                raw: self.interfaces.raw.clone(),
+                command: self.interfaces.command.clone(),
+                place: self.interfaces.place.clone(),
+            },
+            routes: self.routes.clone(),
+            routes6: self.routes6.clone(),
+        }
+    }
+
+    fn interface(&self, name: &str) -> Option<&Interface> {
+        self.interfaces.value.iter().find(|i| i.link.ifname == name)
+    }
+}
+
+/// One judged expectation: the claim it belongs to, the pod (for per-pod claims), the check.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepCheck {
+    pub claim: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    pub check: Check,
+}
+
+/// What became of one node.
+#[derive(Debug, Clone)]
+pub struct NodeResult {
+    pub node: String,
+    /// The pods the datastore puts on it (every namespace).
+    pub pods: usize,
+    /// The MTU of its Calico interfaces, when they share one.
+    pub mtu: Option<u32>,
+    /// Every check made on it.
+    pub checks: Vec<SweepCheck>,
+    /// Why it could not be observed (a command failed, the node is unreachable).
+    pub error: Option<String>,
+    pub duration: Duration,
+}
+
+/// A node as the reports show it: its verdict, how many checks it made, every failed one.
+#[derive(Debug, Serialize)]
+pub struct NodeRow<'a> {
+    pub node: &'a str,
+    pub status: NodeStatus,
+    pub pods: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    pub checks: usize,
+    pub failures: Vec<&'a SweepCheck>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+    pub seconds: f64,
+}
+
+/// A node's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    /// It could not be observed.
+    Error,
+    /// At least one check failed.
+    Failed,
+    Passed,
+}
+
+impl NodeResult {
+    pub fn status(&self) -> NodeStatus {
+        match (&self.error, self.failed().next()) {
+            (Some(_), _) => NodeStatus::Error,
+            (None, Some(_)) => NodeStatus::Failed,
+            (None, None) => NodeStatus::Passed,
+        }
+    }
+
+    /// The checks that failed.
+    pub fn failed(&self) -> impl Iterator<Item = &SweepCheck> {
+        self.checks.iter().filter(|c| !c.check.passed)
+    }
+
+    /// The node as the reports show it.
+    pub fn row(&self) -> NodeRow<'_> {
+        NodeRow {
+            node: &self.node,
+            status: self.status(),
+            pods: self.pods,
+            mtu: self.mtu,
+            checks: self.checks.len(),
+            failures: self.failed().collect(),
+            error: self.error.as_deref(),
+            seconds: (self.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+        }
+    }
+
+    /// `passed`, `failed: REC-2, VETH-3 (default/bench-4)`, `not observed: <why>`.
+    pub fn verdict(&self) -> String {
+        self.row().verdict()
+    }
+}
+
+/// Observes `node` once: its addresses and links and its routes at once, then every host end's
+/// sysctls in one read.
+pub async fn observe_node(target: &Target, node: &str) -> crate::Result<Snapshot> {
+    let host = target.host(node)?;
+    let v6 = async {
+        match target.facts.dual_stack() {
+            true => observe::routes(&host, false).await.map(Some),
+            false => Ok(None),
+        }
+    };
+    let (interfaces, routes, routes6) =
+        futures::try_join!(observe::interfaces(&host), observe::routes(&host, true), v6)?;
+    let paths: Vec<String> = (interfaces.value.iter())
+        .filter(|i| i.link.ifname.starts_with("cali"))
+        .flat_map(|i| host_end_paths(&i.link.ifname))
+        .collect();
+    let sysctls = observe::sysctls(&host, &paths).await?;
+    Ok(Snapshot {
+        node: node.to_string(),
+        interfaces,
+        routes,
+        routes6,
+        sysctls,
+    })
+}
+
+/// The pools' CIDRs, both families.
+fn pools(facts: &Facts) -> Vec<IpNet> {
+    let v4 = facts.pools.iter().map(|p| IpNet::V4(p.cidr));
+    v4.chain(facts.ipv6_pools.iter().map(|p| IpNet::V6(p.cidr)))
+        .collect()
+}
+
+/// A node's blocks of both families (IPv6 ones only when `dual`).
+fn blocks_of(n: &NodeFacts, dual: bool) -> Vec<IpNet> {
+    let v6 = n.ipv6_blocks.iter().filter(|_| dual).map(|b| IpNet::V6(*b));
+    n.blocks.iter().map(|b| IpNet::V4(*b)).chain(v6).collect()
+}
+
+/// Judges one node's snapshot against `facts` (which must list every workload).
+pub fn judge(facts: &Facts, snap: &Snapshot) -> Result<Vec<SweepCheck>, String> {
+    let all = facts.workloads.as_deref().ok_or_else(|| {
+        "the target does not list every workload on its nodes: nothing to sweep against".to_string()
+    })?;
+    let here = facts
+        .node(&snap.node)
+        .ok_or_else(|| format!("no node {} in the facts", snap.node))?;
+    let mine: Vec<Workload> = all
+        .iter()
+        .filter(|w| w.node == snap.node)
+        .cloned()
+        .collect();
+    let state = [snap.node_state()];
+    let pools = pools(facts);
+    let node_check = |claim, check| SweepCheck {
+        claim,
+        pod: None,
+        check,
+    };
+    let mut out = vec![
+        node_check("REC-1", reconcile::every_pod_wired(&state, &mine)),
+        node_check("REC-2", reconcile::no_orphans(&state, all, &pools)),
+    ];
+    let (ipam, host_r3) = block_routes(facts, here, snap)?;
+    let ipam = BTreeMap::from([(snap.node.clone(), ipam)]);
+    out.push(node_check(
+        "REC-3",
+        reconcile::routes_match_ipam(&state, &ipam, &pools),
+    ));
+    for block in &here.blocks {
+        let check = route::some(&snap.routes, RouteSpec::blackhole(*block));
+        out.push(node_check("HOST-R2", check));
+    }
+    out.extend(host_r3.into_iter().map(|c| node_check("HOST-R3", c)));
+    let (calico, why) = calico_mtu(facts, here, snap)?;
+    out.extend(mtu_checks(facts, snap, calico, &why).map(|c| node_check("MTU-1", c)));
+    for w in &mine {
+        out.extend(pod_checks(snap, w, calico));
+    }
+    Ok(out)
+}
+
+/// REC-3's expectation for the node, and HOST-R3's checks (one per other node's IPv4 block).
+fn block_routes(
+    facts: &Facts,
+    here: &NodeFacts,
+    snap: &Snapshot,
+) -> Result<(BlockRoutes, Vec<Check>), String> {
+    let dual = snap.routes6.is_some();
+    let mut ipam = BlockRoutes {
+        own: blocks_of(here, dual),
+        remote: Vec::new(),
+    };
+    let mut host_r3 = Vec::new();
+    for other in facts.nodes.iter().filter(|n| n.name != here.name) {
+        for block in blocks_of(other, dual) {
+            let (spec, mode) = RouteSpec::remote_block_of(facts, here, other, block)?;
+            if block.addr().is_ipv4() {
+                let check = route::some(&snap.routes, spec.clone());
+                host_r3.push(check.because(format!("{} encapsulation", mode.as_str())));
+            }
+            ipam.remote.push((block, other.name.clone(), spec));
+        }
+    }
+    Ok((ipam, host_r3))
+}
+
+/// The node's Calico MTU and why: the configured one, or its underlay's less the largest
+/// overhead of the pools' encapsulations (Felix's `determinePodMTU`: the smallest MTU of the
+/// enabled encapsulations; an IPv6 VXLAN pool costs 70 bytes).
+fn calico_mtu(facts: &Facts, here: &NodeFacts, snap: &Snapshot) -> Result<(u32, String), String> {
+    if let Some(mtu) = facts.configured_mtu {
+        return Ok((mtu, format!("the configured Calico MTU {mtu}")));
+    }
+    let underlay = (snap.interfaces.value.iter())
+        .find(|i| i.holds(here.address.into()))
+        .ok_or_else(|| {
+            format!(
+                "no interface on {} holds the node address {}",
+                snap.interfaces.place, here.address
+            )
+        })?;
+    let v4 = facts.pools.iter().map(|p| p.encapsulation.overhead());
+    let v6 = facts.ipv6_pools.iter().map(|p| p.encapsulation.overhead6());
+    let overhead = v4.chain(v6).max().unwrap_or(0);
+    let why = format!(
+        "the underlay {}'s MTU {} less {overhead} bytes of the pools' encapsulation",
+        underlay.link.ifname, underlay.link.mtu
+    );
+    Ok((underlay.link.mtu.saturating_sub(overhead), why))
+}
+
+/// MTU-1 for the node: every `cali*` link and each tunnel device the pools call for at the
+/// Calico MTU, a tunnel device whose own MTU differs (dual-stack VXLAN: `vxlan.calico`) at
+/// its own (see MTU-1 in the README).
+fn mtu_checks<'a>(
+    facts: &'a Facts,
+    snap: &'a Snapshot,
+    calico: u32,
+    why: &str,
+) -> impl Iterator<Item = Check> + 'a {
+    let mut got: BTreeMap<String, Option<u32>> = (snap.interfaces.value.iter())
+        .filter(|i| i.link.ifname.starts_with("cali"))
+        .map(|i| (i.link.ifname.clone(), Some(i.link.mtu)))
+        .collect();
+    let underlay = calico + max_overhead(facts);
+    let mut own = Vec::new();
+    for (tunnel, overhead) in tunnel_devices(facts) {
+        let found = snap.interface(tunnel).map(|i| i.link.mtu);
+        let mtu = underlay.saturating_sub(overhead);
+        match facts.configured_mtu.is_some() || mtu == calico {
+            true => {
+                got.insert(tunnel.to_string(), found);
+            }
+            false => {
+                let why = format!("{tunnel}'s own MTU: the underlay's {underlay} less {overhead}");
+                let one = BTreeMap::from([(tunnel.to_string(), found)]);
+                own.push(mtu::same_mtu(&snap.node, mtu, &one).because(why));
+            }
+        }
+    }
+    let main = mtu::same_mtu(&snap.node, calico, &got).because(why);
+    std::iter::once(main).chain(own)
+}
+
+fn max_overhead(facts: &Facts) -> u32 {
+    if facts.configured_mtu.is_some() {
+        return 0;
+    }
+    let v4 = facts.pools.iter().map(|p| p.encapsulation.overhead());
+    let v6 = facts.ipv6_pools.iter().map(|p| p.encapsulation.overhead6());
+    v4.chain(v6).max().unwrap_or(0)
+}
+
+/// The tunnel devices the pools call for, each with its bytes of overhead.
+fn tunnel_devices(facts: &Facts) -> Vec<(&'static str, u32)> {
+    let mut out = Vec::new();
+    let v4 = facts.pools.iter().map(|p| (p.encapsulation, false));
+    let v6 = facts.ipv6_pools.iter().map(|p| (p.encapsulation, true));
+    for (mode, ipv6) in v4.chain(v6) {
+        let device = match (mode, ipv6) {
+            (Encapsulation::None, _) => continue,
+            (Encapsulation::Ipip | Encapsulation::IpipCrossSubnet, true) => continue,
+            (Encapsulation::Ipip | Encapsulation::IpipCrossSubnet, false) => {
+                (IPIP_DEVICE, mode.overhead())
+            }
+            (_, false) => (VXLAN_DEVICE, mode.overhead()),
+            (_, true) => (VXLAN_V6_DEVICE, mode.overhead6()),
+        };
+        if !out.contains(&device) {
+            out.push(device);
+        }
+    }
+    out
+}
+
+/// VETH-2/3/4 and HOST-R1 of workload `w` on the snapshot's node: its host end by VETH-2's
+/// name, UP with ee:ee:ee:ee:ee:ee, no IPv4 address, the Calico MTU, the CNI plugin's
+/// sysctls, and the node's only route to its IP.
+fn pod_checks(snap: &Snapshot, w: &Workload, calico: u32) -> Vec<SweepCheck> {
+    let cali = host_end_name(&w.namespace, &w.name);
+    let pod = Some(w.id());
+    let check = |claim, check| SweepCheck {
+        claim,
+        pod: pod.clone(),
+        check,
+    };
+    let found = snap.interface(&cali);
+    let got = Value::Name(found.map_or_else(|| "none".into(), |i| i.link.ifname.clone()));
+    let name = eq(
+        format!("the host end {cali} on {}", snap.node),
+        Value::Name(cali.clone()),
+        got,
+    )
+    .because(format!("cali + sha1(\"{}.{}\")[:11]", w.namespace, w.name));
+    let mut out = vec![check("VETH-2", name)];
+    if let Some(i) = found {
+        out.push(check("VETH-3", link::mac(&i.link, HOST_END_MAC)));
+        out.push(check("VETH-3", link::up(&i.link)));
+        out.push(check("VETH-3", link::ipv4(i, None)));
+        out.push(check(
+            "VETH-3",
+            link::mtu(&i.link, calico).because("the Calico MTU"),
+        ));
+        out.push(check(
+            "VETH-4",
+            sysctls(&snap.sysctls, &cali, &HOST_END_SYSCTLS),
+        ));
+    }
+    let to_pod = RouteSpec::to_pod(w.ip, &cali);
+    out.push(check("HOST-R1", route::only(&snap.routes, to_pod)));
+    out
+}
+
+/// Sweeps every node of `target`, at most `opts.parallel` at once, calling `each` with every
+/// node's result as it arrives (in arrival order); returns them all, by node name.
+pub async fn sweep(
+    target: &Target,
+    opts: &Options,
+    mut each: impl FnMut(&NodeResult),
+) -> Vec<NodeResult> {
+    let names: Vec<String> = target.facts.nodes.iter().map(|n| n.name.clone()).collect();
+    let one = |node: String| async move {
+        let started = Instant::now();
+        let judged = match observe_node(target, &node).await {
+            Ok(snap) => judge(&target.facts, &snap),
+            Err(e) => Err(e.to_string()),
+        };
+        let pods = target.facts.workloads_on(&node).count();
+        let (checks, error) = match judged {
+            Ok(c) => (c, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        let mtu = checks.iter().find(|c| c.claim == "MTU-1").and_then(|c| {
+            let Some(Value::Mtus(m)) = &c.check.observed.value else {
+                return None;
+            };
+            let distinct: std::collections::BTreeSet<Option<u32>> = m.values().copied().collect();
+            match distinct.into_iter().collect::<Vec<_>>().as_slice() {
+                [one] => *one,
+                _ => None,
+            }
+        });
+        NodeResult {
+            node,
+            pods,
+            mtu,
+            checks,
+            error,
+            duration: started.elapsed(),
+        }
+    };
+    let mut stream =
+        futures::stream::iter(names.into_iter().map(one)).buffer_unordered(opts.parallel.max(1));
+    let mut out = Vec::new();
+    while let Some(r) = stream.next().await {
+        each(&r);
+        out.push(r);
+    }
+    out.sort_by(|a, b| a.node.cmp(&b.node));
+    out
+}
+
+/// `sweep.json`'s schema identifier.
+pub const SCHEMA: &str = "calico-conformance/sweep/v1";
+
+/// A sweep's report: every node swept so far, failing nodes first.
+#[derive(Debug, Serialize)]
+pub struct Report<'a> {
+    pub schema: &'static str,
+    pub target: &'a str,
+    /// Nodes of the target; `nodes` may hold fewer when the sweep was stopped (`partial`).
+    pub nodes_total: usize,
+    pub partial: bool,
+    pub passed: usize,
+    pub failed: usize,
+    pub errors: usize,
+    pub nodes: Vec<NodeRow<'a>>,
+}
+
+impl<'a> Report<'a> {
+    pub fn new(target: &'a str, total: usize, results: &'a [NodeResult]) -> Report<'a> {
+        let mut nodes: Vec<&NodeResult> = results.iter().collect();
+        nodes.sort_by(|a, b| (a.status(), &a.node).cmp(&(b.status(), &b.node)));
+        let count = |s| results.iter().filter(|r| r.status() == s).count();
+        Report {
+            schema: SCHEMA,
+            target,
+            nodes_total: total,
+            partial: results.len() < total,
+            passed: count(NodeStatus::Passed),
+            failed: count(NodeStatus::Failed),
+            errors: count(NodeStatus::Error),
+            nodes: nodes.into_iter().map(NodeResult::row).collect(),
+        }
+    }
+
+    /// `sweep.md`: the totals, the failing nodes first with what failed, then one row per node.
+    pub fn markdown(&self) -> String {
+        use std::fmt::Write;
+        let mut md = format!("# Sweep of {}\n\n", self.target);
+        let _ = writeln!(
+            md,
+            "**{} of {} nodes swept: {} passed, {} failed, {} could not be observed**{}\n",
+            self.nodes.len(),
+            self.nodes_total,
+            self.passed,
+            self.failed,
+            self.errors,
+            if self.partial {
+                " (stopped early: partial)"
+            } else {
+                ""
+            }
+        );
+        let bad: Vec<&NodeRow> = (self.nodes.iter())
+            .filter(|r| r.status != NodeStatus::Passed)
+            .collect();
+        if !bad.is_empty() {
+            md.push_str("## Failing nodes\n\n");
+            for r in &bad {
+                let _ = writeln!(md, "- **{}**: {}", r.node, r.verdict());
+                for c in &r.failures {
+                    let pod = c
+                        .pod
+                        .as_deref()
+                        .map(|p| format!(" pod {p}:"))
+                        .unwrap_or_default();
+                    let _ = writeln!(md, "  - {}{pod} {}", c.claim, c.check.observed.text);
+                }
+            }
+            md.push('\n');
+        }
+        md.push_str("## Nodes\n\n| node | pods | failed checks | MTU | status |\n");
+        md.push_str("|---|---:|---:|---:|---|\n");
+        for r in &self.nodes {
+            let mtu = r.mtu.map(|m| m.to_string()).unwrap_or_else(|| "-".into());
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {mtu} | {} |",
+                crate::report_md::cell(r.node),
+                r.pods,
+                r.failures.len(),
+                crate::report_md::cell(&r.verdict())
+            );
+        }
+        md
+    }
+}
+
+impl NodeRow<'_> {
+    /// `passed`, `failed: REC-2, VETH-3 (default/bench-4)`, `not observed: <why>`.
+    fn verdict(&self) -> String {
+        match self.status {
+            NodeStatus::Passed => "passed".into(),
+            NodeStatus::Error => format!("not observed: {}", self.error.unwrap_or("")),
+            NodeStatus::Failed => {
+                let mut seen: Vec<String> = Vec::new();
+                for c in &self.failures {
+                    let id = match &c.pod {
+                        Some(p) => format!("{} ({p})", c.claim),
+                        None => c.claim.to_string(),
+                    };
+                    if !seen.contains(&id) {
+                        seen.push(id);
+                    }
+                }
+                format!("failed: {}", seen.join(", "))
+            }
+        }
+    }
+}
+
+/// One line for a node's result as it arrives: `[3/100] k8s-worker-7 failed REC-2 (1 check);
+/// 2 failing so far; 1.4 s`.
+pub fn progress_line(
+    r: &NodeResult,
+    done: usize,
+    total: usize,
+    failing: usize,
+    elapsed: Duration,
+) -> String {
+    let verdict = match r.status() {
+        NodeStatus::Passed => format!("passed ({} pods, {} checks)", r.pods, r.checks.len()),
+        _ => r.verdict(),
+    };
+    format!(
+        "sweep [{done}/{total}] {} {verdict}; {failing} failing so far; {:.1} s",
+        r.node,
+        elapsed.as_secs_f64()
+    )
+}
+
+/// Writes `sweep.json` and `sweep.md` of `target`'s results into `dir` (each whole); returns
+/// the paths.
+pub fn write_report(
+    dir: &std::path::Path,
+    target: &str,
+    total: usize,
+    results: &[NodeResult],
+) -> crate::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let file_error = |problem: String| crate::Error::File {
+        path: dir.to_path_buf(),
+        problem,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| file_error(e.to_string()))?;
+    let report = Report::new(target, total, results);
+    let json = serde_json::to_string_pretty(&report)
+        .map_err(|e| file_error(format!("the sweep report: {e}")))?;
+    let (j, m) = (dir.join("sweep.json"), dir.join("sweep.md"));
+    crate::run::write_whole(&j, &(json + "\n"))?;
+    crate::run::write_whole(&m, &report.markdown())?;
+    Ok((j, m))
+}
+
+/// Each node's row of a sweep, one JSON object per line, appended as the node arrives.
+pub const NODES_FILE: &str = "nodes.jsonl";
+
+/// Sweeps `target` as [`sweep`] does, printing each node's progress line and appending its row
+/// to `nodes.jsonl` in `dir` as it arrives, until every node is done or `stop` completes
+/// (Ctrl-C); then writes `sweep.json` and `sweep.md` of what it found (marked partial when
+/// stopped). Returns the results and whether it was stopped.
+pub async fn run(
+    target: &Target,
+    opts: &Options,
+    dir: &std::path::Path,
+    stop: impl std::future::Future<Output = ()>,
+) -> crate::Result<(Vec<NodeResult>, bool)> {
+    let total = target.facts.nodes.len();
+    let started = Instant::now();
+    let found = std::sync::Mutex::new(Vec::<NodeResult>::new());
+    let mut write_error = None;
+    let file_error = |e: std::io::Error| crate::Error::File {
+        path: dir.join(NODES_FILE),
+        problem: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(file_error)?;
+    let mut lines = std::fs::File::create(dir.join(NODES_FILE)).map_err(file_error)?;
+    let work = sweep(target, opts, |r| {
+        use std::io::Write;
+        let mut all = found.lock().unwrap_or_else(|e| e.into_inner());
+        all.push(r.clone());
+        let failing = (all.iter())
+            .filter(|r| r.status() != NodeStatus::Passed)
+            .count();
+        let line = progress_line(r, all.len(), total, failing, started.elapsed());
+        println!("{line}");
+        let row = serde_json::to_string(&r.row()).unwrap_or_default();
+        if let Err(e) = writeln!(lines, "{row}") {
+            write_error.get_or_insert(file_error(e));
+        }
+    });
+    let stopped = tokio::select! {
+        _ = work => false,
+        () = stop => true,
+    };
+    let mut all = found.into_inner().unwrap_or_else(|e| e.into_inner());
+    all.sort_by(|a, b| a.node.cmp(&b.node));
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    write_report(dir, &target.name, total, &all)?;
+    Ok((all, stopped))
+}

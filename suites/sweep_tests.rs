@@ -1,0 +1,122 @@
+//! The sweep (`calico_conformance::sweep`) on labs with one fault each: the fault is reported
+//! on exactly the node and pod it is on, every other node passes.
+
+// Imports inside the tests: this file is also compiled (without its tests) into the
+// `conformance` test binary.
+use calico_conformance::sweep::{self, NodeResult};
+use calico_conformance::target::Target;
+
+pub fn sweep_of(target: &Target) -> Vec<NodeResult> {
+    let rt = super::runner::runtime().unwrap();
+    rt.block_on(sweep::sweep(target, &sweep::Options::default(), |_| {}))
+}
+
+pub fn verdicts(results: &[NodeResult]) -> Vec<(String, String)> {
+    results
+        .iter()
+        .map(|r| (r.node.clone(), r.verdict()))
+        .collect()
+}
+
+pub fn pair(node: &str, verdict: &str) -> (String, String) {
+    (node.to_string(), verdict.to_string())
+}
+
+/// A correct lab sweeps green in both modes and dual stack; under each fault only its node
+/// (and pod) fails, with the claims the fault breaks.
+#[test]
+fn each_fault_is_reported_on_exactly_its_node_and_pod() {
+    use calico_conformance::faults::catalogue;
+    use calico_conformance::sweep::NodeStatus;
+    let rt = super::runner::runtime().unwrap();
+    let cases = [
+        (
+            "orphan_cali_link",
+            [
+                pair("k8s-worker-1", "failed: REC-2"),
+                pair("k8s-worker-2", "passed"),
+            ],
+        ),
+        (
+            "remote_block_route_missing",
+            [
+                pair("k8s-worker-1", "passed"),
+                pair("k8s-worker-2", "failed: REC-3, HOST-R3"),
+            ],
+        ),
+        (
+            "host_end_mac_not_eeee",
+            [
+                pair("k8s-worker-1", "failed: REC-1, VETH-3 (default/test-tools)"),
+                pair("k8s-worker-2", "passed"),
+            ],
+        ),
+        (
+            "ipv6_blackhole_missing",
+            [
+                pair("k8s-worker-1", "failed: REC-3"),
+                pair("k8s-worker-2", "passed"),
+            ],
+        ),
+    ];
+    for (name, want) in cases {
+        let fault = catalogue().into_iter().find(|f| f.name == name).unwrap();
+        let mut target = rt.block_on(Target::open(&fault.target_kind())).unwrap();
+        let clean = sweep_of(&target);
+        assert!(
+            clean.iter().all(|r| r.status() == NodeStatus::Passed),
+            "{name}, before: {:?}",
+            verdicts(&clean)
+        );
+        let shared = super::support::Shared::default();
+        rt.block_on((fault.apply)(&mut target, &shared.switches))
+            .unwrap();
+        let results = sweep_of(&target);
+        rt.block_on(target.close()).unwrap();
+        assert_eq!(verdicts(&results), want, "{name}");
+    }
+}
+
+/// On a lab with 30 extra pods per node, every pod is judged, not only the article's: an extra
+/// pod of the second node with the wrong MAC is named, on its node alone; the report lists
+/// the failing node first.
+#[test]
+fn every_pod_on_every_node_is_judged() {
+    use super::reconcile::scale_lab;
+    use calico_conformance::sweep::NodeStatus;
+    let rt = super::runner::runtime().unwrap();
+    let target = rt.block_on(scale_lab(30)).unwrap();
+    let results = sweep_of(&target);
+    let pods: usize = results.iter().map(|r| r.pods).sum();
+    assert_eq!(pods, 63, "{:?}", verdicts(&results));
+    assert!(results.iter().all(|r| r.status() == NodeStatus::Passed));
+    // An extra pod on the second node (not where the suite's client runs).
+    let (far, other) = ("k8s-worker-2", "k8s-worker-1");
+    let pod = target
+        .facts
+        .workloads_on(far)
+        .find(|w| w.name.starts_with("bench-"))
+        .unwrap()
+        .name
+        .clone();
+    let cali = calico_conformance::calico::host_end_name("default", &pod);
+    let host = target.host(far).unwrap();
+    rt.block_on(host.run_ok(&["ip", "link", "set", &cali, "address", "02:00:00:00:00:17"]))
+        .unwrap();
+    let results = sweep_of(&target);
+    let dir = calico_conformance::run::evidence_root().join("sweep-test");
+    let total = target.facts.nodes.len();
+    sweep::write_report(&dir, &target.name, total, &results).unwrap();
+    rt.block_on(target.close()).unwrap();
+    let want = format!("failed: REC-1, VETH-3 (default/{pod})");
+    assert_eq!(
+        verdicts(&results),
+        [pair(other, "passed"), pair(far, &want)]
+    );
+    let md = std::fs::read_to_string(dir.join("sweep.md")).unwrap();
+    let failing = md.find(&format!("| `{far}` |")).unwrap();
+    let passing = md.find(&format!("| `{other}` |")).unwrap();
+    assert!(failing < passing, "{md}");
+    let line = format!("VETH-3 pod default/{pod}: {cali} MAC: 02:00:00:00:00:17");
+    assert!(md.contains(&line), "{md}");
+}
