@@ -120,3 +120,93 @@ fn every_pod_on_every_node_is_judged() {
     let line = format!("VETH-3 pod default/{pod}: {cali} MAC: 02:00:00:00:00:17");
     assert!(md.contains(&line), "{md}");
 }
+
+/// The lab of `nodes` nodes (a switch between them) with `extra` pods on each beside the
+/// article's.
+pub fn many_node_lab(
+    nodes: usize,
+    extra: usize,
+    encapsulation: calico_conformance::facts::Encapsulation,
+) -> Target {
+    let spec = calico_conformance::lab::LabSpec {
+        nodes,
+        extra_pods_per_node: extra,
+        ..calico_conformance::lab::LabSpec::article(encapsulation)
+    };
+    let rt = super::runner::runtime().unwrap();
+    rt.block_on(Target::open_lab(&spec, format!("lab_{nodes}_nodes")))
+        .unwrap()
+}
+
+/// Six nodes on a switch, five extra pods each, in both modes: green; then one node of many
+/// with an orphan cali link, one missing another node's block route, one far pod with the
+/// wrong MAC: each reported on exactly that node (and pod), every other node green. Pods on
+/// different nodes reach each other across the switch (the lab is really wired).
+#[test]
+fn faults_on_three_nodes_of_six_are_reported_there_alone() {
+    use calico_conformance::calico::host_end_name;
+    use calico_conformance::facts::Encapsulation;
+    let rt = super::runner::runtime().unwrap();
+    for mode in [Encapsulation::None, Encapsulation::Vxlan] {
+        let target = many_node_lab(6, 5, mode);
+        assert!(
+            sweep_of(&target).iter().all(|r| r.verdict() == "passed"),
+            "{mode:?}: {:?}",
+            verdicts(&sweep_of(&target))
+        );
+        let ip = |node: &str, args: &str| {
+            let argv: Vec<&str> = std::iter::once("ip").chain(args.split(' ')).collect();
+            let host = target.host(node).unwrap();
+            rt.block_on(host.run_ok(&argv)).unwrap();
+        };
+        // Across the switch: node 6's pod answers node 1's.
+        let far = target
+            .facts
+            .workloads_on("k8s-worker-6")
+            .next()
+            .unwrap()
+            .clone();
+        let near = target.pod("test-tools").unwrap();
+        rt.block_on(near.run_ok(&["ping", "-c", "1", "-W", "2", &far.ip.to_string()]))
+            .unwrap();
+        // Left behind by a deleted pod: at the pods' MTU, so only REC-2 has cause to fail.
+        let orphan = host_end_name("default", "gone-pod");
+        let mtu = mode.pod_mtu(1500);
+        ip(
+            "k8s-worker-3",
+            &format!("link add {orphan} mtu {mtu} type veth peer name gone0"),
+        );
+        ip(
+            "k8s-worker-3",
+            &format!("link set {orphan} address ee:ee:ee:ee:ee:ee up"),
+        );
+        let block = target.facts.node("k8s-worker-2").unwrap().blocks[0];
+        ip("k8s-worker-5", &format!("route del {block}"));
+        let pod = target
+            .facts
+            .workloads_on("k8s-worker-4")
+            .next()
+            .unwrap()
+            .clone();
+        let cali = host_end_name(&pod.namespace, &pod.name);
+        ip(
+            "k8s-worker-4",
+            &format!("link set {cali} address 02:00:00:00:00:04"),
+        );
+        let results = sweep_of(&target);
+        rt.block_on(target.close()).unwrap();
+        let want: Vec<(String, String)> = (1..=6)
+            .map(|n| {
+                let node = format!("k8s-worker-{n}");
+                let verdict = match n {
+                    3 => "failed: REC-2".to_string(),
+                    4 => format!("failed: REC-1, VETH-3 ({})", pod.id()),
+                    5 => "failed: REC-3, HOST-R3".to_string(),
+                    _ => "passed".to_string(),
+                };
+                (node, verdict)
+            })
+            .collect();
+        assert_eq!(verdicts(&results), want, "{mode:?}");
+    }
+}

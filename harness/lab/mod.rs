@@ -142,8 +142,11 @@ impl Lab {
             .iter()
             .map(Anchor::new)
             .collect::<Result<_>>()?;
+        let n_pods = plan.pods.len();
         let node_ns = dup_all(&lab.namespaces[..n_nodes])?;
-        let pod_ns = dup_all(&lab.namespaces[n_nodes..])?;
+        let pod_ns = dup_all(&lab.namespaces[n_nodes..n_nodes + n_pods])?;
+        // More than two nodes: the switch's namespace comes last.
+        let switch_ns = dup_all(&lab.namespaces[n_nodes + n_pods..])?;
 
         // 2. Container holders join their pods' namespaces (concurrently with the wiring).
         let (container_specs, container_of) = container_specs(&plan, &pod_ns, run_id)?;
@@ -154,7 +157,7 @@ impl Lab {
 
         // 3. Wire the nodes (each from a thread inside its namespace), then the pods.
         mark("container holders started");
-        let wired = wire::wire(&plan, &node_ns, &pod_ns, &mark);
+        let wired = wire::wire(&plan, &node_ns, &pod_ns, switch_ns.first(), &mark);
         let containers = containers
             .join()
             .map_err(|_| Error::Internal("the container-holder thread panicked".into()))?;
@@ -312,7 +315,10 @@ fn namespace_labels(plan: &Plan, run_id: &str) -> Vec<String> {
         .pods
         .iter()
         .map(|p| format!("pod:{}/{}", p.namespace, p.name));
-    nodes.chain(pods).map(|what| label(run_id, &what)).collect()
+    let switch = plan.uses_switch().then(|| "switch".to_string());
+    (nodes.chain(pods).chain(switch))
+        .map(|what| label(run_id, &what))
+        .collect()
 }
 
 fn dup_all(held: &[HeldNs]) -> Result<Vec<File>> {

@@ -264,9 +264,10 @@ impl Plan {
     /// Plans the lab `spec` asks for; refuses a spec the lab cannot build (node count, more
     /// extra pods than one /24 holds).
     pub fn new(spec: &LabSpec) -> Result<Plan> {
-        if !(1..=2).contains(&spec.nodes) {
+        if !(1..=MAX_NODES).contains(&spec.nodes) {
             return Err(Error::Preflight(format!(
-                "the lab builds 1 or 2 nodes, not {}",
+                "the lab builds 1 to {MAX_NODES} nodes (one /24 of pod addresses and one \
+                 underlay address each), not {}",
                 spec.nodes
             )));
         }
@@ -298,13 +299,74 @@ impl Plan {
             .filter(move |(_, p)| p.node == node)
     }
 
-    /// The other node, when there are two.
+    /// The other node, when there are two (the first other node of more).
     pub fn remote_of(&self, node: usize) -> Option<&NodePlan> {
-        self.nodes
-            .iter()
-            .enumerate()
-            .find(|(j, _)| *j != node)
+        self.remotes_of(node).next()
+    }
+
+    /// Every other node.
+    pub fn remotes_of(&self, node: usize) -> impl Iterator<Item = &NodePlan> {
+        (self.nodes.iter().enumerate())
+            .filter(move |(j, _)| *j != node)
             .map(|(_, n)| n)
+    }
+
+    /// More than two nodes meet on a switch: a bridge in a namespace of its own, one veth per
+    /// node whose other end is the node's `ens192` ([`Plan::switch_wiring`]).
+    pub fn uses_switch(&self) -> bool {
+        self.nodes.len() > 2
+    }
+
+    /// Whether node `i`'s `ens192` arrives from elsewhere (the first node of two, or the
+    /// switch) and must be set up here.
+    fn underlay_arrives(&self, i: usize) -> bool {
+        self.uses_switch() || (self.nodes.len() == 2 && i == 1)
+    }
+
+    /// The switch of a lab of more than two nodes: the bridge `br0`, UP, and one port `n<i>`
+    /// per node, whose peer `ens192` is created in node `i`'s namespace.
+    pub fn switch_wiring(&self) -> Wiring {
+        let mut create = vec![step(
+            Op::Bridge {
+                name: SWITCH_BRIDGE.into(),
+            },
+            Flags::Create,
+            format!("link add {SWITCH_BRIDGE} type bridge"),
+        )];
+        let mut attach = Vec::new();
+        for i in 0..self.nodes.len() {
+            let port = format!("n{i}");
+            let op = Op::Veth {
+                name: port.clone(),
+                mac: None,
+                mtu: UNDERLAY_MTU,
+                peer: UNDERLAY.into(),
+                peer_ns: PeerNs::Node(i),
+            };
+            let what = format!("link add {port} type veth peer {UNDERLAY} (node {i})");
+            create.push(step(op, Flags::Create, what));
+            let op = Op::Master {
+                dev: dev(&port),
+                master: dev(SWITCH_BRIDGE),
+            };
+            let what = format!("link set {port} master {SWITCH_BRIDGE} up");
+            attach.push(step(op, Flags::Change, what));
+        }
+        Wiring {
+            place: "switch".into(),
+            before: Vec::new(),
+            batches: vec![
+                Batch {
+                    lookup: Lookup::Nothing,
+                    steps: create,
+                },
+                Batch {
+                    lookup: Lookup::Dump,
+                    steps: attach,
+                },
+            ],
+            after: Vec::new(),
+        }
     }
 
     /// `pod default/<name>`: a pod's place in errors.
@@ -428,6 +490,11 @@ fn blocks(third: u8, used: &BTreeSet<u8>) -> Vec<Ipv4Net> {
 
 /// The far end of `ens192` on a lab of one node, which stays in the node's namespace.
 const UNDERLAY_WIRE: &str = "ens192-wire";
+/// The bridge of a lab of more than two nodes, in the switch's namespace.
+pub const SWITCH_BRIDGE: &str = "br0";
+/// The most nodes a lab builds: node n has the underlay address 10.12.22.<n + 2> and the pod
+/// addresses 192.168.<n + 1>.0/24.
+pub const MAX_NODES: usize = 250;
 
 impl Plan {
     /// Node `i`'s wiring, run from a thread inside its namespace: the node's rp_filter; then
@@ -493,7 +560,7 @@ impl Plan {
             conf("default", "accept_dad", "0"),
             conf("all", "forwarding", "1"),
         ];
-        if self.nodes.len() == 2 && i == 1 {
+        if self.underlay_arrives(i) {
             out.push(conf(UNDERLAY, "accept_dad", "0"));
         }
         out
@@ -561,7 +628,7 @@ impl Plan {
                 format!("route add blackhole {b}"),
             ));
         }
-        if let Some((r, gw)) = self.remote_of(i).and_then(|r| Some((r, r.ipv6?))) {
+        for (r, gw) in self.remotes_of(i).filter_map(|r| Some((r, r.ipv6?))) {
             // Over vxlan-v6.calico via the other node's IPv6 tunnel address (onlink, as Felix's
             // routetable programs every VXLAN route), or via its IPv6 address on the underlay.
             let same_subnet = true; // both nodes are in fd00:10:12::/64
@@ -616,12 +683,13 @@ impl Plan {
                 PeerNs::Here,
                 format!("link add {UNDERLAY} type veth peer {UNDERLAY_WIRE}"),
             )),
-            (_, 0) => steps.push(underlay(
+            (2, 0) => steps.push(underlay(
                 UNDERLAY,
                 PeerNs::Node(1),
                 format!("link add {UNDERLAY} type veth peer {UNDERLAY} (other node)"),
             )),
-            // The second node's end arrives from the first.
+            // The second node's end arrives from the first; with more, every node's from the
+            // switch.
             _ => {}
         }
         for (k, p) in self.pods_of(i) {
@@ -656,7 +724,7 @@ impl Plan {
             Flags::Create,
             format!("addr add {}/{UNDERLAY_PREFIX} dev {UNDERLAY}", node.address),
         )];
-        if self.nodes.len() == 2 && i == 1 {
+        if self.underlay_arrives(i) {
             let what = format!("link set {UNDERLAY} up");
             steps.push(step(Op::LinkUp(dev(UNDERLAY)), Flags::Change, what));
         }
@@ -744,12 +812,12 @@ impl Plan {
                 format!("route add blackhole {b}"),
             ));
         }
-        let Some(r) = self.remote_of(i) else {
-            return steps;
-        };
-        let same_subnet = true; // both nodes are in 10.12.0.0/16
+        let same_subnet = true; // every node is in 10.12.0.0/16
         let mode = self.spec.encapsulation.between(same_subnet);
-        for b in &r.blocks {
+        for (r, b) in self
+            .remotes_of(i)
+            .flat_map(|r| r.blocks.iter().map(move |b| (r, b)))
+        {
             let (gateway, device, onlink) = match (mode, r.tunnel) {
                 (Encapsulation::Vxlan, Some(gw)) => (gw, VXLAN_DEVICE, true),
                 (Encapsulation::Ipip, _) => (r.address, IPIP_DEVICE, true),
@@ -766,17 +834,18 @@ impl Plan {
         steps
     }
 
-    /// Felix's VXLANFDB for the remote node: an ARP entry (tunnel IP -> remote VTEP MAC) and
+    /// Felix's VXLANFDB for every remote node: an ARP entry (tunnel IP -> remote VTEP MAC) and
     /// an FDB entry (remote VTEP MAC -> remote node IP), both permanent.
     fn node_vxlan_neighbours(&self, i: usize) -> Vec<Step> {
-        let remote = self.remote_of(i);
-        let Some((r, gw)) = remote.and_then(|r| Some((r, r.tunnel?))) else {
-            return Vec::new();
-        };
         if !self.spec.uses_vxlan() {
             return Vec::new();
         }
-        vxlan_neighbours(VXLAN_DEVICE, gw.into(), r.vxlan_mac, r.address.into())
+        (self.remotes_of(i))
+            .filter_map(|r| Some((r, r.tunnel?)))
+            .flat_map(|(r, gw)| {
+                vxlan_neighbours(VXLAN_DEVICE, gw.into(), r.vxlan_mac, r.address.into())
+            })
+            .collect()
     }
 
     /// `ip_forward=1`, then per host end what Felix's endpoint manager writes

@@ -16,7 +16,9 @@ use rtnetlink::packet_route::neighbour::{
 };
 use rtnetlink::packet_route::route::{RouteProtocol, RouteScope, RouteType};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::{AddressMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder};
+use rtnetlink::{
+    AddressMessageBuilder, LinkBridge, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder,
+};
 use std::collections::HashMap;
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -32,8 +34,18 @@ pub(super) fn wire(
     plan: &Plan,
     node_ns: &[File],
     pod_ns: &[File],
+    switch_ns: Option<&File>,
     mark: &dyn Fn(&str),
 ) -> Result<()> {
+    if let Some(switch) = switch_ns {
+        // First: every node's ens192 comes from the switch.
+        let wiring = plan.switch_wiring();
+        let peers = Peers::of(&wiring, node_ns, pod_ns)?;
+        in_ns(dup(switch)?, "switch".into(), move || {
+            execute(&wiring, &peers)
+        })?;
+        mark("switch wired");
+    }
     for (i, node) in plan.nodes.iter().enumerate() {
         let wiring = plan.node_wiring(i);
         let peers = Peers::of(&wiring, node_ns, pod_ns)?;
@@ -207,7 +219,8 @@ fn names(steps: &[Step]) -> Vec<&str> {
 /// The existing links an op names (not the ones it creates).
 fn devs(op: &Op) -> Vec<&Dev> {
     match op {
-        Op::Veth { .. } => vec![],
+        Op::Veth { .. } | Op::Bridge { .. } => vec![],
+        Op::Master { dev, master } => vec![dev, master],
         Op::LinkUp(d) | Op::LinkUpMtu { dev: d, .. } => vec![d],
         Op::Vxlan { underlay, .. } => vec![underlay],
         Op::Address { dev, .. }
@@ -259,6 +272,13 @@ fn message(op: &Op, links: &Links, peers: &Peers, place: &str) -> Result<RouteNe
             .address(mac.to_vec())
             .up()
             .build(),
+        ),
+        Op::Bridge { name } => RouteNetlinkMessage::NewLink(LinkBridge::new(name).up().build()),
+        Op::Master { dev, master } => RouteNetlinkMessage::SetLink(
+            LinkUnspec::new_with_index(index(dev)?)
+                .controller(index(master)?)
+                .up()
+                .build(),
         ),
         Op::LinkUpMtu { dev, mtu } => RouteNetlinkMessage::SetLink(
             LinkUnspec::new_with_index(index(dev)?)

@@ -126,6 +126,15 @@ pub enum Op {
         mtu: u32,
         mac: [u8; 6],
     },
+    /// A bridge `name`, UP (the switch of a lab of more than two nodes).
+    Bridge {
+        name: String,
+    },
+    /// `ip link set <dev> master <master> up`.
+    Master {
+        dev: Dev,
+        master: Dev,
+    },
     /// An existing link set UP with an MTU (`tunl0`).
     LinkUpMtu {
         dev: Dev,
