@@ -172,8 +172,16 @@ fn a_tunnelled_node_keeps_its_first_address_for_the_tunnel() {
 }
 
 #[rstest]
-#[case(0, 0, "1 or 2 nodes, not 0")]
-#[case(3, 0, "1 or 2 nodes, not 3")]
+#[case(
+    0,
+    0,
+    "1 to 250 nodes (one /24 of pod addresses and one underlay address each), not 0"
+)]
+#[case(
+    251,
+    0,
+    "1 to 250 nodes (one /24 of pod addresses and one underlay address each), not 251"
+)]
 #[case(1, 255, "at most 254 extra pods per node")]
 fn refuses_what_it_cannot_build(
     #[case] nodes: usize,
@@ -441,4 +449,43 @@ fn a_pod_s_wiring() {
     // Unlike the node's, the pod's default route names 0.0.0.0/0.
     assert_eq!(default.dst, Some(Ipv4Net::default()));
     assert_eq!(default.gateway, Some(LINK_LOCAL_GATEWAY));
+}
+
+/// More than two nodes meet on a switch: no node makes an underlay veth, each sets the one
+/// arriving from the switch up; the switch has a bridge and one port per node; every node
+/// routes every other node's block.
+#[test]
+fn more_than_two_nodes_meet_on_a_switch() {
+    let spec = LabSpec {
+        nodes: 3,
+        ..LabSpec::default()
+    };
+    let p = Plan::new(&spec).unwrap();
+    assert!(p.uses_switch());
+    let switch = p.switch_wiring();
+    assert_eq!(
+        switch.lines(),
+        [
+            "link add br0 type bridge",
+            "link add n0 type veth peer ens192 (node 0)",
+            "link add n1 type veth peer ens192 (node 1)",
+            "link add n2 type veth peer ens192 (node 2)",
+            "link set n0 master br0 up",
+            "link set n1 master br0 up",
+            "link set n2 master br0 up",
+        ]
+    );
+    for i in 0..3 {
+        let wiring = p.node_wiring(i);
+        let lines = wiring.lines();
+        assert!(
+            !lines.iter().any(|l| l.starts_with("link add ens192")),
+            "{lines:?}"
+        );
+        assert!(lines.contains(&"link set ens192 up"), "{lines:?}");
+        let routed: Vec<&&str> = (lines.iter())
+            .filter(|l| l.starts_with("route add 192.168.") && l.contains(" via "))
+            .collect();
+        assert_eq!(routed.len(), 2, "node {i}: {routed:?}");
+    }
 }
