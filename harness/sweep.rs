@@ -31,12 +31,75 @@ use std::time::{Duration, Instant};
 pub struct Options {
     /// At most this many nodes observed at once (`--parallel`; default 16).
     pub parallel: usize,
+    /// Each node's pod pings a pod on each of the next this many nodes of the ring (by name;
+    /// `--pairs`, default 1): every node is covered as source and as destination.
+    pub pairs: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { parallel: 16 }
+        Options {
+            parallel: 16,
+            pairs: 1,
+        }
     }
+}
+
+/// The ring of `nodes` (sorted by name): for each node, the next `pairs` nodes after it.
+pub fn ring(nodes: &[String], pairs: usize) -> BTreeMap<String, Vec<String>> {
+    let n = nodes.len();
+    let pairs = pairs.min(n.saturating_sub(1));
+    (0..n)
+        .map(|i| {
+            let peers = (1..=pairs).map(|k| nodes[(i + k) % n].clone()).collect();
+            (nodes[i].clone(), peers)
+        })
+        .collect()
+}
+
+/// A pod of `node` the target can place (to ping from), with its workload.
+fn pod_on(target: &Target, node: &str) -> Option<(crate::place::Place, Workload)> {
+    (target.facts.workloads_on(node)).find_map(|w| target.pod(&w.name).ok().map(|p| (p, w.clone())))
+}
+
+/// XN-1 across the ring: `node`'s pod pings a pod on each of `peers` (3 echoes each); the
+/// replies come back routed twice (TTL 62). A node with no pod to ping from, or a peer with no
+/// pod, is a failed check naming it.
+async fn reachability(target: &Target, node: &str, peers: &[String]) -> Vec<SweepCheck> {
+    let mut out = Vec::new();
+    let Some((from, src)) = pod_on(target, node) else {
+        let what = format!("a pod on {node} to ping from");
+        let got = Value::Name("none".into());
+        let check = eq(what, Value::Name("a placeable pod".into()), got);
+        return vec![SweepCheck {
+            claim: "XN-1",
+            pod: None,
+            check,
+        }];
+    };
+    for peer in peers {
+        let check = match target.facts.workloads_on(peer).next() {
+            None => eq(
+                format!("a pod on {peer} to ping"),
+                Value::Name("a pod".into()),
+                Value::Name("none".into()),
+            ),
+            Some(dst) => {
+                let replies = from
+                    .ping(dst.ip.into(), 3, Duration::from_secs(5))
+                    .await
+                    .unwrap_or_default();
+                crate::expect::ttl(dst.ip, &replies, 62)
+                    .because(format!("{} on {peer}, routed by both nodes", dst.id()))
+            }
+        };
+        out.push(SweepCheck {
+            claim: "XN-1",
+            pod: Some(src.id()),
+            check,
+        });
+    }
+    out
 }
 
 /// One node as observed once.
@@ -403,13 +466,19 @@ pub async fn sweep(
     opts: &Options,
     mut each: impl FnMut(&NodeResult),
 ) -> Vec<NodeResult> {
-    let names: Vec<String> = target.facts.nodes.iter().map(|n| n.name.clone()).collect();
+    let mut names: Vec<String> = target.facts.nodes.iter().map(|n| n.name.clone()).collect();
+    names.sort();
+    let ring = ring(&names, opts.pairs);
+    let ring = &ring;
     let one = |node: String| async move {
         let started = Instant::now();
-        let judged = match observe_node(target, &node).await {
+        let mut judged = match observe_node(target, &node).await {
             Ok(snap) => judge(&target.facts, &snap),
             Err(e) => Err(e.to_string()),
         };
+        if let (Ok(checks), Some(peers)) = (&mut judged, ring.get(&node)) {
+            checks.extend(reachability(target, &node, peers).await);
+        }
         let pods = target.facts.workloads_on(&node).count();
         let (checks, error) = match judged {
             Ok(c) => (c, None),

@@ -151,7 +151,7 @@ pub async fn rec_3_routes_match_ipam(cx: &Cx<'_>) -> Outcome {
 }
 
 /// The REC claims' scale lab: the article's lab (no encapsulation) with `extra` more pods on
-/// each node (`bench-0`, `bench-1`, ...; 110 is the kubelet's default maximum per node).
+/// each node (`bench-<node>-0`, `bench-<node>-1`, ...; 110 is the kubelet's default maximum per node).
 pub async fn scale_lab(extra: usize) -> Result<Target, String> {
     use calico_conformance::facts::Encapsulation;
     use calico_conformance::lab::LabSpec;
@@ -298,7 +298,7 @@ mod tests {
             message.contains(&orphan) && message.contains("192.168.1.200"),
             "{message}"
         );
-        let bench = target.facts.pod("bench-57").unwrap().clone();
+        let bench = target.facts.pod("bench-2-57").unwrap().clone();
         rt.block_on(async {
             ip(&target, w1, &format!("link del {orphan}")).await;
             ip(&target, &bench.node, &format!("route del {}/32", bench.ip)).await;
@@ -306,11 +306,11 @@ mod tests {
         let results = run();
         let rec1 = outcome(&results, "REC-1");
         assert_eq!(rec1.status, Status::Failed);
-        let cali = calico_conformance::calico::host_end_name("default", "bench-57");
+        let cali = calico_conformance::calico::host_end_name("default", "bench-2-57");
         assert_eq!(
             named(&rec1),
             [format!(
-                "pod default/bench-57 on {}: no route {} dev {cali} scope link",
+                "pod default/bench-2-57 on {}: no route {} dev {cali} scope link",
                 bench.node, bench.ip
             )]
         );

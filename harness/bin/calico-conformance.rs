@@ -93,11 +93,15 @@ enum Command {
     },
     /// Every node of CALICO_TARGET and every pod Calico networks on it: REC-1..3, HOST-R2,
     /// HOST-R3, MTU-1 per node, VETH-2/3/4 and HOST-R1 per pod, from one observation of each
-    /// node. Writes sweep.json and sweep.md into the run folder as each node arrives.
+    /// node, and XN-1 from a pod of each node to a pod of the next (a ring). Appends each
+    /// node's row to nodes.jsonl as it arrives; writes sweep.json and sweep.md at the end.
     Sweep {
         /// At most this many nodes observed at once.
         #[arg(long, default_value_t = 16)]
         parallel: usize,
+        /// Each node's pod pings a pod on each of the next this many nodes (a ring by name).
+        #[arg(long, default_value_t = 1)]
+        pairs: usize,
     },
 }
 
@@ -165,12 +169,12 @@ fn main() -> ExitCode {
             json,
             all,
         } => ExitCode::from(diff(&old, &new, json, all)),
-        Command::Sweep { parallel } => ExitCode::from(sweep(parallel)),
+        Command::Sweep { parallel, pairs } => ExitCode::from(sweep(parallel, pairs)),
     }
 }
 
 /// `sweep`: each selected target opened, swept and closed in turn; the worst exit code.
-fn sweep(parallel: usize) -> u8 {
+fn sweep(parallel: usize, pairs: usize) -> u8 {
     use calico_conformance::sweep::{self, NodeStatus};
     use calico_conformance::target::{Target, TargetKind, selected};
     let kinds = match selected() {
@@ -190,7 +194,7 @@ fn sweep(parallel: usize) -> u8 {
     let Ok(rt) = claims::runner::runtime() else {
         return 2;
     };
-    let opts = sweep::Options { parallel };
+    let opts = sweep::Options { parallel, pairs };
     let mut worst = 0;
     for kind in kinds {
         let done = rt.block_on(async {

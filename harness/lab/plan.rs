@@ -67,7 +67,7 @@ pub struct LabSpec {
     /// which between these nodes of one subnet routes like `None` over a `vxlan.calico` that
     /// exists), `Ipip` (needs the ipip kernel module; the preflight says when it is missing).
     pub encapsulation: Encapsulation,
-    /// Extra pods per node, `bench-0`, `bench-1`, ..., with further addresses from the
+    /// Extra pods per node, `bench-<node>-0`, `bench-<node>-1`, ..., with further addresses from the
     /// node's /24 (in as many /26 blocks as they need). 0 for the article; the bench uses more.
     pub extra_pods_per_node: usize,
     /// 1 or 2 nodes (2 for the article; the bench uses 1). With one node, `ens192` is a veth
@@ -405,7 +405,8 @@ fn plan_node(spec: &LabSpec, n: usize) -> Result<(NodePlan, Vec<PodPlan>)> {
     for (i, last) in free.iter().take(spec.extra_pods_per_node).enumerate() {
         used.insert(*last);
         let ip = Ipv4Addr::new(192, 168, third, *last);
-        pods.push(pod_plan(spec, format!("bench-{i}"), n, ip, &[]));
+        // Unique across the cluster, as pod names in one namespace are: bench-<node>-<i>.
+        pods.push(pod_plan(spec, format!("bench-{}-{i}", n + 1), n, ip, &[]));
     }
     let blocks = blocks(third, &used);
     let node = NodePlan {

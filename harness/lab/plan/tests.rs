@@ -156,7 +156,7 @@ fn extra_pods_fill_the_node_s_blocks() {
         p.nodes[0].blocks,
         [net("192.168.1.0/26"), net("192.168.1.64/26")]
     );
-    assert_eq!(p.pods[2].name, "bench-0");
+    assert_eq!(p.pods[2].name, "bench-1-0");
     assert_eq!(p.pods[2].ip, Ipv4Addr::new(192, 168, 1, 0));
     let mut ips: Vec<Ipv4Addr> = p.pods.iter().map(|x| x.ip).collect();
     ips.sort();
