@@ -36,5 +36,6 @@ pub mod sweep;
 pub mod target;
 pub mod topology;
 pub mod traffic;
+pub mod watch;
 
 pub use error::{Error, Result};

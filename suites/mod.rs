@@ -9,6 +9,8 @@ pub mod runner;
 pub mod support;
 #[cfg(test)]
 mod sweep_tests;
+#[cfg(test)]
+mod watch_tests;
 
 pub mod across_nodes;
 pub mod container_to_container;
