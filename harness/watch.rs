@@ -519,3 +519,209 @@ impl ProbeLoop {
         }
     }
 }
+
+/// `100ms`, `1s`, `1.5s`, `10m`, `1h`: a duration as the `watch` options take it.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (e.g. 100ms, 1s, 10m)"))?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("`{text}`: the unit is ms, s, m or h")),
+    };
+    if !(seconds > 0.0 && seconds.is_finite()) {
+        return Err(format!("`{text}` is not a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// One status line per pair: probes sent, lost, the current and the longest gap.
+pub fn status_lines(logs: &[PairLog], elapsed: Duration) -> Vec<String> {
+    let now = elapsed.as_secs_f64() * 1000.0;
+    logs.iter()
+        .map(|log| {
+            let lost = log.probes.iter().filter(|p| p.rtt_ms.is_none()).count();
+            let gaps = log.all_gaps(now);
+            let longest = gaps.iter().map(|g| g.length_ms).fold(0.0, f64::max);
+            let current = (gaps.iter())
+                .filter(|g| g.end_ms >= now)
+                .map(|g| g.length_ms)
+                .fold(0.0, f64::max);
+            format!(
+                "watch {:.0} s {}: {} probes, {lost} lost, current gap {current:.0} ms, longest {longest:.0} ms{}",
+                elapsed.as_secs_f64(),
+                log.pair,
+                log.probes.len(),
+                match &log.connection_lost {
+                    Some(why) => format!(", connection lost: {why}"),
+                    None => String::new(),
+                }
+            )
+        })
+        .collect()
+}
+
+impl Watched {
+    /// `watch.md`: CONT-1 and CONT-2 per pair, every gap, and the gaps as a Mermaid gantt
+    /// chart per pair (time in ms from the start of the watch).
+    pub fn markdown(&self) -> String {
+        use std::fmt::Write;
+        let mut md = format!(
+            "# Watch: {:.1} s, a probe of each kind every {:.0} ms, budget {:.0} ms\n\n",
+            self.duration_ms / 1000.0,
+            self.interval_ms,
+            self.budget_ms
+        );
+        md.push_str("| claim | pair | verdict |\n|---|---|---|\n");
+        for v in self.verdicts() {
+            let word = if v.passed { "passed" } else { "FAILED" };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {word}: {} |",
+                v.claim,
+                crate::report_md::cell(&v.pair.to_string()),
+                crate::report_md::cell(&v.message)
+            );
+        }
+        md.push_str("\n```mermaid\ngantt\n    dateFormat x\n    axisFormat %S.%L s\n");
+        for log in &self.pairs {
+            let _ = writeln!(
+                md,
+                "    section {}",
+                crate::report_md::mermaid_text(&log.pair.to_string())
+            );
+            let gaps = log.all_gaps(self.duration_ms);
+            let _ = writeln!(md, "    watched : 0, {:.0}", self.duration_ms);
+            for (i, g) in gaps.iter().enumerate() {
+                let _ = writeln!(
+                    md,
+                    "    {:?} gap {:.0} ms : crit, g{i}, {:.0}, {:.0}",
+                    g.kind,
+                    g.length_ms,
+                    g.start_ms,
+                    g.end_ms.max(g.start_ms + 1.0)
+                );
+            }
+        }
+        md.push_str(
+            "```\n\nThe raw probe log (every probe's send time and answer) is `watch.json`.\n",
+        );
+        md
+    }
+}
+
+/// Writes `watch.json` (the verdicts, every gap, every probe) and `watch.md` into `dir`.
+pub fn write_report(dir: &Path, w: &Watched) -> Result<PathBuf> {
+    let file_error = |problem: String| Error::File {
+        path: dir.to_path_buf(),
+        problem,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| file_error(e.to_string()))?;
+    let gaps: Vec<(String, Vec<Gap>)> = (w.pairs.iter())
+        .map(|l| (l.pair.to_string(), l.all_gaps(w.duration_ms)))
+        .collect();
+    let json = serde_json::json!({
+        "schema": "calico-conformance/watch/v1",
+        "verdicts": w.verdicts(),
+        "gaps": gaps,
+        "watch": w,
+    });
+    let text = serde_json::to_string_pretty(&json).map_err(|e| file_error(e.to_string()))?;
+    crate::run::write_whole(&dir.join("watch.json"), &(text + "\n"))?;
+    let md = dir.join("watch.md");
+    crate::run::write_whole(&md, &w.markdown())?;
+    Ok(md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(kind: Kind, seq: u64, answered: bool) -> Probe {
+        Probe {
+            kind,
+            seq,
+            sent_ms: seq as f64 * 100.0,
+            rtt_ms: answered.then_some(0.3),
+            error: (!answered).then(|| "no echo reply within the interval".into()),
+        }
+    }
+
+    /// Probes 0..40, lost from 10 to 29: one gap from 1000 ms to 3000 ms (20 lost); one lost
+    /// at the end is a gap open until the end of the watch.
+    pub(crate) fn watched() -> Watched {
+        let mut probes: Vec<Probe> = (0..40)
+            .map(|k| probe(Kind::Icmp, k, !(10..30).contains(&k)))
+            .collect();
+        probes.push(probe(Kind::LongConnection, 0, true));
+        probes.push(probe(Kind::LongConnection, 39, false));
+        let pair = Pair {
+            from: "test-tools-remote".into(),
+            to: "c2c-network-demo".into(),
+            across_nodes: true,
+        };
+        Watched {
+            interval_ms: 100.0,
+            budget_ms: 1000.0,
+            duration_ms: 4000.0,
+            pairs: vec![PairLog {
+                pair,
+                probes,
+                connection_lost: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn gaps_run_from_the_first_lost_probe_to_the_next_answered_one() {
+        let w = watched();
+        let gaps = w.pairs[0].gaps(Kind::Icmp, w.duration_ms);
+        assert_eq!(gaps.len(), 1);
+        assert_eq!(
+            (gaps[0].start_ms, gaps[0].end_ms, gaps[0].lost),
+            (1000.0, 3000.0, 20)
+        );
+        let open = w.pairs[0].gaps(Kind::LongConnection, w.duration_ms);
+        assert_eq!((open[0].start_ms, open[0].end_ms), (3900.0, 4000.0));
+        let v = w.verdicts();
+        assert!(!v[0].passed, "{:?}", v[0]);
+        assert_eq!(
+            v[0].message,
+            "test-tools-remote → c2c-network-demo (across nodes): longest gap 2000 ms (budget 1000 ms): Icmp 1000-3000 ms (2000 ms, 20 lost)"
+        );
+        assert!(
+            v[1].passed,
+            "a 100 ms stall is within the budget: {:?}",
+            v[1]
+        );
+        let md = w.markdown();
+        assert!(
+            md.contains("    Icmp gap 2000 ms : crit, g0, 1000, 3000"),
+            "{md}"
+        );
+        // For a look, and for ci/render-report.sh: target/watch-example/watch.md.
+        let dir = crate::run::target_dir().join("watch-example");
+        write_report(&dir, &w).unwrap();
+    }
+
+    #[test]
+    fn durations_are_read_with_their_unit() {
+        assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert!(
+            parse_duration("10")
+                .unwrap_err()
+                .contains("the unit is ms, s, m or h")
+        );
+        assert!(parse_duration("0s").is_err() && parse_duration("fast").is_err());
+    }
+}

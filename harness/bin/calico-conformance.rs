@@ -10,6 +10,8 @@
 //!   node;
 //! - `diff OLD NEW [--json] [--all]`: what changed between two runs' reports (exit 0 nothing
 //!   regressed, 1 a claim went from passed to failed, 2 a bad input);
+//! - `watch [--for 10m] [--interval 100ms] [--budget 1s]`: probe the article's pairs until the
+//!   time is up or Ctrl-C, measure every gap; CONT-1 and CONT-2 (exit 0 both passed, 1 not);
 //! - `sweep [--parallel N]`: every node of the target and every pod on it, each node observed
 //!   once (exit 0 every node passed, 1 a node failed, 2 a node or the target could not be
 //!   observed).
@@ -91,6 +93,19 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Probe the article's pod pairs continuously (ICMP, TCP requests, one long-lived TCP
+    /// connection per pair) and measure every gap in traffic: CONT-1 and CONT-2.
+    Watch {
+        /// How long to watch (e.g. 30s, 10m); stops earlier on Ctrl-C.
+        #[arg(long = "for", default_value = "10m", value_parser = calico_conformance::watch::parse_duration)]
+        length: std::time::Duration,
+        /// One probe of each kind per pair every interval.
+        #[arg(long, default_value = "100ms", value_parser = calico_conformance::watch::parse_duration)]
+        interval: std::time::Duration,
+        /// The longest gap (and stall of a connection) CONT-1 and CONT-2 allow.
+        #[arg(long, default_value = "1s", value_parser = calico_conformance::watch::parse_duration)]
+        budget: std::time::Duration,
+    },
     /// Every node of CALICO_TARGET and every pod Calico networks on it: REC-1..3, HOST-R2,
     /// HOST-R3, MTU-1 per node, VETH-2/3/4 and HOST-R1 per pod, from one observation of each
     /// node, and XN-1 from a pod of each node to a pod of the next (a ring). Appends each
@@ -169,7 +184,74 @@ fn main() -> ExitCode {
             json,
             all,
         } => ExitCode::from(diff(&old, &new, json, all)),
+        Command::Watch {
+            length,
+            interval,
+            budget,
+        } => ExitCode::from(watch(
+            length,
+            calico_conformance::watch::Options { interval, budget },
+        )),
         Command::Sweep { parallel, pairs } => ExitCode::from(sweep(parallel, pairs)),
+    }
+}
+
+/// `watch`: the first selected target opened, watched and closed; 0 when CONT-1 and CONT-2
+/// passed for every pair, 1 when not, 2 when it could not watch.
+fn watch(length: std::time::Duration, opts: calico_conformance::watch::Options) -> u8 {
+    use calico_conformance::target::{Target, TargetKind, selected};
+    use calico_conformance::watch;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let kind = match selected() {
+        Ok(k) => k.into_iter().next(),
+        Err(e) => {
+            eprintln!("calico-conformance: {e}");
+            return 2;
+        }
+    };
+    let Some(kind) = kind.filter(|k| *k != TargetKind::Kube) else {
+        eprintln!(
+            "calico-conformance: watch on a cluster is not built yet: watch a lab or a topology \
+             file (CALICO_TARGET=lab:none, topology:<file>)"
+        );
+        return 2;
+    };
+    let Ok(rt) = claims::runner::runtime() else {
+        return 2;
+    };
+    let done = rt.block_on(async {
+        let target = Target::open(&kind).await.map_err(|e| e.to_string())?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let on_signal = stop.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            on_signal.store(true, Ordering::Relaxed);
+        });
+        let status = |logs: &[watch::PairLog], at| {
+            for line in watch::status_lines(logs, at) {
+                println!("{line}");
+            }
+        };
+        let watched = watch::watch(&target, &opts, length, stop, status).await;
+        target.close().await.map_err(|e| e.to_string())?;
+        let watched = watched.map_err(|e| e.to_string())?;
+        let dir = calico_conformance::run::evidence_root().join("watch");
+        let md = watch::write_report(&dir, &watched).map_err(|e| e.to_string())?;
+        for v in watched.verdicts() {
+            let word = if v.passed { "passed" } else { "FAILED" };
+            println!("{} {word}: {}", v.claim, v.message);
+        }
+        println!("report: {}", md.display());
+        Ok::<_, String>(watched.verdicts().iter().all(|v| v.passed))
+    });
+    match done {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(e) => {
+            eprintln!("calico-conformance: {e}");
+            2
+        }
     }
 }
 
