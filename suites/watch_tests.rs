@@ -63,7 +63,7 @@ fn lab() -> Target {
 /// No fault: no gap on either pair, of any kind; CONT-1 and CONT-2 pass; about one probe per
 /// interval of each kind.
 #[test]
-fn a_watch_without_a_fault_reports_no_gap() {
+fn cont_1_cont_2_a_watch_without_a_fault_reports_no_gap() {
     let target = lab();
     let w = watched(&target, Duration::from_secs(2), |_| Box::pin(async {}));
     let rt = super::runner::runtime().unwrap();
@@ -92,7 +92,7 @@ fn a_watch_without_a_fault_reports_no_gap() {
 /// 2.0 s ± 2 intervals of ICMP and of TCP requests on the cross-node pair, none on the
 /// same-node pair; CONT-1 and CONT-2 fail for the cross-node pair only, naming it.
 #[test]
-fn a_route_removed_for_two_seconds_is_one_gap_of_two_seconds_across_nodes_only() {
+fn cont_1_a_route_removed_for_two_seconds_is_one_gap_of_two_seconds_across_nodes_only() {
     let target = lab();
     let block = target.facts.node("k8s-worker-1").unwrap().blocks[0];
     let w = watched(&target, Duration::from_secs(6), |t| {
@@ -136,7 +136,7 @@ fn a_route_removed_for_two_seconds_is_one_gap_of_two_seconds_across_nodes_only()
 /// The server's host end set down for 500 ms (and its route put back, as Felix would): one
 /// ICMP gap of 0.5 s ± 2 intervals on both pairs (both cross it).
 #[test]
-fn a_host_end_down_for_half_a_second_is_one_gap_of_half_a_second_on_both_pairs() {
+fn cont_1_a_host_end_down_for_half_a_second_is_one_gap_of_half_a_second_on_both_pairs() {
     let target = lab();
     let server = target.pod_facts("c2c-network-demo").unwrap().clone();
     let cali = calico_conformance::calico::host_end_name("default", &server.name);
@@ -167,7 +167,7 @@ fn a_host_end_down_for_half_a_second_is_one_gap_of_half_a_second_on_both_pairs()
 /// rejects them with a reset, for 300 ms): CONT-2 fails for both pairs naming each and the
 /// reset; CONT-1 (ICMP and new requests) still passes.
 #[test]
-fn a_reset_of_the_long_connection_fails_cont_2_naming_the_pair() {
+fn cont_2_a_reset_of_the_long_connection_fails_naming_the_pair() {
     assert!(
         calico_conformance::faults::has_tool("nft"),
         "needs nft (Debian nftables) to reset the connections"
