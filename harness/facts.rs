@@ -124,6 +124,21 @@ pub struct NodeFacts {
 }
 
 impl NodeFacts {
+    /// The node's blocks of both families (its IPv6 ones only with `ipv6`: where IPv6 routes
+    /// were read).
+    pub fn blocks_of(&self, ipv6: bool) -> Vec<ipnet::IpNet> {
+        let v6 = self
+            .ipv6_blocks
+            .iter()
+            .filter(|_| ipv6)
+            .map(|b| ipnet::IpNet::V6(*b));
+        self.blocks
+            .iter()
+            .map(|b| ipnet::IpNet::V4(*b))
+            .chain(v6)
+            .collect()
+    }
+
     /// Whether `other` shares this node's underlay subnet (CrossSubnet decides by this): the
     /// prefix either node states, else only the same address.
     pub fn same_subnet(&self, other: &NodeFacts) -> bool {
@@ -269,6 +284,37 @@ impl Facts {
     /// The IPv6 pool that holds `ip`.
     pub fn ipv6_pool_of(&self, ip: Ipv6Addr) -> Option<&Ipv6Pool> {
         self.ipv6_pools.iter().find(|p| p.cidr.contains(&ip))
+    }
+
+    /// The IP pools' CIDRs, both families.
+    pub fn pool_cidrs(&self) -> Vec<ipnet::IpNet> {
+        let v4 = self.pools.iter().map(|p| ipnet::IpNet::V4(p.cidr));
+        v4.chain(self.ipv6_pools.iter().map(|p| ipnet::IpNet::V6(p.cidr)))
+            .collect()
+    }
+
+    /// The tunnel devices the pools' encapsulations call for, each with its bytes of
+    /// overhead: the IPv4 pools' `tunl0` / `vxlan.calico`, an IPv6 pool's `vxlan-v6.calico`.
+    pub fn tunnel_devices(&self) -> Vec<(&'static str, u32)> {
+        use crate::calico::{IPIP_DEVICE, VXLAN_DEVICE, VXLAN_V6_DEVICE};
+        let mut out = Vec::new();
+        let v4 = self.pools.iter().map(|p| (p.encapsulation, false));
+        let v6 = self.ipv6_pools.iter().map(|p| (p.encapsulation, true));
+        for (mode, ipv6) in v4.chain(v6) {
+            let device = match (mode, ipv6) {
+                (Encapsulation::None, _) => continue,
+                (Encapsulation::Ipip | Encapsulation::IpipCrossSubnet, true) => continue,
+                (Encapsulation::Ipip | Encapsulation::IpipCrossSubnet, false) => {
+                    (IPIP_DEVICE, mode.overhead())
+                }
+                (_, false) => (VXLAN_DEVICE, mode.overhead()),
+                (_, true) => (VXLAN_V6_DEVICE, mode.overhead6()),
+            };
+            if !out.contains(&device) {
+                out.push(device);
+            }
+        }
+        out
     }
 
     /// The encapsulation of the pool (of either family) holding `block`.

@@ -9,19 +9,16 @@
 //! the datastore puts there (every namespace, not only the article's). Nodes are observed
 //! [`Options::parallel`] at a time; each result is handed to the caller as it arrives.
 
-use crate::calico::{
-    HOST_END_MAC, HOST_END_SYSCTLS, IPIP_DEVICE, VXLAN_DEVICE, VXLAN_V6_DEVICE, host_end_name,
-};
+use crate::calico::{HOST_END_MAC, HOST_END_SYSCTLS, host_end_name};
 use crate::expect::reconcile::{self, BlockRoutes, NodeState};
 use crate::expect::route::{self, RouteSpec};
 use crate::expect::{Check, Value, eq, link, mtu, sysctls};
-use crate::facts::{Encapsulation, Facts, NodeFacts, Workload};
+use crate::facts::{Facts, NodeFacts, Workload};
 use crate::observe::ip::{Interface, Link, Route};
 use crate::observe::sysctl::{Sysctls, host_end_paths};
 use crate::observe::{self, Observed};
 use crate::target::Target;
 use futures::StreamExt;
-use ipnet::IpNet;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -251,19 +248,6 @@ pub async fn observe_node(target: &Target, node: &str) -> crate::Result<Snapshot
     })
 }
 
-/// The pools' CIDRs, both families.
-fn pools(facts: &Facts) -> Vec<IpNet> {
-    let v4 = facts.pools.iter().map(|p| IpNet::V4(p.cidr));
-    v4.chain(facts.ipv6_pools.iter().map(|p| IpNet::V6(p.cidr)))
-        .collect()
-}
-
-/// A node's blocks of both families (IPv6 ones only when `dual`).
-fn blocks_of(n: &NodeFacts, dual: bool) -> Vec<IpNet> {
-    let v6 = n.ipv6_blocks.iter().filter(|_| dual).map(|b| IpNet::V6(*b));
-    n.blocks.iter().map(|b| IpNet::V4(*b)).chain(v6).collect()
-}
-
 /// Judges one node's snapshot against `facts` (which must list every workload).
 pub fn judge(facts: &Facts, snap: &Snapshot) -> Result<Vec<SweepCheck>, String> {
     let all = facts.workloads.as_deref().ok_or_else(|| {
@@ -278,7 +262,7 @@ pub fn judge(facts: &Facts, snap: &Snapshot) -> Result<Vec<SweepCheck>, String> 
         .cloned()
         .collect();
     let state = [snap.node_state()];
-    let pools = pools(facts);
+    let pools = facts.pool_cidrs();
     let node_check = |claim, check| SweepCheck {
         claim,
         pod: None,
@@ -307,27 +291,24 @@ pub fn judge(facts: &Facts, snap: &Snapshot) -> Result<Vec<SweepCheck>, String> 
     Ok(out)
 }
 
-/// REC-3's expectation for the node, and HOST-R3's checks (one per other node's IPv4 block).
+/// REC-3's expectation for the node ([`BlockRoutes::of`]), and HOST-R3's checks: one per
+/// other node's IPv4 block.
 fn block_routes(
     facts: &Facts,
     here: &NodeFacts,
     snap: &Snapshot,
 ) -> Result<(BlockRoutes, Vec<Check>), String> {
-    let dual = snap.routes6.is_some();
-    let mut ipam = BlockRoutes {
-        own: blocks_of(here, dual),
-        remote: Vec::new(),
-    };
+    let ipam = BlockRoutes::of(facts, here, snap.routes6.is_some())?;
     let mut host_r3 = Vec::new();
-    for other in facts.nodes.iter().filter(|n| n.name != here.name) {
-        for block in blocks_of(other, dual) {
-            let (spec, mode) = RouteSpec::remote_block_of(facts, here, other, block)?;
-            if block.addr().is_ipv4() {
-                let check = route::some(&snap.routes, spec.clone());
-                host_r3.push(check.because(format!("{} encapsulation", mode.as_str())));
-            }
-            ipam.remote.push((block, other.name.clone(), spec));
-        }
+    for (block, owner, spec) in ipam.remote.iter().filter(|(b, ..)| b.addr().is_ipv4()) {
+        let other = facts
+            .node(owner)
+            .ok_or_else(|| format!("no node {owner} in the facts"))?;
+        let mode = (facts.block_encapsulation(*block))
+            .map(|e| e.between(here.same_subnet(other)).as_str())
+            .unwrap_or("?");
+        let check = route::some(&snap.routes, spec.clone());
+        host_r3.push(check.because(format!("{mode} encapsulation")));
     }
     Ok((ipam, host_r3))
 }
@@ -372,7 +353,7 @@ fn mtu_checks<'a>(
         .collect();
     let underlay = calico + max_overhead(facts);
     let mut own = Vec::new();
-    for (tunnel, overhead) in tunnel_devices(facts) {
+    for (tunnel, overhead) in facts.tunnel_devices() {
         let found = snap.interface(tunnel).map(|i| i.link.mtu);
         let mtu = underlay.saturating_sub(overhead);
         match facts.configured_mtu.is_some() || mtu == calico {
@@ -397,28 +378,6 @@ fn max_overhead(facts: &Facts) -> u32 {
     let v4 = facts.pools.iter().map(|p| p.encapsulation.overhead());
     let v6 = facts.ipv6_pools.iter().map(|p| p.encapsulation.overhead6());
     v4.chain(v6).max().unwrap_or(0)
-}
-
-/// The tunnel devices the pools call for, each with its bytes of overhead.
-fn tunnel_devices(facts: &Facts) -> Vec<(&'static str, u32)> {
-    let mut out = Vec::new();
-    let v4 = facts.pools.iter().map(|p| (p.encapsulation, false));
-    let v6 = facts.ipv6_pools.iter().map(|p| (p.encapsulation, true));
-    for (mode, ipv6) in v4.chain(v6) {
-        let device = match (mode, ipv6) {
-            (Encapsulation::None, _) => continue,
-            (Encapsulation::Ipip | Encapsulation::IpipCrossSubnet, true) => continue,
-            (Encapsulation::Ipip | Encapsulation::IpipCrossSubnet, false) => {
-                (IPIP_DEVICE, mode.overhead())
-            }
-            (_, false) => (VXLAN_DEVICE, mode.overhead()),
-            (_, true) => (VXLAN_V6_DEVICE, mode.overhead6()),
-        };
-        if !out.contains(&device) {
-            out.push(device);
-        }
-    }
-    out
 }
 
 /// VETH-2/3/4 and HOST-R1 of workload `w` on the snapshot's node: its host end by VETH-2's

@@ -104,7 +104,8 @@ fn remote_blocks_routed(
 }
 
 /// The route `here` must have for `block` of node `other` (HOST-R3's shape), and the pool's
-/// encapsulation between the two nodes it follows. REC-3 uses it too.
+/// encapsulation between the two nodes it follows ([`RouteSpec::remote_block_of`], which REC-3
+/// and the sweep use too).
 pub fn remote_block_spec(
     cx: &Cx<'_>,
     here: &NodeFacts,

@@ -9,13 +9,10 @@ use super::pod_identity::{calico_mtu, underlay_of};
 use super::pod_to_pod::PodExchange;
 use super::support::*;
 use crate::claim;
-use calico_conformance::calico::{
-    HTTP_PORT, IPIP_DEVICE, VXLAN_DEVICE, VXLAN_PORT, VXLAN_V6_DEVICE,
-};
+use calico_conformance::calico::{HTTP_PORT, VXLAN_PORT};
 use calico_conformance::df_echo::{DfEcho, DfOutcome, ECHO_HEADERS};
 use calico_conformance::expect::frames::{Frames, Match};
 use calico_conformance::expect::{Check, link, mtu};
-use calico_conformance::facts::Encapsulation;
 use calico_conformance::observe::packet::Frame;
 use calico_conformance::ports::source_port;
 use calico_conformance::target::{CLIENT_POD, REMOTE_POD, SERVER_POD};
@@ -138,7 +135,7 @@ async fn calico_interfaces(cx: &Cx<'_>, node: &str) -> Result<Vec<MtuGroup>, Fai
     let (want, why) = calico_mtu(cx, pod, &host)?;
     let underlay = underlay_of(cx, node, &host)?.link.mtu;
     let mut groups = Vec::new();
-    for (tunnel, overhead) in tunnel_devices(cx) {
+    for (tunnel, overhead) in facts.tunnel_devices() {
         let found = link::interface(&host, tunnel).ok().map(|i| i.link.mtu);
         let own = underlay.saturating_sub(overhead);
         if facts.configured_mtu.is_some() || own == want {
@@ -155,30 +152,6 @@ async fn calico_interfaces(cx: &Cx<'_>, node: &str) -> Result<Vec<MtuGroup>, Fai
     }
     groups.insert(0, MtuGroup { want, why, got });
     Ok(groups)
-}
-
-/// The tunnel devices the pools' encapsulations call for, each with its bytes of overhead:
-/// the IPv4 pools' `tunl0` / `vxlan.calico`, an IPv6 pool's `vxlan-v6.calico`.
-fn tunnel_devices(cx: &Cx<'_>) -> Vec<(&'static str, u32)> {
-    let facts = &cx.target.facts;
-    let mut devices = Vec::new();
-    let v4 = facts.pools.iter().map(|p| (p.encapsulation, false));
-    let v6 = facts.ipv6_pools.iter().map(|p| (p.encapsulation, true));
-    for (mode, ipv6) in v4.chain(v6) {
-        let device = match (mode, ipv6) {
-            (Encapsulation::None, _)
-            | (Encapsulation::Ipip | Encapsulation::IpipCrossSubnet, true) => continue,
-            (Encapsulation::Ipip | Encapsulation::IpipCrossSubnet, false) => {
-                (IPIP_DEVICE, mode.overhead())
-            }
-            (_, false) => (VXLAN_DEVICE, mode.overhead()),
-            (_, true) => (VXLAN_V6_DEVICE, mode.overhead6()),
-        };
-        if !devices.contains(&device) {
-            devices.push(device);
-        }
-    }
-    devices
 }
 
 /// DF echoes from test-tools to test-tools-remote — a small one, the full-size one (pod MTU −

@@ -4,14 +4,13 @@
 //! `ip -j -4 route` per node the run uses, and one `ip -j -6 route` on a dual-stack target),
 //! not just the article's pods: IPv4 and IPv6 alike.
 
-use super::host_routes::{pod_nodes, remote_block_spec};
+use super::host_routes::pod_nodes;
 use super::support::*;
 use crate::claim;
 use calico_conformance::expect::reconcile::{self, BlockRoutes, NodeState};
-use calico_conformance::facts::{NodeFacts, Workload};
+use calico_conformance::facts::Workload;
 use calico_conformance::results::{CaseResult, Status};
 use calico_conformance::target::Target;
-use ipnet::IpNet;
 use std::collections::BTreeMap;
 
 /// The claims of this section.
@@ -87,43 +86,16 @@ fn workloads<'a>(cx: &Cx<'a>) -> Result<&'a [Workload], Failure> {
     Ok(all)
 }
 
-/// The IP pools' CIDRs, both families.
-fn pools(cx: &Cx<'_>) -> Vec<IpNet> {
-    let facts = &cx.target.facts;
-    let v4 = facts.pools.iter().map(|p| IpNet::V4(p.cidr));
-    v4.chain(facts.ipv6_pools.iter().map(|p| IpNet::V6(p.cidr)))
-        .collect()
-}
-
-/// A node's blocks of both families (IPv6 ones only where they are compared: a dual-stack
-/// target).
-fn blocks_of(n: &NodeFacts, dual: bool) -> Vec<IpNet> {
-    let v6 = n.ipv6_blocks.iter().filter(|_| dual).map(|b| IpNet::V6(*b));
-    n.blocks.iter().map(|b| IpNet::V4(*b)).chain(v6).collect()
-}
-
-/// What IPAM says each observed node's block routes must be: its own blocks blackholed, every
-/// other node's routed as HOST-R3 says.
+/// What IPAM says each observed node's block routes must be ([`BlockRoutes::of`]).
 fn ipam_routes(
     cx: &Cx<'_>,
     states: &[NodeState],
 ) -> Result<BTreeMap<String, BlockRoutes>, Failure> {
-    let facts = &cx.target.facts;
     let mut out = BTreeMap::new();
     for s in states {
         let here = cx.node_facts(&s.node)?;
-        let dual = s.routes6.is_some();
-        let mut routes = BlockRoutes {
-            own: blocks_of(here, dual),
-            remote: Vec::new(),
-        };
-        for other in facts.nodes.iter().filter(|n| n.name != s.node) {
-            for block in blocks_of(other, dual) {
-                let (spec, _) = remote_block_spec(cx, here, other, block)?;
-                routes.remote.push((block, other.name.clone(), spec));
-            }
-        }
-        out.insert(s.node.clone(), routes);
+        let routes = BlockRoutes::of(&cx.target.facts, here, s.routes6.is_some());
+        out.insert(s.node.clone(), routes.map_err(Failure::Harness)?);
     }
     Ok(out)
 }
@@ -139,7 +111,11 @@ pub async fn rec_1_every_pod_has_its_dataplane(cx: &Cx<'_>) -> Outcome {
 /// pod's IP on its own `cali*`.
 pub async fn rec_2_no_orphan_dataplane_state(cx: &Cx<'_>) -> Outcome {
     let states = cx.recorded::<NodeStates>().await?;
-    cx.expect(reconcile::no_orphans(&states.0, workloads(cx)?, &pools(cx)))
+    cx.expect(reconcile::no_orphans(
+        &states.0,
+        workloads(cx)?,
+        &cx.target.facts.pool_cidrs(),
+    ))
 }
 
 /// REC-3: a blackhole for each own block, exactly one HOST-R3 route for each other node's, no
@@ -147,7 +123,11 @@ pub async fn rec_2_no_orphan_dataplane_state(cx: &Cx<'_>) -> Outcome {
 pub async fn rec_3_routes_match_ipam(cx: &Cx<'_>) -> Outcome {
     let states = cx.recorded::<NodeStates>().await?;
     let ipam = ipam_routes(cx, &states.0)?;
-    cx.expect(reconcile::routes_match_ipam(&states.0, &ipam, &pools(cx)))
+    cx.expect(reconcile::routes_match_ipam(
+        &states.0,
+        &ipam,
+        &cx.target.facts.pool_cidrs(),
+    ))
 }
 
 /// The REC claims' scale lab: the article's lab (no encapsulation) with `extra` more pods on

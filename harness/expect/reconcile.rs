@@ -10,7 +10,7 @@ use crate::calico::{HOST_END_MAC, IPIP_DEVICE, VXLAN_DEVICE, VXLAN_V6_DEVICE, ho
 
 /// Calico's tunnel devices: a host route on one of them leads to a tunnel endpoint, not a pod.
 const TUNNEL_DEVICES: [&str; 3] = [VXLAN_DEVICE, VXLAN_V6_DEVICE, IPIP_DEVICE];
-use crate::facts::Workload;
+use crate::facts::{Facts, NodeFacts, Workload};
 use crate::observe::Observed;
 use crate::observe::ip::{Link, Route, RouteType};
 use crate::observe::packet::mac_str;
@@ -44,6 +44,24 @@ pub struct BlockRoutes {
     /// Blocks affine to other nodes, with the owner: exactly one route each, this one
     /// (HOST-R3's shape for the pool's encapsulation between the two nodes).
     pub remote: Vec<(IpNet, String, RouteSpec)>,
+}
+
+impl BlockRoutes {
+    /// What IPAM says node `here`'s block routes must be: its own blocks (both families with
+    /// `ipv6`) blackholed, every other node's routed as HOST-R3 says.
+    pub fn of(facts: &Facts, here: &NodeFacts, ipv6: bool) -> Result<BlockRoutes, String> {
+        let mut routes = BlockRoutes {
+            own: here.blocks_of(ipv6),
+            remote: Vec::new(),
+        };
+        for other in facts.nodes.iter().filter(|n| n.name != here.name) {
+            for block in other.blocks_of(ipv6) {
+                let (spec, _) = RouteSpec::remote_block_of(facts, here, other, block)?;
+                routes.remote.push((block, other.name.clone(), spec));
+            }
+        }
+        Ok(routes)
+    }
 }
 
 /// `<podIP>/32 dev <cali> scope link`, as a message shows a route.
