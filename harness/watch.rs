@@ -397,8 +397,9 @@ pub async fn watch(
         tokio::time::sleep(Duration::from_millis(50)).await;
         if started.elapsed() >= next_status {
             next_status += Duration::from_secs(1);
-            let snapshot = logs.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            status(&snapshot, started.elapsed());
+            // Under the lock, not a copy: an hour's log is too long to copy every second.
+            let logs = logs.lock().unwrap_or_else(|e| e.into_inner());
+            status(&logs, started.elapsed());
         }
     }
     echo_stop.store(true, Ordering::Relaxed);
