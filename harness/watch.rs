@@ -2,8 +2,9 @@
 //!
 //! For each pair of the article's pods — test-tools → c2c-network-demo (same node) and
 //! test-tools-remote → c2c-network-demo (across nodes) — three probes run every interval, each
-//! on its own clock: an ICMP echo, a TCP request (`GET /` of the article's server), and one
-//! byte over one long-lived TCP connection to an echo server the watch runs in the server pod.
+//! on its own clock: an ICMP echo, a TCP request (a new connection to an echo server the watch
+//! runs in the server pod, one byte there and back), and one byte over one long-lived TCP
+//! connection to the same echo server.
 //! A probe not answered within one interval is lost, never waited for: probes cannot pile up.
 //! Every probe's send and answer time is recorded; a **gap** is a run of lost probes of one
 //! kind on one pair, from the first lost probe's send time to the next answered one's (or the
@@ -509,12 +510,31 @@ impl ProbeLoop {
         }
     }
 
+    /// A new TCP connection to the watch's echo server, one byte there and back, closed. (Not
+    /// the article's server: it serves one connection at a time, so a connection stuck on one
+    /// pair would stall the other pairs' requests and show up as their gap.)
     async fn request(&self) -> std::result::Result<(), String> {
-        let port = crate::calico::HTTP_PORT;
-        // Source port 0: the kernel picks a fresh one for every request.
-        let probe = self.from.http_get(self.server, port, 0, self.interval);
+        let netns = netns_of(&self.from).map_err(|e| e.to_string())?;
+        let addr = SocketAddr::new(self.server, ECHO_PORT);
+        let interval = self.interval;
+        let probe = tokio::task::spawn_blocking(move || {
+            let mut stream = crate::netns::in_netns(&netns, move || {
+                TcpStream::connect_timeout(&addr, interval)
+                    .map_err(|e| Error::io(format!("connecting to {addr}"), e))
+            })
+            .map_err(|e| e.to_string())?;
+            let set = stream
+                .set_read_timeout(Some(interval))
+                .and_then(|()| stream.set_write_timeout(Some(interval)));
+            set.map_err(|e| e.to_string())?;
+            match exchange(&mut stream, 1) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("no answer within the interval".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        });
         match tokio::time::timeout(self.interval, probe).await {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(r)) => r,
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("no answer within the interval".into()),
         }
