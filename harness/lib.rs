@@ -10,6 +10,7 @@
 
 pub mod calico;
 pub mod capture;
+pub mod continuity;
 pub mod df_echo;
 pub mod diff;
 pub mod error;

@@ -2,6 +2,8 @@
 //! tests. Compiled into the `conformance` test binary (`cargo test`) and into the
 //! `calico-conformance` command (`cargo run -- check`, `cargo run -- faults --matrix`).
 
+#[cfg(test)]
+mod cont3_tests;
 pub mod context;
 #[cfg(test)]
 mod kube_over_lab;
