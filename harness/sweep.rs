@@ -75,7 +75,10 @@ async fn reachability(target: &Target, node: &str, peers: &[String]) -> Vec<Swee
         }];
     };
     for peer in peers {
-        let check = match target.facts.workloads_on(peer).next() {
+        // The peer's pod the suite can enter (its own, on a cluster), else any of its pods.
+        let dst = (pod_on(target, peer).map(|(_, w)| w))
+            .or_else(|| target.facts.workloads_on(peer).next().cloned());
+        let check = match dst {
             None => eq(
                 format!("a pod on {peer} to ping"),
                 Value::Name("a pod".into()),
@@ -159,6 +162,10 @@ pub struct NodeResult {
     pub checks: Vec<SweepCheck>,
     /// Why it could not be observed (a command failed, the node is unreachable).
     pub error: Option<String>,
+    /// Why it was left out (NotReady, cordoned): reported, not failed.
+    pub skipped: Option<String>,
+    /// What was not checked on it, and why (XN-1 from a node with no pod of the run).
+    pub notes: Vec<String>,
     pub duration: Duration,
 }
 
@@ -174,6 +181,10 @@ pub struct NodeRow<'a> {
     pub failures: Vec<&'a SweepCheck>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: &'a Vec<String>,
     pub seconds: f64,
 }
 
@@ -185,11 +196,16 @@ pub enum NodeStatus {
     Error,
     /// At least one check failed.
     Failed,
+    /// Left out: NotReady or cordoned (not a failure).
+    Skipped,
     Passed,
 }
 
 impl NodeResult {
     pub fn status(&self) -> NodeStatus {
+        if self.skipped.is_some() {
+            return NodeStatus::Skipped;
+        }
         match (&self.error, self.failed().next()) {
             (Some(_), _) => NodeStatus::Error,
             (None, Some(_)) => NodeStatus::Failed,
@@ -212,6 +228,8 @@ impl NodeResult {
             checks: self.checks.len(),
             failures: self.failed().collect(),
             error: self.error.as_deref(),
+            skipped: self.skipped.as_deref(),
+            notes: &self.notes,
             seconds: (self.duration.as_secs_f64() * 1000.0).round() / 1000.0,
         }
     }
@@ -367,8 +385,10 @@ fn mtu_checks<'a>(
             }
         }
     }
-    let main = mtu::same_mtu(&snap.node, calico, &got).because(why);
-    std::iter::once(main).chain(own)
+    // A node with no pod and no tunnel device has no Calico interface: nothing to compare (the
+    // sweep notes it). One the datastore puts pods on without their links fails REC-1.
+    let main = (!got.is_empty()).then(|| mtu::same_mtu(&snap.node, calico, &got).because(why));
+    main.into_iter().chain(own)
 }
 
 fn max_overhead(facts: &Facts) -> u32 {
@@ -425,10 +445,34 @@ pub async fn sweep(
     opts: &Options,
     mut each: impl FnMut(&NodeResult),
 ) -> Vec<NodeResult> {
-    let mut names: Vec<String> = target.facts.nodes.iter().map(|n| n.name.clone()).collect();
+    let skipped = target.skipped_nodes();
+    let mut names: Vec<String> = (target.facts.nodes.iter())
+        .map(|n| n.name.clone())
+        .filter(|n| !skipped.iter().any(|(s, _)| s == n))
+        .collect();
     names.sort();
-    let ring = ring(&names, opts.pairs);
+    // XN-1 runs between the nodes with a pod the suite can enter (on a cluster: its own).
+    let pinging: Vec<String> = (names.iter())
+        .filter(|n| pod_on(target, n).is_some())
+        .cloned()
+        .collect();
+    let ring = ring(&pinging, opts.pairs);
     let ring = &ring;
+    let mut out = Vec::new();
+    for (node, why) in skipped {
+        let r = NodeResult {
+            node: node.clone(),
+            pods: target.facts.workloads_on(node).count(),
+            mtu: None,
+            checks: Vec::new(),
+            error: None,
+            skipped: Some(why.clone()),
+            notes: Vec::new(),
+            duration: Duration::ZERO,
+        };
+        each(&r);
+        out.push(r);
+    }
     let one = |node: String| async move {
         let started = Instant::now();
         let mut judged = match observe_node(target, &node).await {
@@ -453,18 +497,31 @@ pub async fn sweep(
                 _ => None,
             }
         });
+        let mut notes = match ring.get(&node) {
+            Some(peers) if !peers.is_empty() => Vec::new(),
+            Some(_) => vec!["XN-1 not checked: no other node has a pod the suite can enter".into()],
+            None => vec![format!(
+                "XN-1 not checked from or to {node}: no pod the suite can enter runs there"
+            )],
+        };
+        if error.is_none() && !checks.iter().any(|c| c.claim == "MTU-1") {
+            notes.push(format!(
+                "MTU-1 not checked: no Calico interface on {node} (no pod, no tunnel device)"
+            ));
+        }
         NodeResult {
             node,
             pods,
             mtu,
             checks,
             error,
+            skipped: None,
+            notes,
             duration: started.elapsed(),
         }
     };
     let mut stream =
         futures::stream::iter(names.into_iter().map(one)).buffer_unordered(opts.parallel.max(1));
-    let mut out = Vec::new();
     while let Some(r) = stream.next().await {
         each(&r);
         out.push(r);
@@ -487,6 +544,8 @@ pub struct Report<'a> {
     pub passed: usize,
     pub failed: usize,
     pub errors: usize,
+    /// NotReady or cordoned nodes: reported, not swept, not failed.
+    pub skipped: usize,
     pub nodes: Vec<NodeRow<'a>>,
 }
 
@@ -503,6 +562,7 @@ impl<'a> Report<'a> {
             passed: count(NodeStatus::Passed),
             failed: count(NodeStatus::Failed),
             errors: count(NodeStatus::Error),
+            skipped: count(NodeStatus::Skipped),
             nodes: nodes.into_iter().map(NodeResult::row).collect(),
         }
     }
@@ -513,12 +573,14 @@ impl<'a> Report<'a> {
         let mut md = format!("# Sweep of {}\n\n", self.target);
         let _ = writeln!(
             md,
-            "**{} of {} nodes swept: {} passed, {} failed, {} could not be observed**{}\n",
-            self.nodes.len(),
+            "**{} of {} nodes swept: {} passed, {} failed, {} could not be observed, {} left out \
+             (NotReady or cordoned)**{}\n",
+            self.nodes.len() - self.skipped,
             self.nodes_total,
             self.passed,
             self.failed,
             self.errors,
+            self.skipped,
             if self.partial {
                 " (stopped early: partial)"
             } else {
@@ -526,7 +588,7 @@ impl<'a> Report<'a> {
             }
         );
         let bad: Vec<&NodeRow> = (self.nodes.iter())
-            .filter(|r| r.status != NodeStatus::Passed)
+            .filter(|r| matches!(r.status, NodeStatus::Failed | NodeStatus::Error))
             .collect();
         if !bad.is_empty() {
             md.push_str("## Failing nodes\n\n");
@@ -540,6 +602,14 @@ impl<'a> Report<'a> {
                         .unwrap_or_default();
                     let _ = writeln!(md, "  - {}{pod} {}", c.claim, c.check.observed.text);
                 }
+            }
+            md.push('\n');
+        }
+        let noted: Vec<&NodeRow> = self.nodes.iter().filter(|r| !r.notes.is_empty()).collect();
+        if !noted.is_empty() {
+            md.push_str("## Not checked\n\n");
+            for r in noted {
+                let _ = writeln!(md, "- **{}**: {}", r.node, r.notes.join("; "));
             }
             md.push('\n');
         }
@@ -565,6 +635,7 @@ impl NodeRow<'_> {
     fn verdict(&self) -> String {
         match self.status {
             NodeStatus::Passed => "passed".into(),
+            NodeStatus::Skipped => format!("not swept: {}", self.skipped.unwrap_or("")),
             NodeStatus::Error => format!("not observed: {}", self.error.unwrap_or("")),
             NodeStatus::Failed => {
                 let mut seen: Vec<String> = Vec::new();
@@ -638,7 +709,11 @@ pub async fn run(
     dir: &std::path::Path,
     stop: impl std::future::Future<Output = ()>,
 ) -> crate::Result<(Vec<NodeResult>, bool)> {
-    let total = target.facts.nodes.len();
+    let skipped = target.skipped_nodes();
+    let total = target.facts.nodes.len()
+        + (skipped.iter())
+            .filter(|(s, _)| target.facts.node(s).is_none())
+            .count();
     let started = Instant::now();
     let found = std::sync::Mutex::new(Vec::<NodeResult>::new());
     let mut write_error = None;
@@ -653,7 +728,7 @@ pub async fn run(
         let mut all = found.lock().unwrap_or_else(|e| e.into_inner());
         all.push(r.clone());
         let failing = (all.iter())
-            .filter(|r| r.status() != NodeStatus::Passed)
+            .filter(|r| matches!(r.status(), NodeStatus::Failed | NodeStatus::Error))
             .count();
         let line = progress_line(r, all.len(), total, failing, started.elapsed());
         println!("{line}");

@@ -113,33 +113,63 @@ impl Target {
                 let facts = topology.facts(format!("topology {}", path.display()));
                 Target::local(kind.short(), facts, topology, None)
             }
-            TargetKind::Kube => {
-                // Ctrl-C during setup or the claims still deletes this run's namespace.
-                let interrupt = crate::lifecycle::on_interrupt(Box::new(|| {
-                    Box::pin(async {
-                        if let Err(e) =
-                            crate::kube::delete_run_namespace(crate::run::run_id()).await
-                        {
-                            eprintln!("calico-conformance: {e}; run `cargo run -- cleanup`");
-                        }
-                    })
-                }));
-                let kube = crate::kube::open(crate::run::run_id()).await?;
-                Ok(Target {
-                    _interrupt: Some(interrupt),
-                    name: kind.short(),
-                    facts: kube.facts().clone(),
-                    backend: Backend::Kube(Box::new(kube)),
-                    state_lock: tokio::sync::RwLock::new(()),
-                })
-            }
+            TargetKind::Kube => Target::open_kube(crate::kube::Scope::Article).await,
         }
+    }
+
+    /// Opens `kind` for a sweep: as [`Target::open`], but on a cluster with a probe on every
+    /// Ready, schedulable node (the others are [`Target::skipped_nodes`]).
+    pub async fn open_every_node(kind: &TargetKind) -> Result<Target> {
+        match kind {
+            TargetKind::Kube => Target::open_kube(crate::kube::Scope::EveryNode).await,
+            _ => Target::open(kind).await,
+        }
+    }
+
+    /// Nodes a sweep leaves out, and why (NotReady, cordoned): only a cluster has them.
+    pub fn skipped_nodes(&self) -> &[(String, String)] {
+        match &self.backend {
+            Backend::Local { .. } => &[],
+            Backend::Kube(k) => k.skipped(),
+        }
+    }
+
+    async fn open_kube(scope: crate::kube::Scope) -> Result<Target> {
+        // Ctrl-C during setup or the claims still deletes this run's namespace.
+        let interrupt = crate::lifecycle::on_interrupt(Box::new(|| {
+            Box::pin(async {
+                if let Err(e) = crate::kube::delete_run_namespace(crate::run::run_id()).await {
+                    eprintln!("calico-conformance: {e}; run `cargo run -- cleanup`");
+                }
+            })
+        }));
+        let run_id = crate::run::run_id();
+        let kube = match scope {
+            crate::kube::Scope::Article => crate::kube::open(run_id).await?,
+            crate::kube::Scope::EveryNode => crate::kube::shared::open_every_node(run_id).await?,
+        };
+        Ok(Target {
+            _interrupt: Some(interrupt),
+            name: TargetKind::Kube.short(),
+            facts: kube.facts().clone(),
+            backend: Backend::Kube(Box::new(kube)),
+            state_lock: tokio::sync::RwLock::new(()),
+        })
     }
 
     /// Opens the kube target on a connection already made (a fake API server's, in tests),
     /// for run `run_id`; without the Ctrl-C cleanup [`Target::open`] registers.
     pub async fn open_kube_on(conn: &crate::kube::Connection, run_id: &str) -> Result<Target> {
-        let kube = KubeTarget::setup_on(conn, run_id).await?;
+        Target::open_kube_scoped_on(conn, run_id, crate::kube::Scope::Article).await
+    }
+
+    /// [`Target::open_kube_on`] with the probes `scope` asks for.
+    pub async fn open_kube_scoped_on(
+        conn: &crate::kube::Connection,
+        run_id: &str,
+        scope: crate::kube::Scope,
+    ) -> Result<Target> {
+        let kube = KubeTarget::setup_scoped(conn, run_id, scope).await?;
         Ok(Target {
             _interrupt: None,
             name: TargetKind::Kube.short(),

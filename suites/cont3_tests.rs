@@ -13,7 +13,14 @@ fn cont_3_fails_while_a_route_is_left_removed_and_holds_once_it_is_back() {
     let target = rt
         .block_on(Target::open(&TargetKind::Lab(Encapsulation::None)))
         .unwrap();
-    let before = rt.block_on(super::runner::every_case(&target));
+    let target = std::sync::Arc::new(target);
+    // Each run with a Shared of its own: nothing recorded before is reused after.
+    let every_case = |t: &std::sync::Arc<Target>| {
+        let shared = std::sync::Arc::new(super::support::Shared::default());
+        let cases = rt.block_on(super::faults::every_case(t, &shared)).unwrap();
+        cases.into_iter().map(|(_, r)| r).collect::<Vec<_>>()
+    };
+    let before = every_case(&target);
     let block = target.facts.node("k8s-worker-1").unwrap().blocks[0];
     let (_, ()) = watched(&target, Duration::from_secs(2), |t| {
         Box::pin(async move {
@@ -21,10 +28,13 @@ fn cont_3_fails_while_a_route_is_left_removed_and_holds_once_it_is_back() {
             ip(t, "k8s-worker-2", format!("route del {block}")).await;
         })
     });
-    let broken = cont_3(&before, &rt.block_on(super::runner::every_case(&target)));
+    let broken = cont_3(&before, &every_case(&target));
     let back = format!("route add {block} via 10.12.22.2 dev ens192 proto bird");
     rt.block_on(ip(&target, "k8s-worker-2", back));
-    let whole = cont_3(&before, &rt.block_on(super::runner::every_case(&target)));
+    let whole = cont_3(&before, &every_case(&target));
+    let Ok(target) = std::sync::Arc::try_unwrap(target) else {
+        panic!("the target is still shared")
+    };
     rt.block_on(target.close()).unwrap();
     assert!(before.len() > 40, "{} cases", before.len());
     assert!(!broken.passed, "{broken:?}");

@@ -242,3 +242,116 @@ fn a_lab_fault_under_the_fake_api_fails_exactly_the_claims_it_lists() {
         );
     }
 }
+
+/// `sweep` on a cluster, through the kube code paths (probes on every Ready node, the pods of
+/// each node listed, every command an exec in a probe): a three-node lab served by the fake
+/// API. The third node runs none of the run's pods: it gets its probe and its per-node checks,
+/// and says that XN-1 was not checked from it; the other two ping each other.
+#[test]
+fn the_sweep_of_a_cluster_puts_a_probe_on_every_node_and_checks_each() {
+    use calico_conformance::sweep::{self, NodeStatus};
+    let rt = super::runner::runtime().unwrap();
+    rt.block_on(async {
+        let id = run_id();
+        let spec = calico_conformance::lab::LabSpec {
+            pod_namespace: calico_conformance::kube::manifests::namespace_name(&id),
+            nodes: 3,
+            ..calico_conformance::lab::LabSpec::article(Encapsulation::None)
+        };
+        let lab = Target::open_lab(&spec, "lab_none".to_string())
+            .await
+            .unwrap();
+        let topology = lab.lab().unwrap().topology.clone();
+        let cluster = FakeCluster::over_lab(&topology, &id, Install::Manifest)
+            .await
+            .unwrap();
+        let conn = cluster.server.connection("kind-fake-over-lab");
+        let every = calico_conformance::kube::Scope::EveryNode;
+        let kube = Target::open_kube_scoped_on(&conn, &id, every)
+            .await
+            .unwrap();
+        let results = sweep::sweep(&kube, &sweep::Options::default(), |_| {}).await;
+        kube.close().await.unwrap();
+        let execs = cluster.server.execs();
+        drop(cluster);
+        lab.close().await.unwrap();
+        let third = &topology.nodes[2].name;
+        let rows: Vec<(String, NodeStatus, usize)> = (results.iter())
+            .map(|r| (r.node.clone(), r.status(), r.checks.len()))
+            .collect();
+        assert_eq!(results.len(), 3, "{rows:?}");
+        for r in &results {
+            let failed: Vec<_> = r.failed().map(|c| &c.check.observed.text).collect();
+            assert_eq!(r.status(), NodeStatus::Passed, "{}: {failed:?}", r.node);
+            let xn1 = r.checks.iter().any(|c| c.claim == "XN-1");
+            assert_eq!(xn1, &r.node != third, "{}: {:?}", r.node, r.notes);
+            assert!(r.checks.iter().any(|c| c.claim == "REC-2"), "{}", r.node);
+        }
+        let note = &results.iter().find(|r| &r.node == third).unwrap().notes;
+        assert_eq!(
+            note,
+            &[
+                format!(
+                    "XN-1 not checked from or to {third}: no pod the suite can enter runs there"
+                ),
+                format!(
+                    "MTU-1 not checked: no Calico interface on {third} (no pod, no tunnel device)"
+                ),
+            ]
+        );
+        let probe = calico_conformance::kube::manifests::probe_name(third);
+        assert!(
+            execs.iter().any(|e| e.contains(&probe)),
+            "no exec in {probe}: {execs:#?}"
+        );
+    });
+}
+
+/// A NotReady node is left out of the sweep, saying why: no probe is made on it, it is
+/// reported (`not swept`), and it fails nothing; the other nodes are swept.
+#[test]
+fn the_sweep_of_a_cluster_reports_a_not_ready_node_without_failing_it() {
+    use calico_conformance::sweep::{self, NodeStatus};
+    let rt = super::runner::runtime().unwrap();
+    rt.block_on(async {
+        let id = run_id();
+        let spec = calico_conformance::lab::LabSpec {
+            pod_namespace: calico_conformance::kube::manifests::namespace_name(&id),
+            nodes: 3,
+            ..calico_conformance::lab::LabSpec::article(Encapsulation::None)
+        };
+        let lab = Target::open_lab(&spec, "lab_none".to_string()).await.unwrap();
+        let topology = lab.lab().unwrap().topology.clone();
+        let third = topology.nodes[2].name.clone();
+        let cluster =
+            FakeCluster::over_lab_not_ready(&topology, &id, Install::Manifest, &[third.as_str()])
+                .await
+                .unwrap();
+        let conn = cluster.server.connection("kind-fake-over-lab");
+        let every = calico_conformance::kube::Scope::EveryNode;
+        let kube = Target::open_kube_scoped_on(&conn, &id, every).await.unwrap();
+        let results = sweep::sweep(&kube, &sweep::Options::default(), |_| {}).await;
+        kube.close().await.unwrap();
+        let requests = cluster.server.log.lock().unwrap().clone();
+        drop(cluster);
+        lab.close().await.unwrap();
+        let statuses: Vec<(String, NodeStatus)> =
+            results.iter().map(|r| (r.node.clone(), r.status())).collect();
+        assert_eq!(
+            statuses,
+            [
+                ("k8s-worker-1".to_string(), NodeStatus::Passed),
+                ("k8s-worker-2".to_string(), NodeStatus::Passed),
+                (third.clone(), NodeStatus::Skipped),
+            ]
+        );
+        let skipped = results.iter().find(|r| r.node == third).unwrap();
+        assert_eq!(
+            skipped.verdict(),
+            "not swept: NotReady (Ready=Unknown): NodeStatusUnknown: Kubelet stopped posting node status."
+        );
+        let probe = calico_conformance::kube::manifests::probe_name(&third);
+        let made: Vec<&String> = requests.iter().filter(|r| r.contains(&probe)).collect();
+        assert!(made.is_empty(), "a probe on a NotReady node: {made:?}");
+    });
+}

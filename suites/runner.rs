@@ -527,29 +527,6 @@ fn print_summary(results: &[CaseRecord]) {
     }
 }
 
-/// Every claim case on an open `target` (each per-target claim once, each per-pod claim for
-/// each of the article's pods), eight at a time as the test run does; the results in the
-/// order of claims.md. What CONT-3 runs before and after a watch.
-pub async fn every_case(target: &Target) -> Vec<CaseResult> {
-    use futures::StreamExt;
-    let shared = Shared::default();
-    let cases: Vec<(Claim, Option<&'static str>)> = (super::all().into_iter())
-        .flat_map(|claim| {
-            let pods: Vec<Option<&'static str>> = match claim.per {
-                Per::Target => vec![None],
-                Per::EachPod => PODS.iter().map(|p| Some(*p)).collect(),
-            };
-            pods.into_iter().map(move |p| (claim.clone(), p))
-        })
-        .collect();
-    let shared = &shared;
-    futures::stream::iter(cases)
-        .map(|(claim, pod)| async move { run_case(&claim, target, pod, shared).await })
-        .buffered(8)
-        .collect()
-        .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,6 +122,19 @@ fn add_missing_containers(
 impl FakeCluster {
     /// Serves the lab described by `topology` as a cluster for run `run_id`.
     pub async fn over_lab(topology: &Topology, run_id: &str, install: Install) -> Result<Self> {
+        Self::over_lab_not_ready(topology, run_id, install, &[]).await
+    }
+
+    /// [`FakeCluster::over_lab`] with the nodes `not_ready` NotReady: the recorded node with
+    /// its `Ready` condition as the node lifecycle controller sets it when the kubelet stops
+    /// posting status (`Unknown`, `NodeStatusUnknown`). No recording shows a NotReady node;
+    /// the condition's fields are the recorded node's own.
+    pub async fn over_lab_not_ready(
+        topology: &Topology,
+        run_id: &str,
+        install: Install,
+        not_ready: &[&str],
+    ) -> Result<Self> {
         let namespace = manifests::namespace_name(run_id);
         let mut cgroups = Cgroups::new(&format!("calico-conformance-fake-{run_id}"))?;
         pods_in_namespace(topology, &namespace)?;
@@ -142,7 +155,17 @@ impl FakeCluster {
             pods.push(probe_pod(n, &namespace));
             probes.insert(manifests::probe_name(&n.name), Some(n.netns.clone()));
         }
-        let routes = routes(&topology, &namespace, &pods, install);
+        let mut routes = routes(&topology, &namespace, &pods, install);
+        for (route, _, body) in &mut routes {
+            if route == "GET /api/v1/nodes" {
+                for node in body["items"].as_array_mut().into_iter().flatten() {
+                    let name = node["metadata"]["name"].as_str().unwrap_or_default();
+                    if not_ready.contains(&name) {
+                        unknown_ready(node);
+                    }
+                }
+            }
+        }
         let server = match FakeServer::start(routes, probes).await {
             Ok(s) => s,
             Err(e) => {
@@ -263,6 +286,17 @@ fn probe_pod(n: &crate::topology::TopologyNode, namespace: &str) -> Value {
         s["containerID"] = format!("containerd://{}", hex_id(&name)).into();
     }
     pod
+}
+
+/// `node`'s Ready condition as the node lifecycle controller leaves it for a silent kubelet.
+fn unknown_ready(node: &mut Value) {
+    for c in node["status"]["conditions"].as_array_mut().into_iter().flatten() {
+        if c["type"] == "Ready" {
+            c["status"] = "Unknown".into();
+            c["reason"] = "NodeStatusUnknown".into();
+            c["message"] = "Kubelet stopped posting node status.".into();
+        }
+    }
 }
 
 /// The recorded node, named and addressed as lab node `n`.

@@ -21,6 +21,28 @@ fn condition<'a>(
         .find(|c| c.type_ == type_)
 }
 
+/// Why the sweep leaves `node` out, or `None` when it is Ready and schedulable: `NotReady`
+/// (its `Ready` condition is not `True`, or missing; with the condition's reason and message)
+/// or `cordoned` (`spec.unschedulable`). Such a node is reported, not failed.
+pub fn not_sweepable(node: &k8s_openapi::api::core::v1::Node) -> Option<String> {
+    let ready = (node.status.as_ref())
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
+    match ready {
+        None => return Some("NotReady: the node reports no Ready condition".into()),
+        Some(c) if c.status != "True" => {
+            let mut why = format!("NotReady (Ready={})", c.status);
+            for part in [&c.reason, &c.message].into_iter().flatten() {
+                why += &format!(": {part}");
+            }
+            return Some(why);
+        }
+        Some(_) => {}
+    }
+    let cordoned = node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
+    cordoned.then(|| "cordoned (spec.unschedulable)".into())
+}
+
 /// True when the pod's `Ready` condition is `True`.
 pub fn is_ready(pod: &Pod) -> bool {
     condition(pod, "Ready").is_some_and(|c| c.status == "True")
@@ -156,6 +178,36 @@ pub fn describe_not_ready(pod: &Pod, events: &[Event], waited: Duration) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The recorded node is Ready and schedulable; the same node NotReady (as the kubelet
+    /// reports a node it stopped hearing from) or cordoned is left out, saying why.
+    #[test]
+    fn not_ready_and_cordoned_nodes_are_left_out_of_the_sweep_saying_why() {
+        use k8s_openapi::api::core::v1::Node;
+        let recorded = crate::kube::fake_api::recorded("kube/node-k8s-worker-1.json");
+        let node: Node = serde_json::from_value(recorded).unwrap();
+        assert_eq!(not_sweepable(&node), None);
+        let mut down = node.clone();
+        for c in down.status.as_mut().unwrap().conditions.as_mut().unwrap() {
+            if c.type_ == "Ready" {
+                c.status = "Unknown".into();
+                c.reason = Some("NodeStatusUnknown".into());
+                c.message = Some("Kubelet stopped posting node status.".into());
+            }
+        }
+        assert_eq!(
+            not_sweepable(&down).as_deref(),
+            Some(
+                "NotReady (Ready=Unknown): NodeStatusUnknown: Kubelet stopped posting node status."
+            )
+        );
+        let mut cordoned = node;
+        cordoned.spec.get_or_insert_default().unschedulable = Some(true);
+        assert_eq!(
+            not_sweepable(&cordoned).as_deref(),
+            Some("cordoned (spec.unschedulable)")
+        );
+    }
 
     fn read(path: &str) -> String {
         crate::fixtures::read_text(&format!("recorded/kube/{path}"))

@@ -13,6 +13,7 @@ use super::ready;
 use crate::error::{Error, Result};
 use crate::facts::{Facts, PodFacts};
 use crate::place::Place;
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
@@ -92,6 +93,103 @@ pub(crate) fn versions_of(pods: &[Pod]) -> BTreeMap<String, (String, String)> {
         .collect()
 }
 
+/// Where a run puts its node probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// On the nodes the article's pods run on (the claims).
+    Article,
+    /// On every Ready, schedulable node as well (the sweep); the others are reported as
+    /// skipped, with why.
+    EveryNode,
+}
+
+/// Adds every Ready, schedulable node of the cluster to `nodes` (kept sorted); returns the
+/// others, each with why it is left out.
+async fn every_node(client: &Client, nodes: &mut Vec<String>) -> Result<Vec<(String, String)>> {
+    let all = Api::<k8s_openapi::api::core::v1::Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::api("listing nodes", e))?;
+    let mut skipped = Vec::new();
+    for node in &all.items {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        match ready::not_sweepable(node) {
+            Some(why) if !nodes.contains(&name) => skipped.push((name, why)),
+            _ => nodes.push(name),
+        }
+    }
+    nodes.sort();
+    nodes.dedup();
+    skipped.sort();
+    Ok(skipped)
+}
+
+/// Applies a probe on each of `nodes` and waits (until `ready_timeout` after `started`) for
+/// them: node → probe name, and the nodes whose probe did not start, with its state and events.
+/// A probe of the `article_nodes` that does not start is the setup's error.
+async fn deploy_probes(
+    (pods_api, watch_pods): (&Api<Pod>, &Api<Pod>),
+    nodes: &[String],
+    article_nodes: &[String],
+    images: &ImageMap,
+    started: Instant,
+    ready_timeout: Duration,
+) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+    let namespace = pods_api.namespace().unwrap_or_default().to_string();
+    let namespace = namespace.as_str();
+    let probe_image =
+        manifests::probe_image(std::env::var("CALICO_PROBE_IMAGE").ok().as_deref(), images);
+    let mut probes = BTreeMap::new();
+    for node in nodes {
+        let probe = manifests::probe_pod(node, namespace, &probe_image);
+        let name = manifests::probe_name(node);
+        pods_api
+            .patch(&name, &apply_params(), &Patch::Apply(&probe))
+            .await
+            .map_err(|e| Error::api(format!("applying probe {namespace}/{name}"), e))?;
+        probes.insert(node.clone(), name);
+    }
+    // A sweep goes on without a node whose probe did not start (that node fails, with the
+    // probe's state and events); the article's nodes cannot do without theirs.
+    // Sixteen waits at once, each until the deadline, and at least a few seconds: a probe that
+    // is Ready is seen Ready even after another one used the deadline up.
+    let waits = futures::stream::iter(probes.iter().map(|(node, name)| async move {
+        let left = (ready_timeout.saturating_sub(started.elapsed())).max(Duration::from_secs(5));
+        let r = wait_ready(pods_api, watch_pods, name, left, ready_timeout, false).await;
+        (node, r)
+    }))
+    .buffer_unordered(16)
+    .collect::<Vec<_>>()
+    .await;
+    let mut probe_failures = BTreeMap::new();
+    for (node, r) in waits {
+        match r {
+            Err(e) if !article_nodes.contains(node) => {
+                probe_failures.insert(node.clone(), e.to_string());
+            }
+            r => {
+                r?;
+            }
+        }
+    }
+    probes.retain(|node, _| !probe_failures.contains_key(node));
+    Ok((probes, probe_failures))
+}
+
+/// What only the node knows, read through its probe: whether the ipip module is loaded, and
+/// `ip -j -4 addr show` (its underlay interface).
+async fn node_details(place: Result<KubePlace>) -> Result<(bool, String)> {
+    let place = place?;
+    let out = place
+        .exec(&["test", "-d", "/sys/module/ipip"], PROBE_COMMAND_DEADLINE)
+        .await?;
+    let addr = place
+        .exec(&["ip", "-j", "-4", "addr", "show"], PROBE_COMMAND_DEADLINE)
+        .await?
+        .ok()?;
+    Ok((out.code == Some(0), addr.stdout_text()))
+}
+
 /// A run against a real cluster: its namespace, pods, probes and facts.
 pub struct KubeTarget {
     context: String,
@@ -104,6 +202,10 @@ pub struct KubeTarget {
     probes: BTreeMap<String, String>,
     /// Pod name → discovered namespaces.
     pods: BTreeMap<String, PodNetns>,
+    /// Nodes left out of a sweep, and why (NotReady, cordoned).
+    skipped: Vec<(String, String)>,
+    /// Nodes of a sweep whose probe could not start or be used, and why.
+    probe_failures: BTreeMap<String, String>,
     /// How long each phase of the setup took.
     phases: Vec<(&'static str, Duration)>,
 }
@@ -129,6 +231,8 @@ impl KubeTarget {
             facts: d.facts,
             probes: d.probes,
             pods: d.pods,
+            skipped: Vec::new(),
+            probe_failures: BTreeMap::new(),
             phases: vec![("attached to this nextest run's deployment", took)],
         }
     }
@@ -148,6 +252,11 @@ impl KubeTarget {
 
     /// [`KubeTarget::setup`] on a connection already made and checked.
     pub async fn setup_on(conn: &Connection, run_id: &str) -> Result<KubeTarget> {
+        Self::setup_scoped(conn, run_id, Scope::Article).await
+    }
+
+    /// [`KubeTarget::setup_on`] with probes on the article's nodes, or on every node.
+    pub async fn setup_scoped(conn: &Connection, run_id: &str, scope: Scope) -> Result<KubeTarget> {
         // Fail at once on a cluster without Calico, before creating anything.
         read_calico_objects(&conn.client).await?;
         if let Err(e) = warn_about_leftovers(&conn.client).await {
@@ -160,7 +269,7 @@ impl KubeTarget {
             .patch(&namespace, &apply_params(), &Patch::Apply(&ns))
             .await
             .map_err(|e| Error::api(format!("creating namespace {namespace}"), e))?;
-        match Self::populate(conn, &namespace).await {
+        match Self::populate(conn, &namespace, scope).await {
             Ok(t) => Ok(t),
             Err(e) => {
                 let deadline = env_seconds("CALICO_TEARDOWN_TIMEOUT", DEFAULT_TEARDOWN_TIMEOUT)
@@ -175,7 +284,7 @@ impl KubeTarget {
         }
     }
 
-    async fn populate(conn: &Connection, namespace: &str) -> Result<KubeTarget> {
+    async fn populate(conn: &Connection, namespace: &str, scope: Scope) -> Result<KubeTarget> {
         let ready_timeout = env_seconds("CALICO_READY_TIMEOUT", DEFAULT_READY_TIMEOUT)?;
         let images = ImageMap::from_env()?;
         let pods_api: Api<Pod> = Api::namespaced(conn.client.clone(), namespace);
@@ -193,23 +302,22 @@ impl KubeTarget {
         let mut nodes: Vec<String> = ready.values().map(pod_node).collect::<Result<_>>()?;
         nodes.sort();
         nodes.dedup();
+        let article_nodes = nodes.clone();
+        let skipped = match scope {
+            Scope::Article => Vec::new(),
+            Scope::EveryNode => every_node(&conn.client, &mut nodes).await?,
+        };
 
-        let probe_image =
-            manifests::probe_image(std::env::var("CALICO_PROBE_IMAGE").ok().as_deref(), &images);
-        let mut probes = BTreeMap::new();
-        for node in &nodes {
-            let probe = manifests::probe_pod(node, namespace, &probe_image);
-            let name = manifests::probe_name(node);
-            pods_api
-                .patch(&name, &apply_params(), &Patch::Apply(&probe))
-                .await
-                .map_err(|e| Error::api(format!("applying probe {namespace}/{name}"), e))?;
-            probes.insert(node.clone(), name);
-        }
-        for name in probes.values() {
-            let left = ready_timeout.saturating_sub(started.elapsed());
-            wait_ready(&pods_api, &watch_pods, name, left, ready_timeout, false).await?;
-        }
+        let pods = (&pods_api, &watch_pods);
+        let (probes, mut probe_failures) = deploy_probes(
+            pods,
+            &nodes,
+            &article_nodes,
+            &images,
+            started,
+            ready_timeout,
+        )
+        .await?;
         let deployed = started.elapsed();
 
         // Read again, not reused from setup's check: a node that got its first pod just now
@@ -236,21 +344,27 @@ impl KubeTarget {
                 Netns::Host,
             ))
         };
-        // Node details only the node knows: the ipip module, the underlay interface.
-        for node in &nodes {
-            let place = host(node)?;
-            let out = place
-                .exec(&["test", "-d", "/sys/module/ipip"], PROBE_COMMAND_DEADLINE)
-                .await?;
-            let has_ipip = out.code == Some(0);
+        // Node details only the node knows: the ipip module, the underlay interface; 16 nodes
+        // at a time. A sweep's node whose probe cannot answer is reported as that node's error.
+        let details = futures::stream::iter(probes.keys().map(|node| {
+            let place = host(node);
+            async move { (node.clone(), node_details(place).await) }
+        }))
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+        for (node, found) in details {
+            let (has_ipip, addr) = match found {
+                Ok(d) => d,
+                Err(e) if !article_nodes.contains(&node) => {
+                    probe_failures.insert(node, e.to_string());
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             facts.ipip_module = Some(facts.ipip_module.unwrap_or(true) && has_ipip);
-            let addr = place
-                .exec(&["ip", "-j", "-4", "addr", "show"], PROBE_COMMAND_DEADLINE)
-                .await?
-                .ok()?;
-            if let Some(n) = facts.nodes.iter_mut().find(|n| &n.name == node)
-                && let Some((iface, prefix)) =
-                    cluster::underlay_from_ip_addr(&addr.stdout_text(), n.address)
+            if let Some(n) = facts.nodes.iter_mut().find(|n| n.name == node)
+                && let Some((iface, prefix)) = cluster::underlay_from_ip_addr(&addr, n.address)
             {
                 n.underlay = Some(iface);
                 n.underlay_prefix.get_or_insert(prefix);
@@ -282,6 +396,8 @@ impl KubeTarget {
             facts,
             probes,
             pods: discovered,
+            skipped,
+            probe_failures,
             phases: vec![
                 ("deploy and readiness", deployed),
                 (
@@ -313,7 +429,17 @@ impl KubeTarget {
         &self.phases
     }
 
+    /// Nodes left out of a sweep (NotReady, cordoned), and why.
+    pub fn skipped(&self) -> &[(String, String)] {
+        &self.skipped
+    }
+
     fn probe_on(&self, node: &str) -> Result<&String> {
+        if let Some(why) = self.probe_failures.get(node) {
+            return Err(Error::Kube(format!(
+                "node {node}: its probe did not start: {why}"
+            )));
+        }
         self.probes.get(node).ok_or_else(|| {
             Error::NotFound(format!(
                 "no node probe on node {node} (probes run on: {})",

@@ -36,6 +36,13 @@ pub async fn open(run_id: &str) -> Result<KubeTarget> {
     KubeTarget::setup_on(&conn, run_id).await
 }
 
+/// Sets up run `run_id` with a probe on every Ready, schedulable node (the sweep): one
+/// process's own, never shared with a nextest run's other processes.
+pub async fn open_every_node(run_id: &str) -> Result<KubeTarget> {
+    let conn = connect().await?;
+    KubeTarget::setup_scoped(&conn, run_id, super::Scope::EveryNode).await
+}
+
 /// Sets up, or attaches to, the deployment shared by this nextest run (see the module docs).
 pub(crate) async fn setup_shared(conn: &Connection, run_id: &str) -> Result<KubeTarget> {
     setup_shared_in(conn, run_id, &crate::run::evidence_root()).await
