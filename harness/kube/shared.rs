@@ -40,7 +40,7 @@ pub async fn open(run_id: &str) -> Result<KubeTarget> {
 /// process's own, never shared with a nextest run's other processes.
 pub async fn open_every_node(run_id: &str) -> Result<KubeTarget> {
     let conn = connect().await?;
-    KubeTarget::setup_scoped(&conn, run_id, super::Scope::EveryNode).await
+    KubeTarget::setup_scoped(&conn, run_id, super::setup::Scope::EveryNode).await
 }
 
 /// Sets up, or attaches to, the deployment shared by this nextest run (see the module docs).
