@@ -449,14 +449,14 @@ fn cell(j: &Json) -> String {
     }
 }
 
-/// What the table says of a node beyond its status: added, new and gone failures, fields,
-/// why it could not be observed.
-fn detail(c: &NodeChange) -> String {
+/// What the table says of a node beyond its status: added (in a regression's row; other rows
+/// say it as their change), new and gone failures, fields, why it could not be observed.
+fn detail(c: &NodeChange, regression: bool) -> String {
     let mut parts = Vec::new();
     match c.change {
-        Change::Added => parts.push("added".to_string()),
-        Change::Removed => parts.push("removed: not in NEW".to_string()),
-        Change::NotSwept => parts.push("not swept: NEW stopped early (partial)".to_string()),
+        Change::Added if regression => parts.push("added".to_string()),
+        Change::Removed => parts.push("not in NEW".to_string()),
+        Change::NotSwept => parts.push("NEW stopped before it (partial)".to_string()),
         _ => {}
     }
     if !c.new_failures.is_empty() {
@@ -530,7 +530,8 @@ pub fn table(d: &SweepDiff) -> String {
                 _ => "changed",
             });
             let arrow = format!("{} → {}", status(c.old), status(c.new));
-            rows.push([c.node.clone(), label.into(), arrow, detail(c)]);
+            let what = detail(c, c.change == Change::Added && label == "REGRESSION");
+            rows.push([c.node.clone(), label.into(), arrow, what]);
         }
     }
     out += &render(&rows);
@@ -738,7 +739,7 @@ mod tests {
             words(lines[2]),
             "worker-2 fixed failed → passed gone VETH-3 (default/bench-2)"
         );
-        assert_eq!(words(lines[3]), "worker-4 added - → passed added");
+        assert_eq!(words(lines[3]), "worker-4 added - → passed");
         assert_eq!(
             lines[4],
             "1 regression, 1 fixed, 1 other change, 1 node unchanged"
@@ -827,7 +828,7 @@ mod tests {
             "worker-5 REGRESSION - → failed added; new VETH-2 (default/a)"
         );
         assert_eq!(lines[4], "worker-2 changed passed → passed MTU 1450 → 1400");
-        let not_swept = "worker-3 not swept passed → - not swept: NEW stopped early (partial)";
+        let not_swept = "worker-3 not swept passed → - NEW stopped before it (partial)";
         assert_eq!(lines[5], not_swept);
         assert!(lines[6].starts_with("worker-9 not swept"), "{out}");
         assert_eq!(
