@@ -55,31 +55,89 @@ pub struct Report {
     pub json: Json,
 }
 
+/// The schemas of sweeps (`sweep.json`), whatever their version: [`Input::Sweep`]; the sweep
+/// diff checks the version it reads.
+pub const SWEEP_SCHEMA_PREFIX: &str = "calico-conformance/sweep/";
+
+/// What a `diff` argument holds, told by its `schema`.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A run's `report.json`, schema checked.
+    Report(Report),
+    /// A `sweep.json` (a `calico-conformance/sweep/` schema, its version not yet checked).
+    Sweep { path: PathBuf, json: Json },
+}
+
+impl Input {
+    pub fn path(&self) -> &Path {
+        match self {
+            Input::Report(r) => &r.path,
+            Input::Sweep { path, .. } => path,
+        }
+    }
+
+    /// `a run report`, `a sweep`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Input::Report(_) => "a run report",
+            Input::Sweep { .. } => "a sweep",
+        }
+    }
+}
+
 /// Reads a report: `arg` is a `report.json` or a run folder holding one.
 pub fn load(arg: &Path) -> Result<Report, BadInput> {
+    match read(arg)? {
+        Input::Report(r) => Ok(r),
+        Input::Sweep { path, .. } => Err(BadInput {
+            path,
+            problem: "a sweep, not a run report".into(),
+        }),
+    }
+}
+
+/// Reads a report or a sweep: `arg` is a `report.json`, a `sweep.json`, or a folder holding
+/// one (`report.json` first).
+pub fn read(arg: &Path) -> Result<Input, BadInput> {
     let folder = arg.is_dir();
-    let path = if folder {
-        arg.join("report.json")
-    } else {
-        arg.to_path_buf()
+    let path = match folder {
+        false => arg.to_path_buf(),
+        true if !arg.join("report.json").exists() && arg.join("sweep.json").exists() => {
+            arg.join("sweep.json")
+        }
+        true => arg.join("report.json"),
     };
     let bad = |problem: String| BadInput {
         path: path.clone(),
         problem,
     };
     let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound if folder => bad("no report.json in this run folder".into()),
+        std::io::ErrorKind::NotFound if folder => {
+            bad("no report.json in this run folder, nor a sweep.json".into())
+        }
         std::io::ErrorKind::NotFound => bad("no such file".into()),
         _ => bad(format!("cannot read: {e}")),
     })?;
+    let noun = match path.file_name().is_some_and(|n| n == "sweep.json") {
+        true => "not a sweep",
+        false => "not a report",
+    };
     let json: Json =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not a report: not JSON ({e})")))?;
+        serde_json::from_str(&text).map_err(|e| bad(format!("{noun}: not JSON ({e})")))?;
     let Some(fields) = json.as_object() else {
-        return Err(bad("not a report: not a JSON object".into()));
+        return Err(bad(format!("{noun}: not a JSON object")));
     };
     match fields.get("schema") {
-        None => return Err(bad("not a report: no `schema` field".into())),
+        None => return Err(bad(format!("{noun}: no `schema` field"))),
         Some(Json::String(s)) if s == SCHEMA => {}
+        Some(Json::String(s)) if s.starts_with(SWEEP_SCHEMA_PREFIX) => {
+            return Ok(Input::Sweep { path, json });
+        }
+        Some(Json::String(s)) if !s.starts_with("calico-conformance/report/") => {
+            return Err(bad(format!(
+                "schema {s:?}: neither a run report ({SCHEMA:?}) nor a sweep ({SWEEP_SCHEMA_PREFIX}...)"
+            )));
+        }
         Some(other) => {
             return Err(bad(format!(
                 "report schema {other}, this build compares {SCHEMA:?} only"
@@ -89,7 +147,7 @@ pub fn load(arg: &Path) -> Result<Report, BadInput> {
     if !fields.get("cases").is_some_and(Json::is_array) {
         return Err(bad("not a report: no `cases` list".into()));
     }
-    Ok(Report { path, json })
+    Ok(Input::Report(Report { path, json }))
 }
 
 /// How to compare.
@@ -900,7 +958,19 @@ pub fn run(
             return 2;
         }
     };
-    let diff = compare(&old, &new, opts);
+    run_loaded(&old, &new, opts, json, out, err)
+}
+
+/// The `diff` command on two loaded reports: the table (or JSON) to `out`; the exit code.
+pub fn run_loaded(
+    old: &Report,
+    new: &Report,
+    opts: Options,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let diff = compare(old, new, opts);
     let text = if json {
         match serde_json::to_string_pretty(&diff) {
             Ok(s) => s + "\n",

@@ -34,6 +34,7 @@ pub mod report_md;
 pub mod results;
 pub mod run;
 pub mod sweep;
+pub mod sweep_diff;
 pub mod target;
 pub mod topology;
 pub mod traffic;

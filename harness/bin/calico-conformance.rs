@@ -8,8 +8,9 @@
 //! - `cleanup`: delete what killed kube runs left behind;
 //! - `rec-scale [--pods N] [--runs N]`: REC-1..3's median times on a lab with N extra pods per
 //!   node;
-//! - `diff OLD NEW [--json] [--all]`: what changed between two runs' reports (exit 0 nothing
-//!   regressed, 1 a claim went from passed to failed, 2 a bad input);
+//! - `diff OLD NEW [--json] [--all]`: what changed between two runs' reports, or between two
+//!   sweeps node by node (exit 0 nothing regressed, 1 a claim went from passed to failed or a
+//!   node from passed to failed or not observed, 2 a bad input);
 //! - `watch [--for 10m] [--interval 100ms] [--budget 1s]`: probe the article's pairs until the
 //!   time is up or Ctrl-C, measure every gap; CONT-1 and CONT-2 (exit 0 both passed, 1 not);
 //! - `sweep [--parallel N]`: every node of the target and every pod on it, each node observed
@@ -78,18 +79,19 @@ enum Command {
         /// The run: its report.json or its run folder.
         run: PathBuf,
     },
-    /// What changed between two runs (before and after a Calico upgrade): exit 0 when nothing
-    /// regressed, 1 when a claim went from passed to failed, 2 on bad input.
+    /// What changed between two runs (before and after a Calico upgrade), or between two
+    /// sweeps node by node: exit 0 when nothing regressed, 1 when a claim went from passed to
+    /// failed (a node from passed to failed or not observed), 2 on bad input.
     Diff {
-        /// The earlier run: its report.json or its run folder.
+        /// The earlier run: its report.json or its run folder (or a sweep.json or its folder).
         old: PathBuf,
-        /// The later run: its report.json or its run folder.
+        /// The later run: its report.json or its run folder (or a sweep.json or its folder).
         new: PathBuf,
         /// Print a JSON object instead of the table.
         #[arg(long)]
         json: bool,
         /// Also report what differs between any two runs (run id, namespace, pod IPs,
-        /// ifindexes, ports, durations, evidence).
+        /// ifindexes, ports, durations, evidence; of sweeps: pod and check counts, errors).
         #[arg(long)]
         all: bool,
     },
@@ -339,11 +341,12 @@ fn show_fault(name: &str) -> ExitCode {
     }
 }
 
-/// `diff`: the table or JSON on stdout, a bad input's one line on stderr; the exit code.
+/// `diff` of two reports or two sweeps: the table or JSON on stdout, a bad input's one line on
+/// stderr; the exit code.
 fn diff(old: &Path, new: &Path, json: bool, all: bool) -> u8 {
     let opts = calico_conformance::diff::Options { all };
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
-    calico_conformance::diff::run(old, new, opts, json, &mut out, &mut err)
+    calico_conformance::sweep_diff::run(old, new, opts, json, &mut out, &mut err)
 }
 
 fn lab(mode: &str, path: &std::path::Path) -> ExitCode {
@@ -488,7 +491,7 @@ mod tests {
     fn diff_kept(old: &Path, new: &Path, json: bool, all: bool) -> (u8, String, String) {
         let opts = calico_conformance::diff::Options { all };
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = calico_conformance::diff::run(old, new, opts, json, &mut out, &mut err);
+        let code = calico_conformance::sweep_diff::run(old, new, opts, json, &mut out, &mut err);
         let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
         (code, text(out), text(err))
     }
@@ -529,6 +532,77 @@ mod tests {
         }
         // The function behind the subcommand, writing to the real stdout.
         assert_eq!(diff(&correct, &correct, false, false), 0);
+    }
+
+    /// Two sweeps as `sweep` writes them: a node gone from passed to failed exits 1; the same
+    /// sweep twice 0; a sweep against a report 2.
+    #[test]
+    fn diff_of_two_sweeps_exits_0_1_and_2() {
+        use calico_conformance::expect::{Value, eq};
+        use calico_conformance::sweep::{NodeResult, SweepCheck, write_report};
+        let node = |name: &str, failing: bool| NodeResult {
+            node: name.into(),
+            pods: 2,
+            mtu: Some(1450),
+            checks: vec![SweepCheck {
+                claim: "REC-2",
+                pod: None,
+                check: eq(
+                    format!("cali* links on {name} no pod owns"),
+                    Value::Interfaces(Vec::new()),
+                    Value::Interfaces(if failing {
+                        vec!["calia".into()]
+                    } else {
+                        Vec::new()
+                    }),
+                ),
+            }],
+            error: None,
+            duration: std::time::Duration::from_millis(5),
+        };
+        let (old, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let before = [node("worker-1", false), node("worker-2", false)];
+        let after = [node("worker-1", true), node("worker-2", false)];
+        write_report(old.path(), "lab_none", 2, &before).unwrap();
+        write_report(new.path(), "lab_none", 2, &after).unwrap();
+        let (code, out, err) = diff_kept(old.path(), new.path(), false, false);
+        assert_eq!((code, err.as_str()), (1, ""), "{out}");
+        let row = out.lines().nth(1).unwrap();
+        let words: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(
+            words,
+            [
+                "worker-1",
+                "REGRESSION",
+                "passed",
+                "→",
+                "failed",
+                "new",
+                "REC-2"
+            ]
+        );
+        assert_eq!(
+            out.lines().last(),
+            Some("1 regression, 0 fixed, 0 other changes, 1 node unchanged")
+        );
+        let (code, out, _) = diff_kept(old.path(), &new.path().join("sweep.json"), true, false);
+        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            (code, &j["schema"]),
+            (1, &"calico-conformance/sweep-diff/v1".into())
+        );
+        assert_eq!(j["regressions"][0]["new_failures"][0]["claim"], "REC-2");
+        assert_eq!(
+            diff_kept(old.path(), old.path(), false, false).1,
+            "no change\n"
+        );
+        let (code, out, err) = diff_kept(&report("lab-correct.json"), new.path(), false, false);
+        assert_eq!((code, out.as_str()), (2, ""));
+        assert!(
+            err.contains("a sweep, and ") && err.contains("diff compares two of the same kind"),
+            "{err}"
+        );
+        assert_eq!(diff(old.path(), old.path(), false, false), 0);
     }
 }
 
