@@ -29,6 +29,8 @@ pub enum Status {
     Passed,
     Failed,
     Error,
+    /// NotReady or cordoned: left out of the sweep (a change, never a regression).
+    Skipped,
 }
 
 impl Status {
@@ -37,6 +39,7 @@ impl Status {
             "passed" => Some(Status::Passed),
             "failed" => Some(Status::Failed),
             "error" => Some(Status::Error),
+            "skipped" => Some(Status::Skipped),
             _ => None,
         }
     }
@@ -46,6 +49,7 @@ impl Status {
             Status::Passed => "passed",
             Status::Failed => "failed",
             Status::Error => "error",
+            Status::Skipped => "skipped",
         }
     }
 }
@@ -355,7 +359,7 @@ pub fn compare(old: &Sweep, new: &Sweep, opts: diff::Options) -> SweepDiff {
     {
         let c = node_change(name, Change::Added, None, Some(n));
         match n.status {
-            Status::Passed => d.changes.push(c),
+            Status::Passed | Status::Skipped => d.changes.push(c),
             _ => d.regressions.push(c),
         }
     }
@@ -670,6 +674,8 @@ mod tests {
             mtu,
             checks,
             error: None,
+            skipped: None,
+            notes: Vec::new(),
             duration: Duration::from_millis(12),
         }
     }
@@ -715,6 +721,28 @@ mod tests {
         let code = run(old, new, opts, json, &mut out, &mut err);
         let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
         (code, text(out), text(err))
+    }
+
+    /// A node cordoned (or NotReady) for an upgrade is left out of the sweep: a change, not a
+    /// regression; back and passing, it is a change again.
+    #[test]
+    fn a_node_left_out_of_a_sweep_is_a_change_not_a_regression() {
+        let cordoned = NodeResult {
+            skipped: Some("cordoned (spec.unschedulable)".into()),
+            checks: Vec::new(),
+            ..node("worker-2", None, &[])
+        };
+        let old = written(
+            "kube",
+            2,
+            &[node("worker-1", None, &[]), node("worker-2", None, &[])],
+        );
+        let new = written("kube", 2, &[node("worker-1", None, &[]), cordoned]);
+        let (code, out, err) = command(old.path(), new.path(), false);
+        assert_eq!((code, err.as_str()), (0, ""), "{out}");
+        assert!(out.contains("passed → skipped"), "{out}");
+        let (code, out, _) = command(new.path(), old.path(), false);
+        assert_eq!(code, 0, "{out}");
     }
 
     #[test]

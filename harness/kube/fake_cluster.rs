@@ -290,7 +290,11 @@ fn probe_pod(n: &crate::topology::TopologyNode, namespace: &str) -> Value {
 
 /// `node`'s Ready condition as the node lifecycle controller leaves it for a silent kubelet.
 fn unknown_ready(node: &mut Value) {
-    for c in node["status"]["conditions"].as_array_mut().into_iter().flatten() {
+    for c in node["status"]["conditions"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
         if c["type"] == "Ready" {
             c["status"] = "Unknown".into();
             c["reason"] = "NodeStatusUnknown".into();
