@@ -558,6 +558,8 @@ mod tests {
                 ),
             }],
             error: None,
+            skipped: None,
+            notes: Vec::new(),
             duration: std::time::Duration::from_millis(5),
         };
         let (old, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
