@@ -674,6 +674,18 @@ pub fn progress_line(
     )
 }
 
+/// A node's progress line: on a terminal one line rewritten in place, where a node that did not
+/// pass stays as a line of its own; elsewhere (CI logs) every line as it comes.
+fn show_progress(tty: bool, line: &str, passed: bool) {
+    use std::io::Write;
+    match (tty, passed) {
+        (false, _) => println!("{line}"),
+        (true, true) => print!("\r\x1b[K{line}"),
+        (true, false) => print!("\r\x1b[K{line}\n"),
+    }
+    let _ = std::io::stdout().flush();
+}
+
 /// Writes `sweep.json` and `sweep.md` of `target`'s results into `dir` (each whole); returns
 /// the paths.
 pub fn write_report(
@@ -723,6 +735,7 @@ pub async fn run(
     };
     std::fs::create_dir_all(dir).map_err(file_error)?;
     let mut lines = std::fs::File::create(dir.join(NODES_FILE)).map_err(file_error)?;
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let work = sweep(target, opts, |r| {
         use std::io::Write;
         let mut all = found.lock().unwrap_or_else(|e| e.into_inner());
@@ -731,7 +744,7 @@ pub async fn run(
             .filter(|r| matches!(r.status(), NodeStatus::Failed | NodeStatus::Error))
             .count();
         let line = progress_line(r, all.len(), total, failing, started.elapsed());
-        println!("{line}");
+        show_progress(tty, &line, matches!(r.status(), NodeStatus::Passed));
         let row = serde_json::to_string(&r.row()).unwrap_or_default();
         if let Err(e) = writeln!(lines, "{row}") {
             write_error.get_or_insert(file_error(e));
@@ -741,6 +754,9 @@ pub async fn run(
         _ = work => false,
         () = stop => true,
     };
+    if tty {
+        println!();
+    }
     let mut all = found.into_inner().unwrap_or_else(|e| e.into_inner());
     all.sort_by(|a, b| a.node.cmp(&b.node));
     if let Some(e) = write_error {
