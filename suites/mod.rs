@@ -9,6 +9,7 @@ pub mod context;
 mod kube_over_lab;
 pub mod runner;
 pub mod support;
+pub mod sweep_cases;
 #[cfg(test)]
 mod sweep_tests;
 #[cfg(test)]

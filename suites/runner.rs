@@ -117,6 +117,7 @@ fn matches_any(filters: &[String], exact: bool, name: &str) -> bool {
 fn open_targets(
     rt: &tokio::runtime::Runtime,
     kinds: &[TargetKind],
+    every_node: bool,
 ) -> Option<(Vec<(TargetKind, Arc<Target>)>, Vec<(String, Vec<Phase>)>)> {
     let mut targets: Vec<(TargetKind, Arc<Target>)> = Vec::new();
     let mut timings: Vec<(String, Vec<Phase>)> = Vec::new();
@@ -127,7 +128,11 @@ fn open_targets(
             close(rt, targets);
             return None;
         }
-        match rt.block_on(Target::open(kind)) {
+        let opened = match every_node {
+            true => rt.block_on(Target::open_every_node(kind)),
+            false => rt.block_on(Target::open(kind)),
+        };
+        match opened {
             Ok(t) => {
                 println!("\n== {} ==\n{}", t.name, t.facts.summary());
                 let mut phases = vec![Phase::new("open", opening.elapsed())];
@@ -243,13 +248,14 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
     };
     let wanted = |name: &str| !args.is_filtered_out(&Trial::test(name.to_string(), || Ok(())));
     let cleanup_guard = calico_conformance::lifecycle::CleanupOnSignal::install(&rt);
+    let sweeping = super::sweep_cases::wanted();
     let needed: Vec<TargetKind> = kinds
         .iter()
-        .filter(|kind| plans.iter().any(|p| &p.kind == *kind && wanted(&p.name)))
+        .filter(|kind| sweeping || plans.iter().any(|p| &p.kind == *kind && wanted(&p.name)))
         .cloned()
         .collect();
     // Each target once; its cases share a `Shared`.
-    let Some((targets, timings)) = open_targets(&rt, &needed) else {
+    let Some((targets, timings)) = open_targets(&rt, &needed, sweeping) else {
         return ExitCode::FAILURE;
     };
     let shared: Vec<(TargetKind, Arc<Shared>)> = targets
@@ -280,6 +286,9 @@ pub fn main(mut args: Arguments, more_filters: Vec<String>) -> ExitCode {
             }
             outcome
         }));
+    }
+    if sweeping {
+        trials.extend(super::sweep_cases::trials(&rt, &targets));
     }
     for f in fault_trials {
         let rt = rt.clone();
@@ -550,7 +559,7 @@ mod tests {
     /// writes the report as the runner does into a folder of its own; returns the report.
     fn run_and_report(rt: &tokio::runtime::Runtime, kind: TargetKind) -> serde_json::Value {
         let started = report::now();
-        let (targets, timings) = open_targets(rt, std::slice::from_ref(&kind)).unwrap();
+        let (targets, timings) = open_targets(rt, std::slice::from_ref(&kind), false).unwrap();
         let shared = Shared::default();
         let mut records = Vec::new();
         for plan in plans(std::slice::from_ref(&kind)) {
@@ -661,7 +670,7 @@ mod tests {
         };
         let rt = runtime().unwrap();
         let kind = TargetKind::Topology(file.into());
-        let (targets, _) = open_targets(&rt, std::slice::from_ref(&kind)).unwrap();
+        let (targets, _) = open_targets(&rt, std::slice::from_ref(&kind), false).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(300));
         let plan = plans(std::slice::from_ref(&kind))
             .into_iter()
