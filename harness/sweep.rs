@@ -17,6 +17,7 @@ use crate::facts::{Facts, NodeFacts, Workload};
 use crate::observe::ip::{Interface, Link, Route};
 use crate::observe::sysctl::{Sysctls, host_end_paths};
 use crate::observe::{self, Observed};
+use crate::place::Place;
 use crate::target::Target;
 use futures::StreamExt;
 use serde::Serialize;
@@ -74,6 +75,7 @@ async fn reachability(target: &Target, node: &str, peers: &[String]) -> Vec<Swee
             check,
         }];
     };
+    let mut mtu2 = Vec::new();
     for peer in peers {
         // The peer's pod the suite can enter (its own, on a cluster), else any of its pods.
         let dst = (pod_on(target, peer).map(|(_, w)| w))
@@ -89,6 +91,7 @@ async fn reachability(target: &Target, node: &str, peers: &[String]) -> Vec<Swee
                     .ping(dst.ip.into(), 3, Duration::from_secs(5))
                     .await
                     .unwrap_or_default();
+                mtu2.extend(full_size(&from, &src, &dst, peer).await);
                 crate::expect::ttl(dst.ip, &replies, 62)
                     .because(format!("{} on {peer}, routed by both nodes", dst.id()))
             }
@@ -99,7 +102,69 @@ async fn reachability(target: &Target, node: &str, peers: &[String]) -> Vec<Swee
             check,
         });
     }
+    out.extend(mtu2.into_iter().map(|check| SweepCheck {
+        claim: "MTU-2",
+        pod: Some(src.id()),
+        check,
+    }));
     out
+}
+
+/// MTU-2 on a ring pair: from `src`'s pod to `dst` on `peer` with DF, the full-size echo (its
+/// `eth0` MTU less 28) is answered and one byte more is refused at the source or answered with
+/// fragmentation needed — never lost. One `ip -j link` in the pod reads its MTU.
+async fn full_size(from: &Place, src: &Workload, dst: &Workload, peer: &str) -> Vec<Check> {
+    let eth0 = match observe::interfaces(from).await {
+        Ok(ifs) => ifs.value.into_iter().find(|i| i.link.ifname == "eth0"),
+        Err(e) => {
+            let got = Value::Name(format!("not read: {e}"));
+            return vec![eq(
+                format!("{}'s eth0 MTU", src.id()),
+                Value::Name("read".into()),
+                got,
+            )];
+        }
+    };
+    let Some(eth0) = eth0 else {
+        let got = Value::Name("none".into());
+        return vec![eq(
+            format!("{}'s eth0", src.id()),
+            Value::Name("eth0".into()),
+            got,
+        )];
+    };
+    let full = eth0.link.mtu.saturating_sub(28);
+    let deadline = Duration::from_secs(5);
+    let (a, b) = tokio::join!(
+        from.ping_df(dst.ip, full, deadline),
+        from.ping_df(dst.ip, full + 1, deadline)
+    );
+    let to = format!("from {} to {} on {peer}", src.id(), dst.id());
+    let judged = |echo: crate::Result<crate::df_echo::DfEcho>,
+                  what: &str,
+                  want: &[&str],
+                  said: &str| match echo {
+        Ok(e) => mtu::echo(&format!("{what} {to}"), &e, want, said),
+        Err(e) => eq(
+            format!("{what} {to}"),
+            Value::Name("sent".into()),
+            Value::Name(e.to_string()),
+        ),
+    };
+    let said = format!(
+        "answered ({}'s eth0 MTU {} less 28)",
+        src.id(),
+        eth0.link.mtu
+    );
+    vec![
+        judged(a, "the full-size echo", &["answered"], &said),
+        judged(
+            b,
+            "one byte more",
+            &["refused_at_source", "fragmentation_needed"],
+            "refused at the source (EMSGSIZE) or answered with ICMP fragmentation needed, never silently lost",
+        ),
+    ]
 }
 
 /// One node as observed once.

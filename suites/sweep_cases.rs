@@ -9,9 +9,9 @@ use libtest_mimic::{Completion, Failed, Trial};
 use std::sync::{Arc, OnceLock};
 
 /// The claims a sweep checks, in claims.md's order.
-pub const SWEEP_CLAIMS: [&str; 11] = [
-    "VETH-2", "VETH-3", "VETH-4", "HOST-R1", "HOST-R2", "HOST-R3", "XN-1", "MTU-1", "REC-1",
-    "REC-2", "REC-3",
+pub const SWEEP_CLAIMS: [&str; 12] = [
+    "VETH-2", "VETH-3", "VETH-4", "HOST-R1", "HOST-R2", "HOST-R3", "XN-1", "MTU-1", "MTU-2",
+    "REC-1", "REC-2", "REC-3",
 ];
 
 /// Whether `CALICO_SWEEP=1` asks for the sweep's cases.

@@ -42,10 +42,28 @@ fn each_fault_is_reported_on_exactly_its_node_and_pod() {
         (
             "remote_block_route_missing",
             [
-                pair("k8s-worker-1", "failed: XN-1 (default/c2c-network-demo)"),
+                pair(
+                    "k8s-worker-1",
+                    "failed: XN-1 (default/c2c-network-demo), MTU-2 (default/c2c-network-demo)",
+                ),
                 pair(
                     "k8s-worker-2",
-                    "failed: REC-3, HOST-R3, XN-1 (default/test-tools-remote)",
+                    "failed: REC-3, HOST-R3, XN-1 (default/test-tools-remote), MTU-2 \
+                     (default/test-tools-remote)",
+                ),
+            ],
+        ),
+        // A path MTU black hole: small echoes pass (XN-1), full-size ones do not, both ways;
+        // worker-2's underlay is smaller than its pods assume: its Calico interfaces and the
+        // pod's host end are larger than the Calico MTU the underlay gives (MTU-1, VETH-3).
+        (
+            "underlay_path_black_hole",
+            [
+                pair("k8s-worker-1", "failed: MTU-2 (default/c2c-network-demo)"),
+                pair(
+                    "k8s-worker-2",
+                    "failed: MTU-1, VETH-3 (default/test-tools-remote), MTU-2 \
+                     (default/test-tools-remote)",
                 ),
             ],
         ),
