@@ -87,6 +87,27 @@ pub fn cont_3(before: &[CaseResult], after: &[CaseResult]) -> Cont3 {
     }
 }
 
+/// Adds CONT-3 to a watch's report in `dir`: `cont-3.json` (the verdict, and every failing
+/// case), and a section at the end of `watch.md` (`md`).
+pub fn add_to_report(dir: &std::path::Path, md: &std::path::Path, v: &Cont3) -> crate::Result<()> {
+    let file_error = |problem: String| crate::Error::File {
+        path: md.to_path_buf(),
+        problem,
+    };
+    let json = serde_json::to_string_pretty(v).map_err(|e| file_error(e.to_string()))?;
+    crate::run::write_whole(&dir.join("cont-3.json"), &(json + "\n"))?;
+    let mut text = std::fs::read_to_string(md).map_err(|e| file_error(e.to_string()))?;
+    let word = if v.passed { "passed" } else { "FAILED" };
+    text.push_str(&format!(
+        "\n## CONT-3: the dataplane is whole again afterwards\n\n{word}: {}\n",
+        v.message.lines().next().unwrap_or_default()
+    ));
+    for f in &v.failing {
+        text.push_str(&format!("- {f}\n"));
+    }
+    crate::run::write_whole(md, &text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -198,8 +198,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// `watch`: the first selected target opened, watched and closed; 0 when CONT-1 and CONT-2
-/// passed for every pair, 1 when not, 2 when it could not watch.
+/// `watch`: the first selected target opened, every claim case run (CONT-3's before), watched,
+/// every claim case run again, closed; 0 when CONT-1 and CONT-2 passed for every pair and
+/// CONT-3 held, 1 when not, 2 when it could not watch.
 fn watch(length: std::time::Duration, opts: calico_conformance::watch::Options) -> u8 {
     use calico_conformance::target::{Target, TargetKind, selected};
     use calico_conformance::watch;
@@ -223,7 +224,10 @@ fn watch(length: std::time::Duration, opts: calico_conformance::watch::Options) 
         return 2;
     };
     let done = rt.block_on(async {
-        let target = Target::open(&kind).await.map_err(|e| e.to_string())?;
+        let target = Arc::new(Target::open(&kind).await.map_err(|e| e.to_string())?);
+        // CONT-3: every claim case before the watch, and again at its end.
+        println!("CONT-3: every claim case before the watch");
+        let before = every_case(&target).await;
         let stop = Arc::new(AtomicBool::new(false));
         let on_signal = stop.clone();
         tokio::spawn(async move {
@@ -236,16 +240,25 @@ fn watch(length: std::time::Duration, opts: calico_conformance::watch::Options) 
             }
         };
         let watched = watch::watch(&target, &opts, length, stop, status).await;
+        println!("CONT-3: every claim case at the end of the watch");
+        let cont3 = calico_conformance::continuity::cont_3(&before, &every_case(&target).await);
+        let Ok(target) = Arc::try_unwrap(target) else {
+            return Err("the target is still in use after the watch".to_string());
+        };
         target.close().await.map_err(|e| e.to_string())?;
         let watched = watched.map_err(|e| e.to_string())?;
         let dir = calico_conformance::run::evidence_root().join("watch");
         let md = watch::write_report(&dir, &watched).map_err(|e| e.to_string())?;
+        calico_conformance::continuity::add_to_report(&dir, &md, &cont3)
+            .map_err(|e| e.to_string())?;
         for v in watched.verdicts() {
             let word = if v.passed { "passed" } else { "FAILED" };
             println!("{} {word}: {}", v.claim, v.message);
         }
+        let word = if cont3.passed { "passed" } else { "FAILED" };
+        println!("CONT-3 {word}: {}", cont3.message);
         println!("report: {}", md.display());
-        Ok::<_, String>(watched.verdicts().iter().all(|v| v.passed))
+        Ok::<_, String>(watched.verdicts().iter().all(|v| v.passed) && cont3.passed)
     });
     match done {
         Ok(true) => 0,
@@ -253,6 +266,20 @@ fn watch(length: std::time::Duration, opts: calico_conformance::watch::Options) 
         Err(e) => {
             eprintln!("calico-conformance: {e}");
             2
+        }
+    }
+}
+
+/// Every claim case on `target`, with recordings of their own (CONT-3's before and after).
+async fn every_case(
+    target: &std::sync::Arc<calico_conformance::target::Target>,
+) -> Vec<calico_conformance::results::CaseResult> {
+    let shared = std::sync::Arc::new(claims::support::Shared::default());
+    match claims::faults::every_case(target, &shared).await {
+        Ok(cases) => cases.into_iter().map(|(_, r)| r).collect(),
+        Err(e) => {
+            eprintln!("calico-conformance: CONT-3: {e}");
+            Vec::new()
         }
     }
 }
