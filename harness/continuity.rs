@@ -119,9 +119,9 @@ mod tests {
         r
     }
 
-    #[test]
-    fn cont_3_holds_when_every_case_passes_at_the_end() {
-        let before = [
+    /// Before the watch: HOST-R1 passed, REC-3 failed.
+    fn before() -> [CaseResult; 2] {
+        [
             case("HOST-R1", Some("c2c-network-demo"), Status::Passed, ""),
             case(
                 "REC-3",
@@ -129,7 +129,12 @@ mod tests {
                 Status::Failed,
                 "no route to block 192.168.1.0/26",
             ),
-        ];
+        ]
+    }
+
+    #[test]
+    fn cont_3_holds_when_every_case_passes_at_the_end() {
+        let before = before();
         let after = [
             case("HOST-R1", Some("c2c-network-demo"), Status::Passed, ""),
             case("REC-3", None, Status::Passed, ""),
@@ -150,15 +155,7 @@ mod tests {
 
     #[test]
     fn cont_3_fails_naming_each_failing_case_and_what_the_watch_broke() {
-        let before = [
-            case("HOST-R1", Some("c2c-network-demo"), Status::Passed, ""),
-            case(
-                "REC-3",
-                None,
-                Status::Failed,
-                "no route to block 192.168.1.0/26",
-            ),
-        ];
+        let before = before();
         let after = [
             case(
                 "HOST-R1",

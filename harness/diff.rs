@@ -894,7 +894,9 @@ pub fn table(diff: &Diff) -> String {
     out
 }
 
-fn render(rows: &[[String; 4]]) -> String {
+/// Rows of four columns, the first three padded to their widest cell (the sweep diff's table
+/// too).
+pub(crate) fn render(rows: &[[String; 4]]) -> String {
     let mut widths = [0usize; 4];
     for r in rows {
         for (w, cell) in widths.iter_mut().zip(r) {

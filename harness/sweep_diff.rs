@@ -538,31 +538,9 @@ pub fn table(d: &SweepDiff) -> String {
             rows.push([c.node.clone(), label.into(), arrow, what]);
         }
     }
-    out += &render(&rows);
+    out += &diff::render(&rows);
     out += &summary(d);
     out.push('\n');
-    out
-}
-
-fn render(rows: &[[String; 4]]) -> String {
-    let mut widths = [0usize; 4];
-    for r in rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, (cell, w)) in r.iter().zip(widths).enumerate() {
-            match i {
-                3 => line += cell,
-                _ => line += &format!("{cell:<w$}  "),
-            }
-        }
-        out += line.trim_end();
-        out.push('\n');
-    }
     out
 }
 

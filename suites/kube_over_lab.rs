@@ -243,39 +243,60 @@ fn a_lab_fault_under_the_fake_api_fails_exactly_the_claims_it_lists() {
     }
 }
 
+/// A sweep of a three-node lab served by the fake API with the nodes `not_ready` NotReady,
+/// opened with a probe on every node: the results, the third node's name, the execs and the
+/// requests the fake server got.
+async fn sweep_over_fake_cluster(
+    not_ready: &[usize],
+) -> (
+    Vec<calico_conformance::sweep::NodeResult>,
+    String,
+    Vec<String>,
+    Vec<String>,
+) {
+    use calico_conformance::sweep;
+    let id = run_id();
+    let spec = calico_conformance::lab::LabSpec {
+        pod_namespace: calico_conformance::kube::manifests::namespace_name(&id),
+        nodes: 3,
+        ..calico_conformance::lab::LabSpec::article(Encapsulation::None)
+    };
+    let lab = Target::open_lab(&spec, "lab_none".to_string())
+        .await
+        .unwrap();
+    let topology = lab.lab().unwrap().topology.clone();
+    let names: Vec<&str> = not_ready
+        .iter()
+        .map(|&i| topology.nodes[i].name.as_str())
+        .collect();
+    let cluster = FakeCluster::over_lab_not_ready(&topology, &id, Install::Manifest, &names)
+        .await
+        .unwrap();
+    let conn = cluster.server.connection("kind-fake-over-lab");
+    let every = calico_conformance::kube::Scope::EveryNode;
+    let kube = Target::open_kube_scoped_on(&conn, &id, every)
+        .await
+        .unwrap();
+    let results = sweep::sweep(&kube, &sweep::Options::default(), |_| {}).await;
+    kube.close().await.unwrap();
+    let execs = cluster.server.execs();
+    let requests = cluster.server.log.lock().unwrap().clone();
+    drop(cluster);
+    lab.close().await.unwrap();
+    (results, topology.nodes[2].name.clone(), execs, requests)
+}
+
 /// `sweep` on a cluster, through the kube code paths (probes on every Ready node, the pods of
 /// each node listed, every command an exec in a probe): a three-node lab served by the fake
 /// API. The third node runs none of the run's pods: it gets its probe and its per-node checks,
 /// and says that XN-1 was not checked from it; the other two ping each other.
 #[test]
 fn the_sweep_of_a_cluster_puts_a_probe_on_every_node_and_checks_each() {
-    use calico_conformance::sweep::{self, NodeStatus};
+    use calico_conformance::sweep::NodeStatus;
     let rt = super::runner::runtime().unwrap();
     rt.block_on(async {
-        let id = run_id();
-        let spec = calico_conformance::lab::LabSpec {
-            pod_namespace: calico_conformance::kube::manifests::namespace_name(&id),
-            nodes: 3,
-            ..calico_conformance::lab::LabSpec::article(Encapsulation::None)
-        };
-        let lab = Target::open_lab(&spec, "lab_none".to_string())
-            .await
-            .unwrap();
-        let topology = lab.lab().unwrap().topology.clone();
-        let cluster = FakeCluster::over_lab(&topology, &id, Install::Manifest)
-            .await
-            .unwrap();
-        let conn = cluster.server.connection("kind-fake-over-lab");
-        let every = calico_conformance::kube::Scope::EveryNode;
-        let kube = Target::open_kube_scoped_on(&conn, &id, every)
-            .await
-            .unwrap();
-        let results = sweep::sweep(&kube, &sweep::Options::default(), |_| {}).await;
-        kube.close().await.unwrap();
-        let execs = cluster.server.execs();
-        drop(cluster);
-        lab.close().await.unwrap();
-        let third = &topology.nodes[2].name;
+        let (results, third, execs, _) = sweep_over_fake_cluster(&[]).await;
+        let third = &third;
         let rows: Vec<(String, NodeStatus, usize)> = (results.iter())
             .map(|r| (r.node.clone(), r.status(), r.checks.len()))
             .collect();
@@ -311,30 +332,10 @@ fn the_sweep_of_a_cluster_puts_a_probe_on_every_node_and_checks_each() {
 /// reported (`not swept`), and it fails nothing; the other nodes are swept.
 #[test]
 fn the_sweep_of_a_cluster_reports_a_not_ready_node_without_failing_it() {
-    use calico_conformance::sweep::{self, NodeStatus};
+    use calico_conformance::sweep::NodeStatus;
     let rt = super::runner::runtime().unwrap();
     rt.block_on(async {
-        let id = run_id();
-        let spec = calico_conformance::lab::LabSpec {
-            pod_namespace: calico_conformance::kube::manifests::namespace_name(&id),
-            nodes: 3,
-            ..calico_conformance::lab::LabSpec::article(Encapsulation::None)
-        };
-        let lab = Target::open_lab(&spec, "lab_none".to_string()).await.unwrap();
-        let topology = lab.lab().unwrap().topology.clone();
-        let third = topology.nodes[2].name.clone();
-        let cluster =
-            FakeCluster::over_lab_not_ready(&topology, &id, Install::Manifest, &[third.as_str()])
-                .await
-                .unwrap();
-        let conn = cluster.server.connection("kind-fake-over-lab");
-        let every = calico_conformance::kube::Scope::EveryNode;
-        let kube = Target::open_kube_scoped_on(&conn, &id, every).await.unwrap();
-        let results = sweep::sweep(&kube, &sweep::Options::default(), |_| {}).await;
-        kube.close().await.unwrap();
-        let requests = cluster.server.log.lock().unwrap().clone();
-        drop(cluster);
-        lab.close().await.unwrap();
+        let (results, third, _, requests) = sweep_over_fake_cluster(&[2]).await;
         let statuses: Vec<(String, NodeStatus)> =
             results.iter().map(|r| (r.node.clone(), r.status())).collect();
         assert_eq!(
