@@ -34,6 +34,12 @@ pub struct Options {
     pub interval: Duration,
     /// The longest gap CONT-1 and CONT-2 allow (default 1 s).
     pub budget: Duration,
+    /// The watch's folder: `probes.jsonl` is streamed into it as the probes happen (default
+    /// `target/calico-conformance/<run>/watch/`).
+    pub dir: PathBuf,
+    /// The watch stops at the next interval once this file exists (as on Ctrl-C); it must not
+    /// exist when the watch starts.
+    pub stop_file: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -41,9 +47,14 @@ impl Default for Options {
         Options {
             interval: Duration::from_millis(100),
             budget: Duration::from_secs(1),
+            dir: crate::run::evidence_root().join("watch"),
+            stop_file: None,
         }
     }
 }
+
+/// The probe log's name in the watch's folder.
+pub const PROBES_FILE: &str = "probes.jsonl";
 
 /// A probe kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -94,65 +105,347 @@ pub struct Gap {
     pub length_ms: f64,
     /// Probes lost in it.
     pub lost: usize,
+    /// Why its first probe was lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
 }
 
-/// Everything one pair saw.
+/// A gap still open: its first lost probe's send time, the probes lost so far, the first
+/// probe's error.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenGap {
+    pub start_ms: f64,
+    pub lost: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+}
+
+impl OpenGap {
+    fn closed(&self, kind: Kind, end_ms: f64) -> Gap {
+        Gap {
+            kind,
+            start_ms: self.start_ms,
+            end_ms,
+            length_ms: end_ms - self.start_ms,
+            lost: self.lost,
+            first_error: self.first_error.clone(),
+        }
+    }
+}
+
+/// Buckets of the RTT histogram: [`RTT_STEPS`] per doubling from 1 µs, up to 2^32 µs (71 min).
+const RTT_STEPS: f64 = 4.0;
+const RTT_BUCKETS: usize = 128;
+
+/// The answered probes' round-trip times in a fixed-size histogram: the median and the 99th
+/// percentile are estimated from it (its bucket's geometric middle, within 9 %); the mean and
+/// the maximum are exact. Its size does not grow with the watch.
+#[derive(Debug, Clone, Serialize)]
+#[serde(into = "RttSummary")]
+pub struct Rtt {
+    buckets: [u64; RTT_BUCKETS],
+    count: u64,
+    sum_ms: f64,
+    max_ms: f64,
+}
+
+impl Default for Rtt {
+    fn default() -> Self {
+        Rtt {
+            buckets: [0; RTT_BUCKETS],
+            count: 0,
+            sum_ms: 0.0,
+            max_ms: 0.0,
+        }
+    }
+}
+
+/// What `watch.json` shows of an [`Rtt`].
+#[derive(Debug, Clone, Serialize)]
+pub struct RttSummary {
+    pub count: u64,
+    pub mean_ms: f64,
+    pub median_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl From<Rtt> for RttSummary {
+    fn from(r: Rtt) -> Self {
+        RttSummary {
+            count: r.count,
+            mean_ms: if r.count == 0 {
+                0.0
+            } else {
+                r.sum_ms / r.count as f64
+            },
+            median_ms: r.quantile(0.5),
+            p99_ms: r.quantile(0.99),
+            max_ms: r.max_ms,
+        }
+    }
+}
+
+impl Rtt {
+    pub fn add(&mut self, ms: f64) {
+        let us = (ms * 1000.0).max(1.0);
+        let i = (us.log2() * RTT_STEPS) as usize;
+        if let Some(b) = self.buckets.get_mut(i.min(RTT_BUCKETS - 1)) {
+            *b += 1;
+        }
+        self.count += 1;
+        self.sum_ms += ms;
+        self.max_ms = self.max_ms.max(ms);
+    }
+
+    /// The `q` quantile (0..=1) of the times added, estimated; 0 when none were.
+    pub fn quantile(&self, q: f64) -> f64 {
+        let rank = ((q * self.count as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if *n > 0 && seen >= rank {
+                let middle_us = ((i as f64 + 0.5) / RTT_STEPS).exp2();
+                return (middle_us / 1000.0).min(self.max_ms);
+            }
+        }
+        0.0
+    }
+}
+
+/// One kind of probe on one pair, kept as counters: probes sent, answered and lost, their
+/// RTTs, the gaps closed so far and the gap open now. Gaps are computed as the probes come:
+/// a gap runs from the first lost probe's send time to the next answered probe's send time
+/// (or the end of the watch).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KindLog {
+    pub sent: u64,
+    pub answered: u64,
+    pub lost: u64,
+    pub rtt: Rtt,
+    /// The gaps closed so far, in order.
+    pub gaps: Vec<Gap>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_gap: Option<OpenGap>,
+}
+
+impl KindLog {
+    fn record(&mut self, kind: Kind, probe: &Probe) {
+        self.sent += 1;
+        match probe.rtt_ms {
+            Some(rtt) => {
+                self.answered += 1;
+                self.rtt.add(rtt);
+                if let Some(open) = self.open_gap.take() {
+                    self.gaps.push(open.closed(kind, probe.sent_ms));
+                }
+            }
+            None => {
+                self.lost += 1;
+                match &mut self.open_gap {
+                    Some(open) => open.lost += 1,
+                    None => {
+                        self.open_gap = Some(OpenGap {
+                            start_ms: probe.sent_ms,
+                            lost: 1,
+                            first_error: probe.error.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every gap, the open one ending at `end_ms`.
+    pub fn gaps(&self, kind: Kind, end_ms: f64) -> Vec<Gap> {
+        let mut out = self.gaps.clone();
+        out.extend(self.open_gap.iter().map(|g| g.closed(kind, end_ms)));
+        out
+    }
+}
+
+/// Everything one pair saw: per kind, its counters and gaps (the probes themselves are in
+/// `probes.jsonl`).
 #[derive(Debug, Clone, Serialize)]
 pub struct PairLog {
     pub pair: Pair,
-    pub probes: Vec<Probe>,
-    /// Why the long-lived connection ended (a reset), when it did.
+    pub icmp: KindLog,
+    pub tcp_request: KindLog,
+    pub long_connection: KindLog,
+    /// Why the long-lived connection was first lost (a reset), when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_lost: Option<String>,
+    /// When (ms) a new long-lived connection was first made after a loss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconnected_ms: Option<f64>,
+    /// How many times a new long-lived connection was made.
+    pub reconnects: u64,
 }
 
 impl PairLog {
-    /// The gaps of `kind`, in order.
+    pub fn new(pair: Pair) -> PairLog {
+        PairLog {
+            pair,
+            icmp: KindLog::default(),
+            tcp_request: KindLog::default(),
+            long_connection: KindLog::default(),
+            connection_lost: None,
+            reconnected_ms: None,
+            reconnects: 0,
+        }
+    }
+
+    /// The counters and gaps of `kind`.
+    pub fn kind(&self, kind: Kind) -> &KindLog {
+        match kind {
+            Kind::Icmp => &self.icmp,
+            Kind::TcpRequest => &self.tcp_request,
+            Kind::LongConnection => &self.long_connection,
+        }
+    }
+
+    /// Counts `probe` and moves its kind's gaps on.
+    pub fn record(&mut self, probe: &Probe) {
+        let log = match probe.kind {
+            Kind::Icmp => &mut self.icmp,
+            Kind::TcpRequest => &mut self.tcp_request,
+            Kind::LongConnection => &mut self.long_connection,
+        };
+        log.record(probe.kind, probe);
+    }
+
+    /// The gaps of `kind`, in order; one still open ends at `end_ms`.
     pub fn gaps(&self, kind: Kind, end_ms: f64) -> Vec<Gap> {
-        let mut out = Vec::new();
-        let mut open: Option<(f64, usize)> = None;
-        for p in self.probes.iter().filter(|p| p.kind == kind) {
-            match (p.rtt_ms, open) {
-                (None, None) => open = Some((p.sent_ms, 1)),
-                (None, Some((s, n))) => open = Some((s, n + 1)),
-                (Some(_), Some((s, n))) => {
-                    out.push(gap(kind, s, p.sent_ms, n));
-                    open = None;
-                }
-                (Some(_), None) => {}
-            }
-        }
-        if let Some((s, n)) = open {
-            out.push(gap(kind, s, end_ms, n));
-        }
-        out
+        self.kind(kind).gaps(kind, end_ms)
     }
 
     /// Every gap of every kind.
     pub fn all_gaps(&self, end_ms: f64) -> Vec<Gap> {
-        [Kind::Icmp, Kind::TcpRequest, Kind::LongConnection]
+        KINDS
             .into_iter()
             .flat_map(|k| self.gaps(k, end_ms))
             .collect()
     }
-}
 
-fn gap(kind: Kind, start_ms: f64, end_ms: f64, lost: usize) -> Gap {
-    Gap {
-        kind,
-        start_ms,
-        end_ms,
-        length_ms: end_ms - start_ms,
-        lost,
+    /// Probes sent and lost, of every kind.
+    pub fn sent_lost(&self) -> (u64, u64) {
+        KINDS
+            .into_iter()
+            .map(|k| self.kind(k))
+            .fold((0, 0), |(s, l), k| (s + k.sent, l + k.lost))
     }
 }
 
-/// A watch's outcome: every pair's log, and how long it ran.
+/// Every probe kind, in the order of the reports.
+pub const KINDS: [Kind; 3] = [Kind::Icmp, Kind::TcpRequest, Kind::LongConnection];
+
+/// One line of `probes.jsonl`.
+#[derive(Serialize)]
+struct ProbeLine<'a> {
+    pair: &'a str,
+    kind: Kind,
+    seq: u64,
+    sent_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtt_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+/// Where every probe goes: its pair's counters (in memory, of a fixed size but for the gaps)
+/// and one JSON line in `probes.jsonl` (streamed through a buffer, never kept). A write that
+/// fails is remembered, naming the file, and the log stops there; the counting goes on.
+pub struct Recorder {
+    pub pairs: Vec<PairLog>,
+    names: Vec<String>,
+    path: PathBuf,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+    error: Option<String>,
+}
+
+impl Recorder {
+    /// A recorder for `pairs`, its probe log created (truncated) at `path`, with its folder.
+    pub fn create(path: &Path, pairs: Vec<Pair>) -> Result<Recorder> {
+        let file_error = |problem: String| Error::File {
+            path: path.to_path_buf(),
+            problem,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| file_error(format!("creating its folder: {e}")))?;
+        }
+        let file =
+            std::fs::File::create(path).map_err(|e| file_error(format!("creating it: {e}")))?;
+        Ok(Recorder {
+            names: pairs.iter().map(ToString::to_string).collect(),
+            pairs: pairs.into_iter().map(PairLog::new).collect(),
+            path: path.to_path_buf(),
+            out: Some(std::io::BufWriter::new(file)),
+            error: None,
+        })
+    }
+
+    /// The probe log's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Counts `probe` for pair `index` and writes its line.
+    pub fn record(&mut self, index: usize, probe: &Probe) {
+        let (Some(log), Some(name)) = (self.pairs.get_mut(index), self.names.get(index)) else {
+            return;
+        };
+        log.record(probe);
+        let Some(out) = self.out.as_mut() else {
+            return;
+        };
+        let line = ProbeLine {
+            pair: name,
+            kind: probe.kind,
+            seq: probe.seq,
+            sent_ms: probe.sent_ms,
+            rtt_ms: probe.rtt_ms,
+            error: probe.error.as_deref(),
+        };
+        let written = serde_json::to_writer(&mut *out, &line)
+            .map_err(std::io::Error::from)
+            .and_then(|()| out.write_all(b"\n"));
+        if let Err(e) = written {
+            self.failed(format!("writing a probe: {e}"));
+        }
+    }
+
+    fn failed(&mut self, problem: String) {
+        self.out = None;
+        let e = Error::File {
+            path: self.path.clone(),
+            problem,
+        };
+        self.error.get_or_insert(e.to_string());
+    }
+
+    /// Flushes the probe log; the first error writing it (naming the file), if any.
+    pub fn finish(&mut self) -> Option<String> {
+        if let Some(mut out) = self.out.take()
+            && let Err(e) = out.flush()
+        {
+            self.failed(format!("flushing the probe log: {e}"));
+        }
+        self.error.clone()
+    }
+}
+
+/// A watch's outcome: every pair's counters and gaps, how long it ran, where its probes are.
 #[derive(Debug, Clone, Serialize)]
 pub struct Watched {
     pub interval_ms: f64,
     pub budget_ms: f64,
     pub duration_ms: f64,
+    /// `probes.jsonl`: every probe, one JSON line each.
+    pub probes_file: PathBuf,
+    /// Why `probes.jsonl` is incomplete, when it is (naming the file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probes_error: Option<String>,
     pub pairs: Vec<PairLog>,
 }
 
@@ -207,7 +500,11 @@ impl Watched {
             let (passed, message) = match &log.connection_lost {
                 Some(why) => (
                     false,
-                    format!("{}: the connection was lost: {why}", log.pair),
+                    format!(
+                        "{}: the connection was lost: {why}; {}",
+                        log.pair,
+                        reconnected(log)
+                    ),
                 ),
                 None => (
                     stall <= self.budget_ms,
@@ -227,6 +524,16 @@ impl Watched {
             });
         }
         out
+    }
+}
+
+/// When the long-lived connection came back after it was lost (a reconnect is still a
+/// failure of CONT-2: claims.md).
+fn reconnected(log: &PairLog) -> String {
+    match (log.reconnected_ms, log.reconnects) {
+        (None, _) => "not reconnected".into(),
+        (Some(ms), 1) => format!("reconnected at {ms:.0} ms"),
+        (Some(ms), n) => format!("reconnected at {ms:.0} ms (the first of {n} reconnects)"),
     }
 }
 
@@ -291,11 +598,17 @@ fn is_timeout(e: &std::io::Error) -> bool {
 }
 
 /// One long-lived connection from `from`'s namespace to the echo server.
-fn connect(from: &Place, to: IpAddr, timeout: Duration) -> Result<TcpStream> {
+/// It waits `connect_timeout` for the connection, `timeout` for each read and write.
+fn connect(
+    from: &Place,
+    to: IpAddr,
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> Result<TcpStream> {
     let netns = netns_of(from)?;
     let addr = SocketAddr::new(to, ECHO_PORT);
     let stream = crate::netns::in_netns(&netns, move || {
-        TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        TcpStream::connect_timeout(&addr, connect_timeout)
             .map_err(|e| Error::io(format!("connecting to {addr}"), e))
     })?;
     stream
@@ -304,6 +617,35 @@ fn connect(from: &Place, to: IpAddr, timeout: Duration) -> Result<TcpStream> {
         .and_then(|()| stream.set_nodelay(true))
         .map_err(|e| Error::io("the long-lived connection", e))?;
     Ok(stream)
+}
+
+/// A new long-lived connection from `from` after the old one was lost, and byte `seq` over
+/// it, all within `interval`: the connection (its own, re-attached, when it came) and whether
+/// the byte was echoed in time. Blocking.
+fn reattach(
+    from: &Place,
+    to: IpAddr,
+    seq: u8,
+    interval: Duration,
+) -> Result<(TcpStream, std::result::Result<(), String>)> {
+    let t0 = Instant::now();
+    let mut stream = connect(from, to, interval, interval)?;
+    let left = interval
+        .saturating_sub(t0.elapsed())
+        .max(Duration::from_millis(1));
+    let timeouts = |s: &TcpStream, t: Duration| {
+        s.set_read_timeout(Some(t))
+            .and_then(|()| s.set_write_timeout(Some(t)))
+            .map_err(|e| Error::io("the re-attached long-lived connection", e))
+    };
+    timeouts(&stream, left)?;
+    let answered = match exchange(&mut stream, seq) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("re-attached, no echo within the interval".to_string()),
+        Err(e) => return Err(Error::io("the re-attached long-lived connection", e)),
+    };
+    timeouts(&stream, interval)?;
+    Ok((stream, answered))
 }
 
 /// Sends byte `seq` and waits (up to the read timeout) for its echo; older echoes that come
@@ -345,8 +687,9 @@ pub fn pairs(target: &Target) -> Vec<Pair> {
         .collect()
 }
 
-/// Watches `target` for `length` (or until `stop` is set), probing every pair; calls `status`
-/// about once a second with each pair's log so far.
+/// Watches `target` for `length` (or until `stop` is set), probing every pair; streams every
+/// probe to `probes.jsonl` in `opts.dir`; calls `status` about once a second with each pair's
+/// counters so far.
 pub async fn watch(
     target: &Target,
     opts: &Options,
@@ -354,24 +697,25 @@ pub async fn watch(
     stop: Arc<AtomicBool>,
     status: impl Fn(&[PairLog], Duration) + Send + Sync,
 ) -> Result<Watched> {
+    if let Some(file) = opts.stop_file.as_ref().filter(|f| f.exists()) {
+        return Err(Error::File {
+            path: file.clone(),
+            problem: "the stop file exists already: the watch would stop at once; remove it".into(),
+        });
+    }
     let server = target.pod(SERVER_POD)?;
     let server_ip: IpAddr = target.pod_facts(SERVER_POD)?.ip.into();
+    let pairs = pairs(target);
+    let recorder = Recorder::create(&opts.dir.join(PROBES_FILE), pairs.clone())?;
+    let recorder = Arc::new(std::sync::Mutex::new(recorder));
     let echo_stop = Arc::new(AtomicBool::new(false));
     start_echo_server(&server, echo_stop.clone())?;
     let started = Instant::now();
-    let logs = Arc::new(std::sync::Mutex::new(Vec::<PairLog>::new()));
     let mut tasks = Vec::new();
-    for (i, pair) in pairs(target).into_iter().enumerate() {
+    for (index, pair) in pairs.into_iter().enumerate() {
         let from = target.pod(&pair.from)?;
-        let stream = connect(&from, server_ip, opts.interval)?;
-        logs.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(PairLog {
-                pair,
-                probes: Vec::new(),
-                connection_lost: None,
-            });
-        for kind in [Kind::Icmp, Kind::TcpRequest, Kind::LongConnection] {
+        let stream = connect(&from, server_ip, Duration::from_secs(5), opts.interval)?;
+        for kind in KINDS {
             let ctx = ProbeLoop {
                 from: from.clone(),
                 server: server_ip,
@@ -379,8 +723,8 @@ pub async fn watch(
                 started,
                 until: started + length,
                 stop: stop.clone(),
-                logs: logs.clone(),
-                index: i,
+                recorder: recorder.clone(),
+                index,
             };
             let stream = match kind {
                 Kind::LongConnection => Some(
@@ -396,22 +740,45 @@ pub async fn watch(
     let mut next_status = Duration::from_secs(1);
     while tasks.iter().any(|t| !t.is_finished()) {
         tokio::time::sleep(Duration::from_millis(50)).await;
+        if opts.stop_file.as_ref().is_some_and(|f| f.exists()) {
+            stop.store(true, Ordering::Relaxed);
+        }
         if started.elapsed() >= next_status {
             next_status += Duration::from_secs(1);
-            // Under the lock, not a copy: an hour's log is too long to copy every second.
-            let logs = logs.lock().unwrap_or_else(|e| e.into_inner());
-            status(&logs, started.elapsed());
+            let rec = recorder.lock().unwrap_or_else(|e| e.into_inner());
+            status(&rec.pairs, started.elapsed());
         }
     }
     echo_stop.store(true, Ordering::Relaxed);
-    let pairs = logs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let duration = started.elapsed();
+    let mut rec = recorder.lock().unwrap_or_else(|e| e.into_inner());
+    let probes_error = rec.finish();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     Ok(Watched {
         interval_ms: ms(opts.interval),
         budget_ms: ms(opts.budget),
-        duration_ms: ms(started.elapsed()),
-        pairs,
+        duration_ms: ms(duration),
+        probes_file: rec.path().to_path_buf(),
+        probes_error,
+        pairs: std::mem::take(&mut rec.pairs),
     })
+}
+
+/// Sets `stop` on Ctrl-C (SIGINT) or SIGTERM: the watch then ends at the next interval and
+/// reports what it watched. Call it inside a Tokio runtime; both handlers are in place when it
+/// returns.
+pub fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::io("handling SIGINT", e))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| Error::io("handling SIGTERM", e))?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    Ok(())
 }
 
 /// One probe loop: one kind on one pair, one probe per interval tick.
@@ -422,7 +789,7 @@ struct ProbeLoop {
     started: Instant,
     until: Instant,
     stop: Arc<AtomicBool>,
-    logs: Arc<std::sync::Mutex<Vec<PairLog>>>,
+    recorder: Arc<std::sync::Mutex<Recorder>>,
     index: usize,
 }
 
@@ -437,32 +804,7 @@ impl ProbeLoop {
             let answered: std::result::Result<(), String> = match kind {
                 Kind::Icmp => self.icmp().await,
                 Kind::TcpRequest => self.request().await,
-                Kind::LongConnection => match stream.take() {
-                    None => break,
-                    Some(mut s) => {
-                        let byte = (seq % 256) as u8;
-                        let done = tokio::task::spawn_blocking(move || {
-                            let r = exchange(&mut s, byte);
-                            (s, r)
-                        })
-                        .await;
-                        match done {
-                            Ok((s, Ok(true))) => {
-                                stream = Some(s);
-                                Ok(())
-                            }
-                            Ok((s, Ok(false))) => {
-                                stream = Some(s);
-                                Err("no echo within the interval".into())
-                            }
-                            Ok((_, Err(e))) => {
-                                self.lost_connection(format!("{e} at {:.0} ms", self.ms(sent)));
-                                Err(e.to_string())
-                            }
-                            Err(e) => Err(e.to_string()),
-                        }
-                    }
-                },
+                Kind::LongConnection => self.long_probe(&mut stream, seq, sent).await,
             };
             let probe = Probe {
                 kind,
@@ -473,14 +815,7 @@ impl ProbeLoop {
                     .then(|| sent.elapsed().as_secs_f64() * 1000.0),
                 error: answered.err(),
             };
-            if let Some(log) = self
-                .logs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_mut(self.index)
-            {
-                log.probes.push(probe);
-            }
+            (self.recorder.lock().unwrap_or_else(|e| e.into_inner())).record(self.index, &probe);
             seq += 1;
         }
     }
@@ -490,13 +825,69 @@ impl ProbeLoop {
     }
 
     fn lost_connection(&self, why: String) {
-        if let Some(log) = self
-            .logs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        if let Some(log) = (self.recorder.lock().unwrap_or_else(|e| e.into_inner()))
+            .pairs
             .get_mut(self.index)
         {
             log.connection_lost.get_or_insert(why);
+        }
+    }
+
+    fn reconnected(&self, at_ms: f64) {
+        if let Some(log) = (self.recorder.lock().unwrap_or_else(|e| e.into_inner()))
+            .pairs
+            .get_mut(self.index)
+        {
+            log.reconnected_ms.get_or_insert(at_ms);
+            log.reconnects += 1;
+        }
+    }
+
+    /// Byte `seq` over the long-lived connection. When it is gone (reset, closed), it is
+    /// reopened, once per interval, until it is back: every probe until then is lost (a gap),
+    /// and the probe that reopens it is answered if the connection and the echo both come
+    /// within the interval.
+    async fn long_probe(
+        &self,
+        stream: &mut Option<TcpStream>,
+        seq: u64,
+        sent: Instant,
+    ) -> std::result::Result<(), String> {
+        let byte = (seq % 256) as u8;
+        let Some(mut s) = stream.take() else {
+            let (from, server, interval) = (self.from.clone(), self.server, self.interval);
+            let done = tokio::task::spawn_blocking(move || reattach(&from, server, byte, interval));
+            return match done.await {
+                Ok(Ok((s, answered))) => {
+                    *stream = Some(s);
+                    self.reconnected(self.ms(sent));
+                    answered
+                }
+                Ok(Err(e)) => Err(format!("reconnecting: {e}")),
+                Err(e) => Err(format!("reconnecting: {e}")),
+            };
+        };
+        let done = tokio::task::spawn_blocking(move || {
+            let r = exchange(&mut s, byte);
+            (s, r)
+        });
+        match done.await {
+            Ok((s, Ok(true))) => {
+                *stream = Some(s);
+                Ok(())
+            }
+            Ok((s, Ok(false))) => {
+                *stream = Some(s);
+                Err("no echo within the interval".into())
+            }
+            Ok((_, Err(e))) => {
+                self.lost_connection(format!("{e} at {:.0} ms", self.ms(sent)));
+                Err(e.to_string())
+            }
+            Err(e) => {
+                self.lost_connection(format!("{e} at {:.0} ms", self.ms(sent)));
+                Err(e.to_string())
+            }
         }
     }
 
@@ -569,18 +960,19 @@ pub fn status_lines(logs: &[PairLog], elapsed: Duration) -> Vec<String> {
     let now = elapsed.as_secs_f64() * 1000.0;
     logs.iter()
         .map(|log| {
-            let lost = log.probes.iter().filter(|p| p.rtt_ms.is_none()).count();
-            let gaps = log.all_gaps(now);
-            let longest = gaps.iter().map(|g| g.length_ms).fold(0.0, f64::max);
-            let current = (gaps.iter())
-                .filter(|g| g.end_ms >= now)
-                .map(|g| g.length_ms)
+            let (sent, lost) = log.sent_lost();
+            let kinds = KINDS.map(|k| log.kind(k));
+            let current = (kinds.iter())
+                .filter_map(|k| k.open_gap.as_ref())
+                .map(|g| now - g.start_ms)
                 .fold(0.0, f64::max);
+            let longest = (kinds.iter())
+                .flat_map(|k| k.gaps.iter().map(|g| g.length_ms))
+                .fold(current, f64::max);
             format!(
-                "watch {:.0} s {}: {} probes, {lost} lost, current gap {current:.0} ms, longest {longest:.0} ms{}",
+                "watch {:.0} s {}: {sent} probes, {lost} lost, current gap {current:.0} ms, longest {longest:.0} ms{}",
                 elapsed.as_secs_f64(),
                 log.pair,
-                log.probes.len(),
                 match &log.connection_lost {
                     Some(why) => format!(", connection lost: {why}"),
                     None => String::new(),
@@ -633,13 +1025,15 @@ impl Watched {
             }
         }
         md.push_str(
-            "```\n\nThe raw probe log (every probe's send time and answer) is `watch.json`.\n",
+            "```\n\nThe raw probe log (every probe's send time and answer, one JSON line each) is \
+             `probes.jsonl`; the counters, RTTs and gaps are in `watch.json`.\n",
         );
         md
     }
 }
 
-/// Writes `watch.json` (the verdicts, every gap, every probe) and `watch.md` into `dir`.
+/// Writes `watch.json` (the verdicts, every gap, the counters, and where the probes are) and
+/// `watch.md` into `dir`.
 pub fn write_report(dir: &Path, w: &Watched) -> Result<PathBuf> {
     let file_error = |problem: String| Error::File {
         path: dir.to_path_buf(),
@@ -649,10 +1043,13 @@ pub fn write_report(dir: &Path, w: &Watched) -> Result<PathBuf> {
     let gaps: Vec<(String, Vec<Gap>)> = (w.pairs.iter())
         .map(|l| (l.pair.to_string(), l.all_gaps(w.duration_ms)))
         .collect();
+    // The probe log by its name when it is beside watch.json.
+    let probes = w.probes_file.strip_prefix(dir).unwrap_or(&w.probes_file);
     let json = serde_json::json!({
-        "schema": "calico-conformance/watch/v1",
+        "schema": "calico-conformance/watch/v2",
         "verdicts": w.verdicts(),
         "gaps": gaps,
+        "probes": probes,
         "watch": w,
     });
     let text = serde_json::to_string_pretty(&json).map_err(|e| file_error(e.to_string()))?;
@@ -677,8 +1074,9 @@ mod tests {
     }
 
     /// Probes 0..40, lost from 10 to 29: one gap from 1000 ms to 3000 ms (20 lost); one lost
-    /// at the end is a gap open until the end of the watch.
-    pub(crate) fn watched() -> Watched {
+    /// at the end is a gap open until the end of the watch. Fed through the watch's recorder,
+    /// its probe log in `dir`.
+    pub(crate) fn watched(dir: &Path) -> Watched {
         let mut probes: Vec<Probe> = (0..40)
             .map(|k| probe(Kind::Icmp, k, !(10..30).contains(&k)))
             .collect();
@@ -689,21 +1087,26 @@ mod tests {
             to: "c2c-network-demo".into(),
             across_nodes: true,
         };
+        let mut rec = Recorder::create(&dir.join(PROBES_FILE), vec![pair]).unwrap();
+        for p in &probes {
+            rec.record(0, p);
+        }
+        assert_eq!(rec.finish(), None);
         Watched {
             interval_ms: 100.0,
             budget_ms: 1000.0,
             duration_ms: 4000.0,
-            pairs: vec![PairLog {
-                pair,
-                probes,
-                connection_lost: None,
-            }],
+            probes_file: rec.path().to_path_buf(),
+            probes_error: None,
+            pairs: std::mem::take(&mut rec.pairs),
         }
     }
 
     #[test]
     fn gaps_run_from_the_first_lost_probe_to_the_next_answered_one() {
-        let w = watched();
+        // For a look, and for ci/render-report.sh: target/watch-example/watch.md.
+        let dir = crate::run::target_dir().join("watch-example");
+        let w = watched(&dir);
         let gaps = w.pairs[0].gaps(Kind::Icmp, w.duration_ms);
         assert_eq!(gaps.len(), 1);
         assert_eq!(
@@ -728,9 +1131,114 @@ mod tests {
             md.contains("    Icmp gap 2000 ms : crit, g0, 1000, 3000"),
             "{md}"
         );
-        // For a look, and for ci/render-report.sh: target/watch-example/watch.md.
-        let dir = crate::run::target_dir().join("watch-example");
+        assert_eq!(
+            gaps[0].first_error.as_deref(),
+            Some("no echo reply within the interval")
+        );
+        let icmp = w.pairs[0].kind(Kind::Icmp);
+        assert_eq!((icmp.sent, icmp.answered, icmp.lost), (40, 20, 20));
+        assert!(
+            (icmp.rtt.quantile(0.5) - 0.3).abs() < 0.03,
+            "{:?}",
+            icmp.rtt
+        );
         write_report(&dir, &w).unwrap();
+        // Every probe is in probes.jsonl, one line each; watch.json names it.
+        let lines = std::fs::read_to_string(dir.join(PROBES_FILE)).unwrap();
+        let lines: Vec<serde_json::Value> = lines
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 42);
+        assert_eq!(
+            lines[10],
+            serde_json::json!({
+                "pair": "test-tools-remote → c2c-network-demo (across nodes)",
+                "kind": "icmp", "seq": 10, "sent_ms": 1000.0,
+                "error": "no echo reply within the interval"
+            })
+        );
+        assert_eq!(lines[0]["rtt_ms"], 0.3);
+        let json = std::fs::read_to_string(dir.join("watch.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(json["probes"], "probes.jsonl");
+        assert_eq!(json["watch"]["pairs"][0]["icmp"]["lost"], 20);
+    }
+
+    /// A probe log that cannot be written is reported naming the file; the counting goes on.
+    #[test]
+    fn a_probe_log_that_cannot_be_written_is_reported_naming_it() {
+        if !Path::new("/dev/full").exists() {
+            return;
+        }
+        let pair = Pair {
+            from: "a".into(),
+            to: "b".into(),
+            across_nodes: false,
+        };
+        let mut rec = Recorder::create(Path::new("/dev/full"), vec![pair]).unwrap();
+        for seq in 0..1000 {
+            rec.record(0, &probe(Kind::Icmp, seq, true));
+        }
+        let error = rec.finish().unwrap();
+        assert!(error.starts_with("/dev/full: "), "{error}");
+        assert_eq!(rec.pairs[0].icmp.sent, 1000);
+        let missing = Recorder::create(Path::new("/proc/no/such/probes.jsonl"), Vec::new());
+        assert!(
+            missing
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("/proc/no/such/probes.jsonl")
+        );
+    }
+
+    /// A long-lived connection lost and re-attached still fails CONT-2, saying when it came
+    /// back; one lost for good says so too.
+    #[test]
+    fn a_lost_connection_fails_cont_2_saying_whether_it_came_back() {
+        let dir = crate::run::target_dir().join("watch-example-lost");
+        let mut w = watched(&dir);
+        w.pairs[0].connection_lost =
+            Some("Connection reset by peer (os error 104) at 812 ms".into());
+        let cont_2 = |w: &Watched| w.verdicts().remove(1);
+        let v = cont_2(&w);
+        assert!(!v.passed);
+        assert_eq!(
+            v.message,
+            "test-tools-remote → c2c-network-demo (across nodes): the connection was lost: Connection reset by peer (os error 104) at 812 ms; not reconnected"
+        );
+        w.pairs[0].reconnected_ms = Some(1204.4);
+        w.pairs[0].reconnects = 1;
+        assert!(
+            cont_2(&w).message.ends_with("; reconnected at 1204 ms"),
+            "{:?}",
+            cont_2(&w)
+        );
+        w.pairs[0].reconnects = 3;
+        assert!(
+            cont_2(&w)
+                .message
+                .ends_with("; reconnected at 1204 ms (the first of 3 reconnects)"),
+            "{:?}",
+            cont_2(&w)
+        );
+    }
+
+    /// SIGTERM stops a watch as Ctrl-C does.
+    #[test]
+    fn sigterm_sets_the_stop_flag() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        rt.block_on(async {
+            stop_on_signals(stop.clone()).unwrap();
+            nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        assert!(stop.load(Ordering::Relaxed));
     }
 
     #[test]

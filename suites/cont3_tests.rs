@@ -22,7 +22,7 @@ fn cont_3_fails_while_a_route_is_left_removed_and_holds_once_it_is_back() {
     };
     let before = every_case(&target);
     let block = target.facts.node("k8s-worker-1").unwrap().blocks[0];
-    let (_, ()) = watched(&target, Duration::from_secs(2), |t| {
+    let (_, ()) = watched(&target, "cont-3", Duration::from_secs(2), |t| {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(500)).await;
             ip(t, "k8s-worker-2", format!("route del {block}")).await;

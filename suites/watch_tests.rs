@@ -11,17 +11,34 @@ use std::time::Duration;
 pub const TOLERANCE_MS: f64 = 200.0;
 
 /// Watches `target` for `length` while `fault` runs beside it (given the target); returns
-/// the watch and what the fault returned.
-pub fn watched<F, T>(target: &Target, length: Duration, fault: F) -> (Watched, T)
+/// the watch and what the fault returned. Its probe log goes to `watch-<name>/` in the run's
+/// evidence.
+pub fn watched<F, T>(target: &Target, name: &str, length: Duration, fault: F) -> (Watched, T)
+where
+    F: for<'a> FnOnce(&'a Target) -> futures::future::BoxFuture<'a, T>,
+{
+    let opts = watch::Options {
+        dir: calico_conformance::run::evidence_root().join(format!("watch-{name}")),
+        ..Default::default()
+    };
+    watched_with(target, &opts, length, fault)
+}
+
+/// [`watched`] with `opts`.
+pub fn watched_with<F, T>(
+    target: &Target,
+    opts: &watch::Options,
+    length: Duration,
+    fault: F,
+) -> (Watched, T)
 where
     F: for<'a> FnOnce(&'a Target) -> futures::future::BoxFuture<'a, T>,
 {
     let rt = super::runner::runtime().unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     rt.block_on(async {
-        let opts = watch::Options::default();
         let (w, t) = futures::join!(
-            watch::watch(target, &opts, length, stop, |_, _| {}),
+            watch::watch(target, opts, length, stop, |_, _| {}),
             fault(target)
         );
         (w.unwrap(), t)
@@ -80,6 +97,18 @@ pub fn gaps_of(w: &Watched, from: &str, kind: Kind) -> Vec<f64> {
         .collect()
 }
 
+/// The probes of `kind` on the pair from `from`, as `probes.jsonl` recorded them.
+pub fn probes_of(w: &Watched, from: &str, kind: Kind) -> Vec<serde_json::Value> {
+    let kind = serde_json::to_value(kind).unwrap();
+    let pair = w.pairs.iter().find(|l| l.pair.from == from).unwrap();
+    let pair = serde_json::Value::from(pair.pair.to_string());
+    let text = std::fs::read_to_string(&w.probes_file).unwrap();
+    (text.lines())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|p| p["kind"] == kind && p["pair"] == pair)
+        .collect()
+}
+
 pub fn verdict(w: &Watched, claim: &str, from: &str) -> (bool, String) {
     let v = w
         .verdicts()
@@ -103,7 +132,9 @@ fn lab() -> Target {
 #[test]
 fn cont_1_cont_2_a_watch_without_a_fault_reports_no_gap() {
     let target = lab();
-    let (w, ()) = watched(&target, Duration::from_secs(2), |_| Box::pin(async {}));
+    let (w, ()) = watched(&target, "no-fault", Duration::from_secs(2), |_| {
+        Box::pin(async {})
+    });
     let rt = super::runner::runtime().unwrap();
     rt.block_on(target.close()).unwrap();
     assert_eq!(w.pairs.len(), 2);
@@ -118,7 +149,8 @@ fn cont_1_cont_2_a_watch_without_a_fault_reports_no_gap() {
         // sends (ticks skipped, not probes lost: no gap) is a timing, for the benchmarks. Seen in
         // a CI run beside a release build: 11 ICMP probes in 2 s, no gap.
         for kind in [Kind::Icmp, Kind::TcpRequest, Kind::LongConnection] {
-            let n = log.probes.iter().filter(|p| p.kind == kind).count();
+            let n = log.kind(kind).sent;
+            assert_eq!(probes_of(&w, &log.pair.from, kind).len() as u64, n);
             assert!(
                 (5..=21).contains(&n),
                 "{} {kind:?}: {n} probes in 2 s",
@@ -136,7 +168,7 @@ fn cont_1_cont_2_a_watch_without_a_fault_reports_no_gap() {
 fn cont_1_a_route_removed_for_two_seconds_is_one_gap_of_two_seconds_across_nodes_only() {
     let target = lab();
     let block = target.facts.node("k8s-worker-1").unwrap().blocks[0];
-    let (w, outage) = watched(&target, Duration::from_secs(6), |t| {
+    let (w, outage) = watched(&target, "route", Duration::from_secs(6), |t| {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(1500)).await;
             let del = ip(t, "k8s-worker-2", format!("route del {block}"));
@@ -184,7 +216,7 @@ fn cont_1_a_host_end_down_for_a_second_and_a_half_is_one_gap_of_that_length_on_b
     let target = lab();
     let server = target.pod_facts("c2c-network-demo").unwrap().clone();
     let cali = calico_conformance::calico::host_end_name("default", &server.name);
-    let (w, outage) = watched(&target, Duration::from_secs(4), |t| {
+    let (w, outage) = watched(&target, "host-end", Duration::from_secs(4), |t| {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(1000)).await;
             let (node, route) = (
@@ -214,10 +246,9 @@ fn cont_1_a_host_end_down_for_a_second_and_a_half_is_one_gap_of_that_length_on_b
     for from in ["test-tools", "test-tools-remote"] {
         let gaps = gaps_of(&w, from, Kind::Icmp);
         assert_eq!(gaps.len(), 1, "{from}: {gaps:?}");
-        let log = w.pairs.iter().find(|l| l.pair.from == from).unwrap();
-        let lost: Vec<String> = (log.probes.iter())
-            .filter(|p| p.kind == Kind::Icmp && p.rtt_ms.is_none())
-            .map(|p| format!("{:.0} {:?}", p.sent_ms, p.error))
+        let lost: Vec<String> = (probes_of(&w, from, Kind::Icmp).iter())
+            .filter(|p| p.get("rtt_ms").is_none())
+            .map(|p| format!("{} {}", p["sent_ms"], p["error"]))
             .collect();
         assert!(
             outage.measured_by(gaps[0]),
@@ -227,8 +258,10 @@ fn cont_1_a_host_end_down_for_a_second_and_a_half_is_one_gap_of_that_length_on_b
 }
 
 /// A TCP reset of the long-lived connections (an nftables rule in the server's pod that
-/// rejects them with a reset, for 300 ms): CONT-2 fails for both pairs naming each and the
-/// reset; CONT-1 (ICMP and new requests) still passes.
+/// rejects them with a reset, for 300 ms): CONT-2 fails for both pairs naming each, the reset
+/// and when the connection came back; the long connection is re-attached (its gap closes, its
+/// probes are answered again on the new connection); CONT-1 (ICMP and new requests) still
+/// passes.
 #[test]
 fn cont_2_a_reset_of_the_long_connection_fails_naming_the_pair() {
     assert!(
@@ -236,7 +269,7 @@ fn cont_2_a_reset_of_the_long_connection_fails_naming_the_pair() {
         "needs nft (Debian nftables) to reset the connections"
     );
     let target = lab();
-    let (w, ()) = watched(&target, Duration::from_secs(2), |t| {
+    let (w, ()) = watched(&target, "reset", Duration::from_secs(3), |t| {
         Box::pin(async move {
             let pod = t.pod("c2c-network-demo").unwrap();
             tokio::time::sleep(Duration::from_millis(800)).await;
@@ -263,10 +296,65 @@ fn cont_2_a_reset_of_the_long_connection_fails_naming_the_pair() {
         assert!(!passed, "{message}");
         assert!(
             message.contains(&format!("{from} → c2c-network-demo"))
-                && message.contains("connection was lost"),
+                && message.contains("connection was lost")
+                && message.contains("reconnected at"),
             "{message}"
         );
         let (passed, message) = verdict(&w, "CONT-1", from);
         assert!(passed, "{message}");
+        // Re-attached: the gap closed, and probes after the reconnect were answered.
+        let log = w.pairs.iter().find(|l| l.pair.from == from).unwrap();
+        let long = log.kind(Kind::LongConnection);
+        assert!(long.open_gap.is_none(), "{from}: {long:?}");
+        assert!(
+            !long.gaps.is_empty(),
+            "{from}: the reset is a gap: {long:?}"
+        );
+        let back = log.reconnected_ms.unwrap();
+        let answered_after = (probes_of(&w, from, Kind::LongConnection).iter())
+            .filter(|p| p["sent_ms"].as_f64().unwrap() > back && p.get("rtt_ms").is_some())
+            .count();
+        assert!(
+            answered_after >= 5,
+            "{from}: {answered_after} answered after the reconnect at {back} ms"
+        );
     }
+}
+
+/// `--stop-file`: a watch of a minute stops once its stop file appears (the report covers
+/// what it watched); a stop file there before the watch is refused, naming it.
+#[test]
+fn a_watch_stops_when_its_stop_file_appears() {
+    let target = lab();
+    let dir = calico_conformance::run::evidence_root().join("watch-stop-file");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("stop");
+    let _ = std::fs::remove_file(&file);
+    let opts = watch::Options {
+        dir: dir.clone(),
+        stop_file: Some(file.clone()),
+        ..Default::default()
+    };
+    let touch = file.clone();
+    let (w, ()) = watched_with(&target, &opts, Duration::from_secs(60), move |_| {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            std::fs::write(&touch, "").unwrap();
+        })
+    });
+    let rt = super::runner::runtime().unwrap();
+    let again = rt.block_on(async {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        watch::watch(&target, &opts, Duration::from_secs(60), stop, |_, _| {}).await
+    });
+    rt.block_on(target.close()).unwrap();
+    // Ended well before its minute (a generous deadline: this is not a benchmark).
+    assert!(w.duration_ms < 30_000.0, "{}", w.duration_ms);
+    assert!(w.pairs.iter().all(|l| l.kind(Kind::Icmp).sent > 0));
+    assert!(w.verdicts().iter().all(|v| v.passed), "{:?}", w.verdicts());
+    let refused = again.err().unwrap().to_string();
+    assert!(
+        refused.contains(&file.display().to_string()) && refused.contains("exists already"),
+        "{refused}"
+    );
 }

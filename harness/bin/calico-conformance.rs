@@ -11,8 +11,9 @@
 //! - `diff OLD NEW [--json] [--all]`: what changed between two runs' reports, or between two
 //!   sweeps node by node (exit 0 nothing regressed, 1 a claim went from passed to failed or a
 //!   node from passed to failed or not observed, 2 a bad input);
-//! - `watch [--for 10m] [--interval 100ms] [--budget 1s]`: probe the article's pairs until the
-//!   time is up or Ctrl-C, measure every gap; CONT-1 and CONT-2 (exit 0 both passed, 1 not);
+//! - `watch [--for 10m] [--interval 100ms] [--budget 1s] [--stop-file PATH]`: probe the
+//!   article's pairs until the time is up, Ctrl-C, SIGTERM or the stop file, measure every gap;
+//!   CONT-1..3 (exit 0 all passed, 1 not);
 //! - `sweep [--parallel N]`: every node of the target and every pod on it, each node observed
 //!   once (exit 0 every node passed, 1 a node failed, 2 a node or the target could not be
 //!   observed).
@@ -98,7 +99,8 @@ enum Command {
     /// Probe the article's pod pairs continuously (ICMP, TCP requests, one long-lived TCP
     /// connection per pair) and measure every gap in traffic: CONT-1 and CONT-2.
     Watch {
-        /// How long to watch (e.g. 30s, 10m); stops earlier on Ctrl-C.
+        /// How long to watch (e.g. 30s, 10m); stops earlier on Ctrl-C, SIGTERM or the stop
+        /// file.
         #[arg(long = "for", default_value = "10m", value_parser = calico_conformance::watch::parse_duration)]
         length: std::time::Duration,
         /// One probe of each kind per pair every interval.
@@ -107,6 +109,10 @@ enum Command {
         /// The longest gap (and stall of a connection) CONT-1 and CONT-2 allow.
         #[arg(long, default_value = "1s", value_parser = calico_conformance::watch::parse_duration)]
         budget: std::time::Duration,
+        /// Stop at the next interval once this file exists (it must not exist at the start),
+        /// as on Ctrl-C or SIGTERM: the report covers what was watched.
+        #[arg(long, value_name = "PATH")]
+        stop_file: Option<PathBuf>,
     },
     /// Every node of CALICO_TARGET and every pod Calico networks on it: REC-1..3, HOST-R2,
     /// HOST-R3, MTU-1 per node, VETH-2/3/4 and HOST-R1 per pod, from one observation of each
@@ -190,9 +196,15 @@ fn main() -> ExitCode {
             length,
             interval,
             budget,
+            stop_file,
         } => ExitCode::from(watch(
             length,
-            calico_conformance::watch::Options { interval, budget },
+            calico_conformance::watch::Options {
+                interval,
+                budget,
+                stop_file,
+                ..Default::default()
+            },
         )),
         Command::Sweep { parallel, pairs } => ExitCode::from(sweep(parallel, pairs)),
     }
@@ -205,7 +217,7 @@ fn watch(length: std::time::Duration, opts: calico_conformance::watch::Options) 
     use calico_conformance::target::{Target, TargetKind, selected};
     use calico_conformance::watch;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::AtomicBool;
     let kind = match selected() {
         Ok(k) => k.into_iter().next(),
         Err(e) => {
@@ -229,11 +241,7 @@ fn watch(length: std::time::Duration, opts: calico_conformance::watch::Options) 
         println!("CONT-3: every claim case before the watch");
         let before = every_case(&target).await;
         let stop = Arc::new(AtomicBool::new(false));
-        let on_signal = stop.clone();
-        tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            on_signal.store(true, Ordering::Relaxed);
-        });
+        watch::stop_on_signals(stop.clone()).map_err(|e| e.to_string())?;
         let status = |logs: &[watch::PairLog], at| {
             for line in watch::status_lines(logs, at) {
                 println!("{line}");
@@ -247,9 +255,8 @@ fn watch(length: std::time::Duration, opts: calico_conformance::watch::Options) 
         };
         target.close().await.map_err(|e| e.to_string())?;
         let watched = watched.map_err(|e| e.to_string())?;
-        let dir = calico_conformance::run::evidence_root().join("watch");
-        let md = watch::write_report(&dir, &watched).map_err(|e| e.to_string())?;
-        calico_conformance::continuity::add_to_report(&dir, &md, &cont3)
+        let md = watch::write_report(&opts.dir, &watched).map_err(|e| e.to_string())?;
+        calico_conformance::continuity::add_to_report(&opts.dir, &md, &cont3)
             .map_err(|e| e.to_string())?;
         for v in watched.verdicts() {
             let word = if v.passed { "passed" } else { "FAILED" };
@@ -258,6 +265,10 @@ fn watch(length: std::time::Duration, opts: calico_conformance::watch::Options) 
         let word = if cont3.passed { "passed" } else { "FAILED" };
         println!("CONT-3 {word}: {}", cont3.message);
         println!("report: {}", md.display());
+        // The verdicts stand (counted in memory), but the evidence is incomplete: exit 2.
+        if let Some(e) = &watched.probes_error {
+            return Err(format!("the probe log is incomplete: {e}"));
+        }
         Ok::<_, String>(watched.verdicts().iter().all(|v| v.passed) && cont3.passed)
     });
     match done {
@@ -512,6 +523,42 @@ mod tests {
         assert_eq!((old, new, json, all), ("a".into(), "b/".into(), true, true));
         let one = Cli::try_parse_from(["calico-conformance", "diff", "a"]);
         assert_eq!(one.err().map(|e| e.exit_code()), Some(2));
+    }
+
+    #[test]
+    fn watch_parses_its_stop_file() {
+        let cli = Cli::try_parse_from([
+            "calico-conformance",
+            "watch",
+            "--for",
+            "30s",
+            "--stop-file",
+            "/tmp/upgrade-done",
+        ]);
+        let Ok(Cli {
+            command:
+                Command::Watch {
+                    length,
+                    interval,
+                    stop_file,
+                    ..
+                },
+        }) = cli
+        else {
+            panic!("watch --for 30s --stop-file /tmp/upgrade-done does not parse");
+        };
+        assert_eq!(length, std::time::Duration::from_secs(30));
+        assert_eq!(interval, std::time::Duration::from_millis(100));
+        assert_eq!(stop_file, Some(PathBuf::from("/tmp/upgrade-done")));
+        let Ok(Cli {
+            command: Command::Watch { stop_file, .. },
+        }) = Cli::try_parse_from(["calico-conformance", "watch"])
+        else {
+            panic!("watch does not parse");
+        };
+        assert_eq!(stop_file, None);
+        let bare = Cli::try_parse_from(["calico-conformance", "watch", "--stop-file"]);
+        assert_eq!(bare.err().map(|e| e.exit_code()), Some(2));
     }
 
     /// `diff` with its output kept: (exit code, stdout, stderr).
