@@ -19,6 +19,7 @@ pub mod expect;
 pub mod facts;
 pub mod faults;
 pub mod fixtures;
+pub mod flap;
 pub mod junit;
 pub mod kube;
 pub mod lab;

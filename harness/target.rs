@@ -223,6 +223,14 @@ impl Target {
         }
     }
 
+    /// The topology of a local target (a lab's or a topology file's).
+    pub fn topology(&self) -> Option<&Topology> {
+        match &self.backend {
+            Backend::Local { topology, .. } => Some(topology),
+            Backend::Kube(_) => None,
+        }
+    }
+
     /// The topology of a local target (faults change it).
     pub fn topology_mut(&mut self) -> Option<&mut Topology> {
         match &mut self.backend {

@@ -40,6 +40,9 @@ pub struct Options {
     /// The watch stops at the next interval once this file exists (as on Ctrl-C); it must not
     /// exist when the watch starts.
     pub stop_file: Option<PathBuf>,
+    /// A flap to inject into a lab the suite built (`--flap`): the watch then proves it
+    /// measures it (see [`crate::flap`]).
+    pub flap: Option<crate::flap::Flap>,
 }
 
 impl Default for Options {
@@ -49,6 +52,7 @@ impl Default for Options {
             budget: Duration::from_secs(1),
             dir: crate::run::evidence_root().join("watch"),
             stop_file: None,
+            flap: None,
         }
     }
 }
@@ -447,6 +451,17 @@ pub struct Watched {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probes_error: Option<String>,
     pub pairs: Vec<PairLog>,
+    /// The flap injected (`--flap`), and the pairs whose traffic took its route.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flap: Option<Flapped>,
+}
+
+/// A flap the watch injected, and the pairs crossing it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Flapped {
+    /// `None` when the watch was stopped before the flap's time.
+    pub injected: Option<crate::flap::Injected>,
+    pub crossing: Vec<Pair>,
 }
 
 /// CONT-1 or CONT-2's verdict for one pair.
@@ -548,7 +563,26 @@ fn netns_of(place: &Place) -> Result<PathBuf> {
 
 /// The echo server in the server pod's namespace: echoes every byte of every connection, on a
 /// thread per connection, until `stop`.
-fn start_echo_server(server: &Place, stop: Arc<AtomicBool>) -> Result<()> {
+/// The watch's echo server: stopped and joined on drop, so its port is free again for the
+/// next watch (on error paths too).
+struct EchoServer {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // The accept loop sees `stop` within 20 ms; the listener closes as it ends.
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn start_echo_server(server: &Place) -> Result<EchoServer> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
     let netns = netns_of(server)?;
     let listener = crate::netns::in_netns(&netns, || {
         TcpListener::bind(("0.0.0.0", ECHO_PORT))
@@ -557,7 +591,7 @@ fn start_echo_server(server: &Place, stop: Arc<AtomicBool>) -> Result<()> {
     listener
         .set_nonblocking(true)
         .map_err(|e| Error::io("the echo server", e))?;
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("watch-echo".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
@@ -587,7 +621,10 @@ fn start_echo_server(server: &Place, stop: Arc<AtomicBool>) -> Result<()> {
             }
         })
         .map_err(|e| Error::io("starting the echo server", e))?;
-    Ok(())
+    Ok(EchoServer {
+        stop: stopped,
+        thread: Some(thread),
+    })
 }
 
 fn is_timeout(e: &std::io::Error) -> bool {
@@ -706,10 +743,14 @@ pub async fn watch(
     let server = target.pod(SERVER_POD)?;
     let server_ip: IpAddr = target.pod_facts(SERVER_POD)?.ip.into();
     let pairs = pairs(target);
+    let planned = match opts.flap {
+        Some(flap) => Some((plan_flap(target, &pairs).await?, flap)),
+        None => None,
+    };
     let recorder = Recorder::create(&opts.dir.join(PROBES_FILE), pairs.clone())?;
     let recorder = Arc::new(std::sync::Mutex::new(recorder));
-    let echo_stop = Arc::new(AtomicBool::new(false));
-    start_echo_server(&server, echo_stop.clone())?;
+    // Stopped, and its port free again, when the watch returns: by any path.
+    let echo = start_echo_server(&server)?;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (index, pair) in pairs.into_iter().enumerate() {
@@ -737,6 +778,10 @@ pub async fn watch(
             tasks.push(tokio::spawn(ctx.run(kind, stream)));
         }
     }
+    let flap = planned.map(|((planned, crossing), flap)| {
+        let task = tokio::spawn(planned.run(started, flap, stop.clone()));
+        (task, crossing)
+    });
     let mut next_status = Duration::from_secs(1);
     while tasks.iter().any(|t| !t.is_finished()) {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -749,7 +794,16 @@ pub async fn watch(
             status(&rec.pairs, started.elapsed());
         }
     }
-    echo_stop.store(true, Ordering::Relaxed);
+    drop(echo);
+    let flap = match flap {
+        Some((task, crossing)) => Some(Flapped {
+            injected: task
+                .await
+                .map_err(|e| Error::Internal(format!("the flap's task: {e}")))?,
+            crossing,
+        }),
+        None => None,
+    };
     let duration = started.elapsed();
     let mut rec = recorder.lock().unwrap_or_else(|e| e.into_inner());
     let probes_error = rec.finish();
@@ -761,7 +815,26 @@ pub async fn watch(
         probes_file: rec.path().to_path_buf(),
         probes_error,
         pairs: std::mem::take(&mut rec.pairs),
+        flap,
     })
+}
+
+/// The route a flap removes (the first cross-node pair's client node's route to the server's
+/// block), and the pairs whose traffic takes it.
+async fn plan_flap(target: &Target, pairs: &[Pair]) -> Result<(crate::flap::Planned, Vec<Pair>)> {
+    let across = (pairs.iter().find(|p| p.across_nodes))
+        .ok_or_else(|| Error::NotFound("--flap: no pair of the watch crosses nodes".into()))?;
+    let planned = crate::flap::plan(target, SERVER_POD, &across.from).await?;
+    let crossing = (pairs.iter())
+        .filter(|p| p.across_nodes)
+        .filter(|p| {
+            target
+                .pod_facts(&p.from)
+                .is_ok_and(|f| f.node == planned.node)
+        })
+        .cloned()
+        .collect();
+    Ok((planned, crossing))
 }
 
 /// Sets `stop` on Ctrl-C (SIGINT) or SIGTERM: the watch then ends at the next interval and
@@ -983,6 +1056,31 @@ pub fn status_lines(logs: &[PairLog], elapsed: Duration) -> Vec<String> {
 }
 
 impl Watched {
+    /// With `--flap`: whether the watch measured the flap it injected, to within ± 2
+    /// intervals (see [`crate::flap::measured`]), and what it saw; `None` without a flap.
+    pub fn flap_verdict(&self) -> Option<(bool, String)> {
+        let flapped = self.flap.as_ref()?;
+        let Some(injected) = &flapped.injected else {
+            let why = "the watch stopped before its flap's time: nothing was injected";
+            return Some((false, why.into()));
+        };
+        let lengths = |log: &PairLog, kind| -> Vec<f64> {
+            let gaps = log.gaps(kind, self.duration_ms);
+            gaps.iter().map(|g| g.length_ms).collect()
+        };
+        let observed: Vec<crate::flap::Observed> = (self.pairs.iter())
+            .map(|log| crate::flap::Observed {
+                pair: log.pair.to_string(),
+                crossing: flapped.crossing.contains(&log.pair),
+                icmp: lengths(log, Kind::Icmp),
+                tcp_request: lengths(log, Kind::TcpRequest),
+                long_connection: lengths(log, Kind::LongConnection),
+            })
+            .collect();
+        let tolerance = 2.0 * self.interval_ms;
+        Some(crate::flap::measured(injected, &observed, tolerance))
+    }
+
     /// `watch.md`: CONT-1 and CONT-2 per pair, every gap, and the gaps as a Mermaid gantt
     /// chart per pair (time in ms from the start of the watch).
     pub fn markdown(&self) -> String {
@@ -1003,6 +1101,10 @@ impl Watched {
                 crate::report_md::cell(&v.pair.to_string()),
                 crate::report_md::cell(&v.message)
             );
+        }
+        if let Some((measured, message)) = self.flap_verdict() {
+            let word = if measured { "measured" } else { "NOT measured" };
+            let _ = writeln!(md, "\nInjected flap {word}: {message}");
         }
         md.push_str("\n```mermaid\ngantt\n    dateFormat x\n    axisFormat %S.%L s\n");
         for log in &self.pairs {
@@ -1050,6 +1152,9 @@ pub fn write_report(dir: &Path, w: &Watched) -> Result<PathBuf> {
         "verdicts": w.verdicts(),
         "gaps": gaps,
         "probes": probes,
+        "flap": w.flap_verdict().map(|(measured, message)| {
+            serde_json::json!({ "measured": measured, "message": message })
+        }),
         "watch": w,
     });
     let text = serde_json::to_string_pretty(&json).map_err(|e| file_error(e.to_string()))?;
@@ -1099,6 +1204,7 @@ mod tests {
             probes_file: rec.path().to_path_buf(),
             probes_error: None,
             pairs: std::mem::take(&mut rec.pairs),
+            flap: None,
         }
     }
 

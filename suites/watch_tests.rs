@@ -358,3 +358,71 @@ fn a_watch_stops_when_its_stop_file_appears() {
         "{refused}"
     );
 }
+
+/// `--flap`: the watch removes k8s-worker-2's route to the server's block for 800 ms and puts
+/// it back; it measures that as one gap on the cross-node pair and none elsewhere (CONT-1 with
+/// a budget of 500 ms fails there only), and the route is back as it was. With a second fault the flap did not announce (test-tools' default
+/// route gone for 300 ms), the watch's proof of itself fails, naming the same-node pair.
+#[test]
+fn watch_flap_is_measured_where_it_crosses_and_nowhere_else() {
+    use calico_conformance::flap::Flap;
+    let target = lab();
+    let block = target.facts.node("k8s-worker-1").unwrap().blocks[0];
+    let show = |t: &Target| {
+        let rt = super::runner::runtime().unwrap();
+        let host = t.host("k8s-worker-2").unwrap();
+        let argv = ["ip", "-o", "route", "show", "exact", &block.to_string()];
+        rt.block_on(host.run_ok(&argv)).unwrap().stdout_text()
+    };
+    let before = show(&target);
+    let opts = |name: &str| watch::Options {
+        dir: calico_conformance::run::evidence_root().join(format!("watch-{name}")),
+        budget: Duration::from_millis(500),
+        flap: Some(Flap {
+            at: Duration::from_millis(1000),
+            hold: Duration::from_millis(800),
+        }),
+        ..Default::default()
+    };
+    let length = Duration::from_secs(3);
+    let (w, ()) = watched_with(&target, &opts("flap"), length, |_| Box::pin(async {}));
+    let after = show(&target);
+    let (noisy, ()) = watched_with(&target, &opts("flap-noisy"), length, |t| {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(2200)).await;
+            let pod = t.pod("test-tools").unwrap();
+            pod.run_ok(&["ip", "route", "del", "default"])
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let add = [
+                "ip",
+                "route",
+                "add",
+                "default",
+                "via",
+                "169.254.1.1",
+                "dev",
+                "eth0",
+            ];
+            pod.run_ok(&add).await.unwrap();
+        })
+    });
+    let rt = super::runner::runtime().unwrap();
+    rt.block_on(target.close()).unwrap();
+    let (measured, message) = w.flap_verdict().unwrap();
+    assert!(measured, "{message}");
+    assert!(
+        message.contains("measured on test-tools-remote → c2c-network-demo (across nodes)"),
+        "{message}"
+    );
+    assert_eq!(after, before);
+    assert!(!verdict(&w, "CONT-1", "test-tools-remote").0);
+    assert!(verdict(&w, "CONT-1", "test-tools").0);
+    let (measured, message) = noisy.flap_verdict().unwrap();
+    assert!(!measured, "{message}");
+    assert!(
+        message.contains("test-tools → c2c-network-demo (same node): gaps of ICMP"),
+        "{message}"
+    );
+}

@@ -13,7 +13,8 @@
 //!   node from passed to failed or not observed, 2 a bad input);
 //! - `watch [--for 10m] [--interval 100ms] [--budget 1s] [--stop-file PATH]`: probe the
 //!   article's pairs until the time is up, Ctrl-C, SIGTERM or the stop file, measure every gap;
-//!   CONT-1..3 (exit 0 all passed, 1 not);
+//!   CONT-1..3 (exit 0 all passed, 1 not); with `--flap HOLD` (a lab only) it removes a route
+//!   across nodes for HOLD and proves it measures that gap (exit 0 measured and CONT-3 held);
 //! - `sweep [--parallel N]`: every node of the target and every pod on it, each node observed
 //!   once (exit 0 every node passed, 1 a node failed, 2 a node or the target could not be
 //!   observed).
@@ -113,6 +114,14 @@ enum Command {
         /// as on Ctrl-C or SIGTERM: the report covers what was watched.
         #[arg(long, value_name = "PATH")]
         stop_file: Option<PathBuf>,
+        /// On a lab the suite builds: remove the cross-node client's route to the server's
+        /// block for this long, then put it back; the watch then proves it measures that gap
+        /// (exit 0 when measured, on exactly the pairs crossing it, and CONT-3 held).
+        #[arg(long, value_name = "HOLD", value_parser = calico_conformance::watch::parse_duration)]
+        flap: Option<std::time::Duration>,
+        /// When the flap starts, after the watch's first probe.
+        #[arg(long, value_name = "AT", default_value = "1s", requires = "flap", value_parser = calico_conformance::watch::parse_duration)]
+        flap_at: std::time::Duration,
     },
     /// Every node of CALICO_TARGET and every pod Calico networks on it: REC-1..3, HOST-R2,
     /// HOST-R3, MTU-1 per node, VETH-2/3/4 and HOST-R1 per pod, from one observation of each
@@ -197,12 +206,15 @@ fn main() -> ExitCode {
             interval,
             budget,
             stop_file,
+            flap,
+            flap_at,
         } => ExitCode::from(watch(
             length,
             calico_conformance::watch::Options {
                 interval,
                 budget,
                 stop_file,
+                flap: flap.map(|hold| calico_conformance::flap::Flap { at: flap_at, hold }),
                 ..Default::default()
             },
         )),
@@ -213,6 +225,11 @@ fn main() -> ExitCode {
 /// `watch`: the first selected target opened, every claim case run (CONT-3's before), watched,
 /// every claim case run again, closed; 0 when CONT-1 and CONT-2 passed for every pair and
 /// CONT-3 held, 1 when not, 2 when it could not watch.
+/// A duration as the command line takes it: `1.5s`, `300ms`.
+fn ms(d: std::time::Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
 fn watch(length: std::time::Duration, opts: calico_conformance::watch::Options) -> u8 {
     use calico_conformance::target::{Target, TargetKind, selected};
     use calico_conformance::watch;
@@ -232,11 +249,31 @@ fn watch(length: std::time::Duration, opts: calico_conformance::watch::Options) 
         );
         return 2;
     };
+    if let Some(flap) = opts.flap {
+        let end = flap.at + flap.hold + 2 * opts.interval;
+        if end >= length {
+            eprintln!(
+                "calico-conformance: --flap {} at {} does not end two intervals before the watch \
+                 does (--for {}): make --for longer than {}",
+                ms(flap.hold),
+                ms(flap.at),
+                ms(length),
+                ms(end)
+            );
+            return 2;
+        }
+    }
     let Ok(rt) = claims::runner::runtime() else {
         return 2;
     };
     let done = rt.block_on(async {
         let target = Arc::new(Target::open(&kind).await.map_err(|e| e.to_string())?);
+        if let (Some(_), Err(e)) = (opts.flap, calico_conformance::flap::allowed_on(&target)) {
+            if let Ok(target) = Arc::try_unwrap(target) {
+                target.close().await.map_err(|e| e.to_string())?;
+            }
+            return Err(e.to_string());
+        }
         // CONT-3: every claim case before the watch, and again at its end.
         println!("CONT-3: every claim case before the watch");
         let before = every_case(&target).await;
@@ -264,12 +301,27 @@ fn watch(length: std::time::Duration, opts: calico_conformance::watch::Options) 
         }
         let word = if cont3.passed { "passed" } else { "FAILED" };
         println!("CONT-3 {word}: {}", cont3.message);
+        let flap = watched.flap_verdict();
+        if let Some((measured, message)) = &flap {
+            let word = if *measured {
+                "measured"
+            } else {
+                "NOT measured"
+            };
+            println!("flap {word}: {message}");
+        }
         println!("report: {}", md.display());
         // The verdicts stand (counted in memory), but the evidence is incomplete: exit 2.
         if let Some(e) = &watched.probes_error {
             return Err(format!("the probe log is incomplete: {e}"));
         }
-        Ok::<_, String>(watched.verdicts().iter().all(|v| v.passed) && cont3.passed)
+        // With a flap CONT-1/2 fail on its pairs by design: the verdict is whether it was
+        // measured.
+        let watch_passed = match flap {
+            Some((measured, _)) => measured,
+            None => watched.verdicts().iter().all(|v| v.passed),
+        };
+        Ok::<_, String>(watch_passed && cont3.passed)
     });
     match done {
         Ok(true) => 0,
@@ -559,6 +611,16 @@ mod tests {
         assert_eq!(stop_file, None);
         let bare = Cli::try_parse_from(["calico-conformance", "watch", "--stop-file"]);
         assert_eq!(bare.err().map(|e| e.exit_code()), Some(2));
+        let Ok(Cli {
+            command: Command::Watch { flap, flap_at, .. },
+        }) = Cli::try_parse_from(["calico-conformance", "watch", "--flap", "1.5s"])
+        else {
+            panic!("watch --flap 1.5s does not parse");
+        };
+        assert_eq!(flap, Some(std::time::Duration::from_millis(1500)));
+        assert_eq!(flap_at, std::time::Duration::from_secs(1));
+        let alone = Cli::try_parse_from(["calico-conformance", "watch", "--flap-at", "2s"]);
+        assert_eq!(alone.err().map(|e| e.exit_code()), Some(2));
     }
 
     /// `diff` with its output kept: (exit code, stdout, stderr).
