@@ -162,17 +162,18 @@ impl<K: AsRef<str>> Answerer<K> {
         let method = if watch { "WATCH" } else { method };
         let path = uri.path().to_string();
         let key = format!("{method} {path}");
-        let scripted = self
-            .routes
-            .iter()
-            .find(|(k, _, _)| k.as_ref() == key)
-            .map(|(_, c, b)| (*c, b.clone()));
         let selector = field_selector(uri.query().unwrap_or(""));
+        // Only the matching objects are copied: a list of thousands of pods asked for one
+        // node's would otherwise be copied whole on every request.
+        let scripted =
+            self.routes.iter().find(|(k, _, _)| k.as_ref() == key).map(
+                |(_, c, b)| match &selector {
+                    Some((field, value)) => (*c, matching_copy(b, field, value)),
+                    None => (*c, b.clone()),
+                },
+            );
         let (code, content_type, body) = match scripted {
-            Some((code, mut body)) => {
-                if let Some((field, value)) = &selector {
-                    keep_only_matching(&mut body, field, value);
-                }
+            Some((code, body)) => {
                 let bytes = match (watch, body) {
                     (true, serde_json::Value::Array(events)) => events
                         .iter()
@@ -267,20 +268,37 @@ fn field_selector(query: &str) -> Option<(String, String)> {
     })
 }
 
-/// Filters a list's items or a watch's events to the objects whose `field` is `value`, as the
-/// API server applies a field selector.
-fn keep_only_matching(body: &mut serde_json::Value, field: &str, value: &str) {
-    let matches = |o: &serde_json::Value| {
+/// A copy of a list with only the items, or of a watch's events with only the objects, whose
+/// `field` is `value`, as the API server applies a field selector.
+fn matching_copy(body: &serde_json::Value, field: &str, value: &str) -> serde_json::Value {
+    use serde_json::Value;
+    let matches = |o: &Value| {
         field
             .split('.')
             .fold(o, |v, k| &v[k])
             .as_str()
             .is_some_and(|v| v == value)
     };
-    if let Some(items) = body.get_mut("items").and_then(|i| i.as_array_mut()) {
-        items.retain(matches);
-    } else if let Some(events) = body.as_array_mut() {
-        events.retain(|e| matches(&e["object"]));
+    match body {
+        Value::Object(list) if list.get("items").is_some_and(Value::is_array) => Value::Object(
+            list.iter()
+                .map(|(k, v)| match (k.as_str(), v) {
+                    ("items", Value::Array(items)) => {
+                        let kept = items.iter().filter(|i| matches(i)).cloned().collect();
+                        (k.clone(), Value::Array(kept))
+                    }
+                    _ => (k.clone(), v.clone()),
+                })
+                .collect(),
+        ),
+        Value::Array(events) => Value::Array(
+            events
+                .iter()
+                .filter(|e| matches(&e["object"]))
+                .cloned()
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
