@@ -243,11 +243,12 @@ fn a_lab_fault_under_the_fake_api_fails_exactly_the_claims_it_lists() {
     }
 }
 
-/// A sweep of a three-node lab served by the fake API with the nodes `not_ready` NotReady,
-/// opened with a probe on every node: the results, the third node's name, the execs and the
-/// requests the fake server got.
+/// A sweep of a three-node lab served by the fake API with the nodes `not_ready` NotReady and
+/// the probes of `not_starting` never Ready (pods may take 1 s), opened with a probe on every
+/// node: the results, the third node's name, the execs and the requests the fake server got.
 async fn sweep_over_fake_cluster(
     not_ready: &[usize],
+    not_starting: &[usize],
 ) -> (
     Vec<calico_conformance::sweep::NodeResult>,
     String,
@@ -265,14 +266,21 @@ async fn sweep_over_fake_cluster(
         .await
         .unwrap();
     let topology = lab.lab().unwrap().topology.clone();
-    let names: Vec<&str> = not_ready
-        .iter()
-        .map(|&i| topology.nodes[i].name.as_str())
-        .collect();
-    let cluster = FakeCluster::over_lab_not_ready(&topology, &id, Install::Manifest, &names)
+    let names = |at: &[usize]| -> Vec<&str> {
+        at.iter()
+            .map(|&i| topology.nodes[i].name.as_str())
+            .collect()
+    };
+    let (not_ready, probe_not_starting) = (names(not_ready), names(not_starting));
+    let trouble = calico_conformance::kube::fake_cluster::Trouble {
+        not_ready: &not_ready,
+        probe_not_starting: &probe_not_starting,
+    };
+    let cluster = FakeCluster::over_lab_with(&topology, &id, Install::Manifest, &trouble)
         .await
         .unwrap();
-    let conn = cluster.server.connection("kind-fake-over-lab");
+    let mut conn = cluster.server.connection("kind-fake-over-lab");
+    conn.ready_timeout = Some(std::time::Duration::from_secs(1));
     let every = calico_conformance::kube::Scope::EveryNode;
     let kube = Target::open_kube_scoped_on(&conn, &id, every)
         .await
@@ -295,7 +303,7 @@ fn the_sweep_of_a_cluster_puts_a_probe_on_every_node_and_checks_each() {
     use calico_conformance::sweep::NodeStatus;
     let rt = super::runner::runtime().unwrap();
     rt.block_on(async {
-        let (results, third, execs, _) = sweep_over_fake_cluster(&[]).await;
+        let (results, third, execs, _) = sweep_over_fake_cluster(&[], &[]).await;
         let third = &third;
         let rows: Vec<(String, NodeStatus, usize)> = (results.iter())
             .map(|r| (r.node.clone(), r.status(), r.checks.len()))
@@ -335,7 +343,7 @@ fn the_sweep_of_a_cluster_reports_a_not_ready_node_without_failing_it() {
     use calico_conformance::sweep::NodeStatus;
     let rt = super::runner::runtime().unwrap();
     rt.block_on(async {
-        let (results, third, _, requests) = sweep_over_fake_cluster(&[2]).await;
+        let (results, third, _, requests) = sweep_over_fake_cluster(&[2], &[]).await;
         let statuses: Vec<(String, NodeStatus)> =
             results.iter().map(|r| (r.node.clone(), r.status())).collect();
         assert_eq!(
@@ -354,5 +362,44 @@ fn the_sweep_of_a_cluster_reports_a_not_ready_node_without_failing_it() {
         let probe = calico_conformance::kube::manifests::probe_name(&third);
         let made: Vec<&String> = requests.iter().filter(|r| r.contains(&probe)).collect();
         assert!(made.is_empty(), "a probe on a NotReady node: {made:?}");
+    });
+}
+
+/// A probe that never becomes Ready (the recorded `ErrImagePull` pod, as the third node's
+/// probe) fails only its node, with the pod's state and its events; the article's two nodes
+/// are swept and pass.
+#[test]
+fn the_sweep_of_a_cluster_fails_only_the_node_whose_probe_does_not_start() {
+    use calico_conformance::sweep::NodeStatus;
+    let rt = super::runner::runtime().unwrap();
+    rt.block_on(async {
+        let (results, third, execs, _) = sweep_over_fake_cluster(&[], &[2]).await;
+        let statuses: Vec<(String, NodeStatus)> = results
+            .iter()
+            .map(|r| (r.node.clone(), r.status()))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("k8s-worker-1".to_string(), NodeStatus::Passed),
+                ("k8s-worker-2".to_string(), NodeStatus::Passed),
+                (third.clone(), NodeStatus::Error),
+            ]
+        );
+        let verdict = results.iter().find(|r| r.node == third).unwrap().verdict();
+        let probe = calico_conformance::kube::manifests::probe_name(&third);
+        for says in [
+            probe.as_str(),
+            "did not become Ready",
+            "ErrImagePull",
+            "latest events",
+        ] {
+            assert!(verdict.contains(says), "{says:?} not in {verdict}");
+        }
+        let into: Vec<&String> = execs.iter().filter(|e| e.contains(&probe)).collect();
+        assert!(
+            into.is_empty(),
+            "an exec into a probe that never started: {into:?}"
+        );
     });
 }

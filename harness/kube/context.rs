@@ -81,6 +81,9 @@ pub struct Connection {
     /// For exec sessions and watches (no read timeout: a capture or a watch may be silent for a
     /// while; every exec and wait has its own deadline instead).
     pub exec_client: Client,
+    /// How long pods may take to become Ready, when not `CALICO_READY_TIMEOUT`'s (a caller's
+    /// own deadline, e.g. a test's).
+    pub ready_timeout: Option<std::time::Duration>,
 }
 
 /// Reads the current context, applies [`check_context`] and checks the API server answers
@@ -125,6 +128,7 @@ pub async fn connect() -> Result<Connection> {
         kubernetes_version,
         client,
         exec_client,
+        ready_timeout: None,
     })
 }
 

@@ -28,7 +28,9 @@
 //! Test scaffolding (the `fake-api` feature, on for every test build).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use super::fake_api::{api_list, api_list_of, calico_node_pods, namespace_json, recorded};
+use super::fake_api::{
+    api_list, api_list_of, as_api_list, calico_node_pods, namespace_json, recorded,
+};
 use super::fake_server::{FakeServer, ProbeNetns};
 use super::manifests;
 use crate::error::{Error, Result};
@@ -55,6 +57,15 @@ pub enum Install {
     Manifest,
     /// The operator's group is served, but there is no Installation `default`.
     OperatorWithoutInstallation,
+}
+
+/// Nodes of a fake cluster that are not well.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Trouble<'a> {
+    /// NotReady (the kubelet stopped posting status).
+    pub not_ready: &'a [&'a str],
+    /// Their probe never becomes Ready (the recorded `ErrImagePull` pod).
+    pub probe_not_starting: &'a [&'a str],
 }
 
 /// The fake API server over a lab, and the cgroup directories its containers were put in.
@@ -135,6 +146,22 @@ impl FakeCluster {
         install: Install,
         not_ready: &[&str],
     ) -> Result<Self> {
+        let trouble = Trouble {
+            not_ready,
+            ..Trouble::default()
+        };
+        Self::over_lab_with(topology, run_id, install, &trouble).await
+    }
+
+    /// [`FakeCluster::over_lab`] with the nodes in `trouble`: NotReady, or whose probe never
+    /// starts.
+    pub async fn over_lab_with(
+        topology: &Topology,
+        run_id: &str,
+        install: Install,
+        trouble: &Trouble<'_>,
+    ) -> Result<Self> {
+        let not_ready = trouble.not_ready;
         let namespace = manifests::namespace_name(run_id);
         let mut cgroups = Cgroups::new(&format!("calico-conformance-fake-{run_id}"))?;
         pods_in_namespace(topology, &namespace)?;
@@ -152,10 +179,25 @@ impl FakeCluster {
         }
         let mut probes = ProbeNetns::new();
         for n in &topology.nodes {
+            if trouble.probe_not_starting.contains(&n.name.as_str()) {
+                pods.push(probe_not_starting(n, &namespace));
+                continue;
+            }
             pods.push(probe_pod(n, &namespace));
             probes.insert(manifests::probe_name(&n.name), Some(n.netns.clone()));
         }
         let mut routes = routes(&topology, &namespace, &pods, install);
+        if let Some(first) = trouble.probe_not_starting.first() {
+            // What the wait reads when a pod did not become Ready: the recorded events of the
+            // recorded pod that could not pull its image, as the first such probe's.
+            let mut events = as_api_list(recorded("kube/events-image-pull-failure.json"));
+            for e in events["items"].as_array_mut().into_iter().flatten() {
+                e["involvedObject"]["name"] = manifests::probe_name(first).into();
+                e["involvedObject"]["namespace"] = namespace.clone().into();
+            }
+            let path = format!("GET /api/v1/namespaces/{namespace}/events");
+            routes.push((path, 200, events));
+        }
         for (route, _, body) in &mut routes {
             if route == "GET /api/v1/nodes" {
                 for node in body["items"].as_array_mut().into_iter().flatten() {
@@ -264,6 +306,17 @@ fn article_pod(
         s["containerID"] = format!("containerd://{id}").into();
     }
     Ok(pod)
+}
+
+/// The node probe on lab node `n` as one that never starts: the recorded pod that could not
+/// pull its image (`ErrImagePull`), named and placed as the probe.
+fn probe_not_starting(n: &crate::topology::TopologyNode, namespace: &str) -> Value {
+    let mut pod = recorded("kube/pod-image-pull-failure.json");
+    let name = manifests::probe_name(&n.name);
+    pod["metadata"]["name"] = name.clone().into();
+    pod["metadata"]["namespace"] = namespace.into();
+    pod["spec"]["nodeName"] = n.name.clone().into();
+    pod
 }
 
 /// The node probe on lab node `n`: the recorded `test-tools` pod, host network, Running.

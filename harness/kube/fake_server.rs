@@ -118,6 +118,7 @@ impl FakeServer {
             kubernetes_version: Some("v1.36.2".into()),
             client: kube::Client::try_from(config).unwrap(),
             exec_client: kube::Client::try_from(exec_config).unwrap(),
+            ready_timeout: None,
         }
     }
 

@@ -285,7 +285,10 @@ impl KubeTarget {
     }
 
     async fn populate(conn: &Connection, namespace: &str, scope: Scope) -> Result<KubeTarget> {
-        let ready_timeout = env_seconds("CALICO_READY_TIMEOUT", DEFAULT_READY_TIMEOUT)?;
+        let ready_timeout = match conn.ready_timeout {
+            Some(t) => t,
+            None => env_seconds("CALICO_READY_TIMEOUT", DEFAULT_READY_TIMEOUT)?,
+        };
         let images = ImageMap::from_env()?;
         let pods_api: Api<Pod> = Api::namespaced(conn.client.clone(), namespace);
         let watch_pods: Api<Pod> = Api::namespaced(conn.exec_client.clone(), namespace);
@@ -1026,6 +1029,7 @@ mod tests {
             kubernetes_version: Some("v1.36.2".into()),
             client: client.clone(),
             exec_client: client,
+            ready_timeout: None,
         };
         let result = KubeTarget::setup_on(&conn, "fake").await;
         set_env("CALICO_READY_TIMEOUT", None);

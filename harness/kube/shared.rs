@@ -137,6 +137,7 @@ mod tests {
             kubernetes_version: Some("v1.36.2".into()),
             client: client.clone(),
             exec_client: client,
+            ready_timeout: None,
         }
     }
 
