@@ -36,6 +36,12 @@ pub const SERVER_POD: &str = "c2c-network-demo";
 pub const CLIENT_POD: &str = "test-tools";
 /// The client pod on another node (cross-node claims); the suite adds it to the article's two.
 pub const REMOTE_POD: &str = "test-tools-remote";
+/// A sweep's pod on a node that runs none of the article's pods (Calico-networked, sleeping):
+/// XN-1 and MTU-2 ping from and to it, so every swept node is a source and a destination.
+pub fn pinger_name(node: &str) -> String {
+    // Pod names are DNS subdomains (253 characters); node names are too.
+    format!("calico-pinger-{node}").chars().take(253).collect()
+}
 /// The article's HTTP port.
 pub const HTTP_PORT: u16 = 8080;
 

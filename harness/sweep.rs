@@ -55,9 +55,15 @@ pub fn ring(nodes: &[String], pairs: usize) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
-/// A pod of `node` the target can place (to ping from), with its workload.
+/// A pod of `node` the target can place (to ping from), with its workload. On a cluster only
+/// the run's own (its namespace): never a user's pod, not even one named like the run's.
 fn pod_on(target: &Target, node: &str) -> Option<(crate::place::Place, Workload)> {
-    (target.facts.workloads_on(node)).find_map(|w| target.pod(&w.name).ok().map(|p| (p, w.clone())))
+    let run_namespace = (target.topology().is_none())
+        .then(|| target.facts.pods.first().map(|p| p.namespace.as_str()))
+        .flatten();
+    (target.facts.workloads_on(node))
+        .filter(|w| run_namespace.is_none_or(|ns| w.namespace == ns))
+        .find_map(|w| target.pod(&w.name).ok().map(|p| (p, w.clone())))
 }
 
 /// XN-1 across the ring: `node`'s pod pings a pod on each of `peers` (3 echoes each); the
@@ -547,6 +553,21 @@ pub async fn sweep(
         if let (Ok(checks), Some(peers)) = (&mut judged, ring.get(&node)) {
             checks.extend(reachability(target, &node, peers).await);
         }
+        // A cluster's node whose pinger did not start: a pod Calico could not network there is
+        // the node's failure, not a note.
+        let pinger = target.pinger_failure(&node);
+        if let (Ok(checks), Some(why), None) = (&mut judged, pinger, ring.get(&node)) {
+            let check = eq(
+                format!("the sweep's pinger on {node}, to ping from and to"),
+                Value::Name("Ready".into()),
+                Value::Name(format!("did not start: {why}")),
+            );
+            checks.push(SweepCheck {
+                claim: "XN-1",
+                pod: Some(crate::calico::pinger_name(&node)),
+                check,
+            });
+        }
         let pods = target.facts.workloads_on(&node).count();
         let (checks, error) = match judged {
             Ok(c) => (c, None),
@@ -565,6 +586,7 @@ pub async fn sweep(
         let mut notes = match ring.get(&node) {
             Some(peers) if !peers.is_empty() => Vec::new(),
             Some(_) => vec!["XN-1 not checked: no other node has a pod the suite can enter".into()],
+            None if pinger.is_some() => Vec::new(),
             None => vec![format!(
                 "XN-1 not checked from or to {node}: no pod the suite can enter runs there"
             )],

@@ -134,6 +134,15 @@ impl Target {
         }
     }
 
+    /// Why a sweep's pinger on `node` (a cluster's node without an article pod) is not there,
+    /// when it did not start: then XN-1 from and to that node fails, saying so.
+    pub fn pinger_failure(&self, node: &str) -> Option<&str> {
+        match &self.backend {
+            Backend::Local { .. } => None,
+            Backend::Kube(k) => k.pinger_failure(node),
+        }
+    }
+
     async fn open_kube(scope: crate::kube::Scope) -> Result<Target> {
         // Ctrl-C during setup or the claims still deletes this run's namespace.
         let interrupt = crate::lifecycle::on_interrupt(Box::new(|| {

@@ -67,6 +67,8 @@ fn measure(rt: &tokio::runtime::Runtime, nodes: usize, extra: usize, runs: usize
         pod_namespace: calico_conformance::kube::manifests::namespace_name(&id),
         nodes,
         extra_pods_per_node: extra,
+        // The pods the sweep's pingers are served from.
+        pingers: true,
         ..LabSpec::article(Encapsulation::None)
     };
     let t0 = Instant::now();

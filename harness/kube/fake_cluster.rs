@@ -66,6 +66,8 @@ pub struct Trouble<'a> {
     pub not_ready: &'a [&'a str],
     /// Their probe never becomes Ready (the recorded `ErrImagePull` pod).
     pub probe_not_starting: &'a [&'a str],
+    /// Their sweep's pinger (the lab's pod `calico-pinger-<node>`) never becomes Ready.
+    pub pinger_not_starting: &'a [&'a str],
 }
 
 /// The fake API server over a lab, and the cgroup directories its containers were put in.
@@ -168,7 +170,16 @@ impl FakeCluster {
         let mut topology = topology.clone();
         let mut holders = add_missing_containers(&mut topology, run_id)?;
         let mut pods = Vec::new();
+        let stuck = |p: &crate::topology::TopologyPod| {
+            let pinger = crate::calico::pinger_name(&p.node);
+            (p.name == pinger && trouble.pinger_not_starting.contains(&p.node.as_str()))
+                .then_some(pinger)
+        };
         for p in &topology.pods {
+            if let Some(name) = stuck(p) {
+                pods.push(not_starting(&name, &p.node, &namespace));
+                continue;
+            }
             match article_pod(&topology, p, &namespace, &mut cgroups) {
                 Ok(pod) => pods.push(pod),
                 Err(e) => {
@@ -180,19 +191,30 @@ impl FakeCluster {
         let mut probes = ProbeNetns::new();
         for n in &topology.nodes {
             if trouble.probe_not_starting.contains(&n.name.as_str()) {
-                pods.push(probe_not_starting(n, &namespace));
+                let name = manifests::probe_name(&n.name);
+                pods.push(not_starting(&name, &n.name, &namespace));
                 continue;
             }
             pods.push(probe_pod(n, &namespace));
             probes.insert(manifests::probe_name(&n.name), Some(n.netns.clone()));
         }
         let mut routes = routes(&topology, &namespace, &pods, install);
-        if let Some(first) = trouble.probe_not_starting.first() {
+        let first = (trouble
+            .probe_not_starting
+            .first()
+            .map(|n| manifests::probe_name(n)))
+        .or_else(|| {
+            trouble
+                .pinger_not_starting
+                .first()
+                .map(|n| crate::calico::pinger_name(n))
+        });
+        if let Some(first) = first {
             // What the wait reads when a pod did not become Ready: the recorded events of the
-            // recorded pod that could not pull its image, as the first such probe's.
+            // recorded pod that could not pull its image, as the first such pod's.
             let mut events = as_api_list(recorded("kube/events-image-pull-failure.json"));
             for e in events["items"].as_array_mut().into_iter().flatten() {
-                e["involvedObject"]["name"] = manifests::probe_name(first).into();
+                e["involvedObject"]["name"] = first.clone().into();
                 e["involvedObject"]["namespace"] = namespace.clone().into();
             }
             let path = format!("GET /api/v1/namespaces/{namespace}/events");
@@ -308,14 +330,13 @@ fn article_pod(
     Ok(pod)
 }
 
-/// The node probe on lab node `n` as one that never starts: the recorded pod that could not
-/// pull its image (`ErrImagePull`), named and placed as the probe.
-fn probe_not_starting(n: &crate::topology::TopologyNode, namespace: &str) -> Value {
+/// Pod `name` on `node` as one that never starts: the recorded pod that could not pull its
+/// image (`ErrImagePull`), so named and placed.
+fn not_starting(name: &str, node: &str, namespace: &str) -> Value {
     let mut pod = recorded("kube/pod-image-pull-failure.json");
-    let name = manifests::probe_name(&n.name);
-    pod["metadata"]["name"] = name.clone().into();
+    pod["metadata"]["name"] = name.into();
     pod["metadata"]["namespace"] = namespace.into();
-    pod["spec"]["nodeName"] = n.name.clone().into();
+    pod["spec"]["nodeName"] = node.into();
     pod
 }
 

@@ -224,6 +224,24 @@ pub fn probe_pod(node: &str, namespace: &str, image: &str) -> Pod {
     }
 }
 
+/// The sweep's pinger for `node` ([`crate::calico::pinger_name`]): an ordinary pod Calico
+/// networks, pinned to the node by `nodeName`, tolerating every taint, sleeping until deleted;
+/// the probe's image (already on the node), nothing privileged. The suite enters its network
+/// namespace from the node's probe, as it enters the article's pods; it never runs in it.
+pub fn pinger_pod(node: &str, namespace: &str, image: &str) -> Pod {
+    let mut pod = probe_pod(node, namespace, image);
+    pod.metadata.name = Some(crate::calico::pinger_name(node));
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.host_network = None;
+        spec.host_pid = None;
+        for c in &mut spec.containers {
+            c.name = "pinger".to_string();
+            c.security_context = None;
+        }
+    }
+    pod
+}
+
 /// The probe image: `CALICO_PROBE_IMAGE` or [`DEFAULT_PROBE_IMAGE`], then through the image map.
 pub fn probe_image(from_env: Option<&str>, images: &ImageMap) -> String {
     let image = from_env

@@ -124,56 +124,129 @@ async fn every_node(client: &Client, nodes: &mut Vec<String>) -> Result<Vec<(Str
     Ok(skipped)
 }
 
-/// Applies a probe on each of `nodes` and waits (until `ready_timeout` after `started`) for
-/// them: node → probe name, and the nodes whose probe did not start, with its state and events.
-/// A probe of the `article_nodes` that does not start is the setup's error.
+/// What [`deploy_probes`] made: node → probe name, and the nodes whose probe did not start
+/// (with its state and events); node → the Ready pinger pod, and the nodes whose pinger did not
+/// start.
+#[derive(Default)]
+struct Deployment {
+    probes: BTreeMap<String, String>,
+    probe_failures: BTreeMap<String, String>,
+    pingers: BTreeMap<String, Pod>,
+    pinger_failures: BTreeMap<String, String>,
+}
+
+/// Applies a probe on each of `nodes` and a pinger on each of `pinger_nodes`, and waits (until
+/// `ready_timeout` after `started`) for them all. A probe of the `article_nodes` that does not
+/// start is the setup's error; any other probe or pinger that does not start is its node's.
 async fn deploy_probes(
     (pods_api, watch_pods): (&Api<Pod>, &Api<Pod>),
-    nodes: &[String],
+    (nodes, pinger_nodes): (&[String], &[String]),
     article_nodes: &[String],
     images: &ImageMap,
-    started: Instant,
-    ready_timeout: Duration,
-) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+    (started, ready_timeout): (Instant, Duration),
+) -> Result<Deployment> {
     let namespace = pods_api.namespace().unwrap_or_default().to_string();
     let namespace = namespace.as_str();
     let probe_image =
         manifests::probe_image(std::env::var("CALICO_PROBE_IMAGE").ok().as_deref(), images);
-    let mut probes = BTreeMap::new();
-    for node in nodes {
-        let probe = manifests::probe_pod(node, namespace, &probe_image);
-        let name = manifests::probe_name(node);
+    let probes = nodes
+        .iter()
+        .map(|n| (n, manifests::probe_pod(n, namespace, &probe_image)));
+    let pingers =
+        (pinger_nodes.iter()).map(|n| (n, manifests::pinger_pod(n, namespace, &probe_image)));
+    // (node, pod name, is a pinger)
+    let mut made = Vec::new();
+    for (node, pod, pinger) in probes
+        .map(|(n, p)| (n, p, false))
+        .chain(pingers.map(|(n, p)| (n, p, true)))
+    {
+        let name = pod.metadata.name.clone().unwrap_or_default();
         pods_api
-            .patch(&name, &apply_params(), &Patch::Apply(&probe))
+            .patch(&name, &apply_params(), &Patch::Apply(&pod))
             .await
-            .map_err(|e| Error::api(format!("applying probe {namespace}/{name}"), e))?;
-        probes.insert(node.clone(), name);
+            .map_err(|e| Error::api(format!("applying {namespace}/{name}"), e))?;
+        made.push((node.clone(), name, pinger));
     }
     // A sweep goes on without a node whose probe did not start (that node fails, with the
     // probe's state and events); the article's nodes cannot do without theirs.
-    // Sixteen waits at once, each until the deadline, and at least a few seconds: a probe that
+    // Sixteen waits at once, each until the deadline, and at least a few seconds: a pod that
     // is Ready is seen Ready even after another one used the deadline up.
-    let waits = futures::stream::iter(probes.iter().map(|(node, name)| async move {
+    let waits = futures::stream::iter(made.into_iter().map(|(node, name, pinger)| async move {
         let left = (ready_timeout.saturating_sub(started.elapsed())).max(Duration::from_secs(5));
-        let r = wait_ready(pods_api, watch_pods, name, left, ready_timeout, false).await;
-        (node, r)
+        let r = wait_ready(pods_api, watch_pods, &name, left, ready_timeout, false).await;
+        (node, name, pinger, r)
     }))
     .buffer_unordered(16)
     .collect::<Vec<_>>()
     .await;
-    let mut probe_failures = BTreeMap::new();
-    for (node, r) in waits {
-        match r {
-            Err(e) if !article_nodes.contains(node) => {
-                probe_failures.insert(node.clone(), e.to_string());
+    let mut out = Deployment::default();
+    for (node, name, pinger, r) in waits {
+        match (pinger, r) {
+            (true, Ok(Readiness::Ready(pod))) => {
+                out.pingers.insert(node, *pod);
             }
-            r => {
+            (true, Ok(Readiness::Unschedulable(why))) => {
+                out.pinger_failures.insert(node, why);
+            }
+            (true, Err(e)) => {
+                out.pinger_failures.insert(node, e.to_string());
+            }
+            (false, Err(e)) if !article_nodes.contains(&node) => {
+                out.probe_failures.insert(node, e.to_string());
+            }
+            (false, r) => {
                 r?;
+                out.probes.insert(node, name);
             }
         }
     }
-    probes.retain(|node, _| !probe_failures.contains_key(node));
-    Ok((probes, probe_failures))
+    Ok(out)
+}
+
+/// The nodes that get a pinger: in a sweep, those without an article pod (for XN-1 and MTU-2
+/// from and to them).
+fn pinger_nodes(scope: Scope, nodes: &[String], article_nodes: &[String]) -> Vec<String> {
+    match scope {
+        Scope::Article => Vec::new(),
+        Scope::EveryNode => (nodes.iter())
+            .filter(|n| !article_nodes.contains(n))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// A pinger's namespaces, found through its node's probe.
+async fn discover_pinger(host: Result<KubePlace>, pod: &Pod) -> Result<PodNetns> {
+    discover_pod(&host?, pod).await
+}
+
+/// Puts what only each node knows (the ipip module, its underlay interface) into `facts`. A
+/// sweep's node whose probe could not answer goes into `probe_failures`; one of the
+/// `article_nodes` is the setup's error.
+fn add_node_details(
+    facts: &mut Facts,
+    details: Vec<(String, Result<(bool, String)>)>,
+    article_nodes: &[String],
+    probe_failures: &mut BTreeMap<String, String>,
+) -> Result<()> {
+    for (node, found) in details {
+        let (has_ipip, addr) = match found {
+            Ok(d) => d,
+            Err(e) if !article_nodes.contains(&node) => {
+                probe_failures.insert(node, e.to_string());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        facts.ipip_module = Some(facts.ipip_module.unwrap_or(true) && has_ipip);
+        if let Some(n) = facts.nodes.iter_mut().find(|n| n.name == node)
+            && let Some((iface, prefix)) = cluster::underlay_from_ip_addr(&addr, n.address)
+        {
+            n.underlay = Some(iface);
+            n.underlay_prefix.get_or_insert(prefix);
+        }
+    }
+    Ok(())
 }
 
 /// What only the node knows, read through its probe: whether the ipip module is loaded, and
@@ -206,6 +279,8 @@ pub struct KubeTarget {
     skipped: Vec<(String, String)>,
     /// Nodes of a sweep whose probe could not start or be used, and why.
     probe_failures: BTreeMap<String, String>,
+    /// Nodes of a sweep whose pinger could not start or be entered, and why.
+    pinger_failures: BTreeMap<String, String>,
     /// How long each phase of the setup took.
     phases: Vec<(&'static str, Duration)>,
 }
@@ -233,6 +308,7 @@ impl KubeTarget {
             pods: d.pods,
             skipped: Vec::new(),
             probe_failures: BTreeMap::new(),
+            pinger_failures: BTreeMap::new(),
             phases: vec![("attached to this nextest run's deployment", took)],
         }
     }
@@ -311,14 +387,19 @@ impl KubeTarget {
             Scope::EveryNode => every_node(&conn.client, &mut nodes).await?,
         };
 
+        let pinger_nodes = pinger_nodes(scope, &nodes, &article_nodes);
         let pods = (&pods_api, &watch_pods);
-        let (probes, mut probe_failures) = deploy_probes(
+        let Deployment {
+            probes,
+            mut probe_failures,
+            pingers,
+            mut pinger_failures,
+        } = deploy_probes(
             pods,
-            &nodes,
+            (&nodes, &pinger_nodes),
             &article_nodes,
             &images,
-            started,
-            ready_timeout,
+            (started, ready_timeout),
         )
         .await?;
         let deployed = started.elapsed();
@@ -356,23 +437,7 @@ impl KubeTarget {
         .buffer_unordered(16)
         .collect::<Vec<_>>()
         .await;
-        for (node, found) in details {
-            let (has_ipip, addr) = match found {
-                Ok(d) => d,
-                Err(e) if !article_nodes.contains(&node) => {
-                    probe_failures.insert(node, e.to_string());
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            facts.ipip_module = Some(facts.ipip_module.unwrap_or(true) && has_ipip);
-            if let Some(n) = facts.nodes.iter_mut().find(|n| n.name == node)
-                && let Some((iface, prefix)) = cluster::underlay_from_ip_addr(&addr, n.address)
-            {
-                n.underlay = Some(iface);
-                n.underlay_prefix.get_or_insert(prefix);
-            }
-        }
+        add_node_details(&mut facts, details, &article_nodes, &mut probe_failures)?;
 
         let mut discovered = BTreeMap::new();
         for (name, pod) in &ready {
@@ -389,6 +454,18 @@ impl KubeTarget {
             });
             discovered.insert(name.to_string(), netns);
         }
+        // The pingers: entered like the article's pods, but not among them (no claim runs on
+        // them); a sweep finds them among the workloads.
+        for (node, pod) in &pingers {
+            match discover_pinger(host(node), pod).await {
+                Ok(netns) => {
+                    discovered.insert(crate::calico::pinger_name(node), netns);
+                }
+                Err(e) => {
+                    pinger_failures.insert(node.clone(), e.to_string());
+                }
+            }
+        }
         facts.absent_pods = absent;
         Ok(KubeTarget {
             context: conn.context.clone(),
@@ -401,6 +478,7 @@ impl KubeTarget {
             pods: discovered,
             skipped,
             probe_failures,
+            pinger_failures,
             phases: vec![
                 ("deploy and readiness", deployed),
                 (
@@ -435,6 +513,11 @@ impl KubeTarget {
     /// Nodes left out of a sweep (NotReady, cordoned), and why.
     pub fn skipped(&self) -> &[(String, String)] {
         &self.skipped
+    }
+
+    /// Why the pinger of `node` is not there to ping from or to, when it did not start.
+    pub fn pinger_failure(&self, node: &str) -> Option<&str> {
+        self.pinger_failures.get(node).map(String::as_str)
     }
 
     fn probe_on(&self, node: &str) -> Result<&String> {

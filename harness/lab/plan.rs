@@ -79,6 +79,9 @@ pub struct LabSpec {
     /// Dual stack: an IPv6 pool ([`IPV6_POOL_CIDR`], /122 blocks) beside the IPv4 one, every
     /// pod with an IPv6 /128 too, wired as Calico's CNI plugin wires the IPv6 half of a veth.
     pub dual_stack: bool,
+    /// A pod `calico-pinger-<node>` ([`crate::calico::pinger_name`]) on each node without an
+    /// article pod, as a sweep of a cluster deploys one there (the fake cluster serves it).
+    pub pingers: bool,
 }
 
 impl LabSpec {
@@ -90,6 +93,7 @@ impl LabSpec {
             nodes: 2,
             pod_namespace: POD_NAMESPACE.to_string(),
             dual_stack: false,
+            pingers: false,
         }
     }
 
@@ -393,6 +397,13 @@ fn plan_node(spec: &LabSpec, n: usize) -> Result<(NodePlan, Vec<PodPlan>)> {
     let mut used: BTreeSet<u8> = pods.iter().map(|p| p.ip.octets()[3]).collect();
     if tunnelled {
         used.insert(0);
+    }
+    if spec.pingers && pods.is_empty() {
+        let last = (1..=255u8).find(|o| !used.contains(o)).unwrap_or(1);
+        used.insert(last);
+        let ip = Ipv4Addr::new(192, 168, third, last);
+        let name = crate::calico::pinger_name(&name);
+        pods.push(pod_plan(spec, name, n, ip, &[]));
     }
     let free: Vec<u8> = (0..=255u8).filter(|o| !used.contains(o)).collect();
     if spec.extra_pods_per_node > free.len() {
