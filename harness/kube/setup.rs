@@ -215,9 +215,37 @@ fn pinger_nodes(scope: Scope, nodes: &[String], article_nodes: &[String]) -> Vec
     }
 }
 
-/// A pinger's namespaces, found through its node's probe.
-async fn discover_pinger(host: Result<KubePlace>, pod: &Pod) -> Result<PodNetns> {
-    discover_pod(&host?, pod).await
+/// Each pinger's namespaces, found through its node's probe, 16 at a time, into `discovered`
+/// (by pod name); a pinger that cannot be found into `failures` (by node).
+async fn discover_pingers(
+    host: &impl Fn(&str) -> Result<KubePlace>,
+    pingers: &BTreeMap<String, Pod>,
+    discovered: &mut BTreeMap<String, PodNetns>,
+    failures: &mut BTreeMap<String, String>,
+) {
+    let found = futures::stream::iter(pingers.iter().map(|(node, pod)| {
+        let place = host(node);
+        async move {
+            let netns = match place {
+                Ok(place) => discover_pod(&place, pod).await,
+                Err(e) => Err(e),
+            };
+            (node, netns)
+        }
+    }))
+    .buffer_unordered(16)
+    .collect::<Vec<_>>()
+    .await;
+    for (node, netns) in found {
+        match netns {
+            Ok(netns) => {
+                discovered.insert(crate::calico::pinger_name(node), netns);
+            }
+            Err(e) => {
+                failures.insert(node.clone(), e.to_string());
+            }
+        }
+    }
 }
 
 /// Puts what only each node knows (the ipip module, its underlay interface) into `facts`. A
@@ -456,16 +484,7 @@ impl KubeTarget {
         }
         // The pingers: entered like the article's pods, but not among them (no claim runs on
         // them); a sweep finds them among the workloads.
-        for (node, pod) in &pingers {
-            match discover_pinger(host(node), pod).await {
-                Ok(netns) => {
-                    discovered.insert(crate::calico::pinger_name(node), netns);
-                }
-                Err(e) => {
-                    pinger_failures.insert(node.clone(), e.to_string());
-                }
-            }
-        }
+        discover_pingers(&host, &pingers, &mut discovered, &mut pinger_failures).await;
         facts.absent_pods = absent;
         Ok(KubeTarget {
             context: conn.context.clone(),
