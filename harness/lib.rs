@@ -40,5 +40,6 @@ pub mod target;
 pub mod topology;
 pub mod traffic;
 pub mod watch;
+pub mod watch_agent;
 
 pub use error::{Error, Result};

@@ -65,6 +65,18 @@ pub fn command_line(argv: &[&str]) -> String {
     argv.join(" ")
 }
 
+/// [`command_line`] with every word of over 120 bytes (a script passed with `-c`) shown as
+/// `<a script of N bytes>`.
+pub fn brief_command_line(argv: &[&str]) -> String {
+    let words: Vec<String> = (argv.iter())
+        .map(|w| match w.len() > 120 {
+            true => format!("<a script of {} bytes>", w.len()),
+            false => w.to_string(),
+        })
+        .collect();
+    words.join(" ")
+}
+
 /// What a place can do. Implemented by `crate::local::LocalPlace` and
 /// [`crate::kube::place::KubePlace`].
 pub trait PlaceBackend: Send + Sync {
@@ -116,6 +128,68 @@ pub trait PlaceBackend: Send + Sync {
         payload: u32,
         deadline: Duration,
     ) -> BoxFuture<'_, Result<DfEcho>>;
+
+    /// Starts `argv`, a command that prints its PID on stderr first, and returns once that is
+    /// read (and `ready` seen on its stderr, when given), within `deadline`: its stdout lines
+    /// then come as printed. Only where the suite cannot act in the namespace itself (a
+    /// cluster); a local place says so.
+    fn stream<'a>(
+        &'a self,
+        argv: &'a [&'a str],
+        ready: Option<&'a str>,
+        deadline: Duration,
+    ) -> BoxFuture<'a, Result<Streaming>> {
+        let _ = (ready, deadline);
+        Box::pin(async move {
+            Err(Error::Command {
+                place: self.label().to_string(),
+                command: brief_command_line(argv),
+                problem: "cannot stream here: the suite acts in this namespace itself".into(),
+            })
+        })
+    }
+}
+
+/// A long-running command in a place: its stdout, one line at a time as it is printed, and how
+/// to stop it early (it ends by itself too). What `watch` runs on a cluster.
+pub struct Streaming {
+    lines: tokio::sync::mpsc::Receiver<String>,
+    stop: Option<crate::capture::StreamStop>,
+}
+
+impl Streaming {
+    /// Lines read from `reader` until it ends; `stop` stops the command.
+    pub fn from_reader(
+        reader: impl tokio::io::AsyncRead + Send + Unpin + 'static,
+        stop: crate::capture::StreamStop,
+    ) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let (tx, lines) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(reader).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if tx.send(line).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Streaming {
+            lines,
+            stop: Some(stop),
+        }
+    }
+
+    /// The next line; `None` once the command's stdout has ended.
+    pub async fn next_line(&mut self) -> Option<String> {
+        self.lines.recv().await
+    }
+
+    /// Stops the command (once; later calls do nothing).
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop().await;
+        }
+    }
 }
 
 /// Where a claim observes: a handle to a [`PlaceBackend`], cheap to clone.

@@ -10,8 +10,12 @@
 //! kind on one pair, from the first lost probe's send time to the next answered one's (or the
 //! end of the watch), so its length is measured to within one interval.
 //!
-//! Local targets only (the lab, topology files): the probes run in-process inside the pods'
-//! namespaces.
+//! On local targets (the lab, topology files) the probes run in-process inside the pods'
+//! namespaces. On a cluster the suite cannot open sockets in a pod's namespace, so the watch
+//! agent ([`crate::watch_agent`], python3 in the node probe entered into the pod's namespace)
+//! probes the same way there and prints each probe, and its echo server runs in the server
+//! pod; send times are then the client node's clock, anchored where the agent's first line
+//! arrived.
 
 use crate::error::{Error, Result};
 use crate::place::Place;
@@ -580,6 +584,40 @@ impl Drop for EchoServer {
     }
 }
 
+/// How long the watch agent may take to start (an exec, python3's start, a bind).
+const AGENT_START: Duration = Duration::from_secs(30);
+
+/// The watch's echo server: in-process on a local target, the watch agent on a cluster.
+enum Echo {
+    Local(EchoServer),
+    Agent(crate::place::Streaming),
+}
+
+impl Echo {
+    async fn stop(&mut self) {
+        match self {
+            Echo::Local(server) => {
+                server.stop.store(true, Ordering::Relaxed);
+                if let Some(thread) = server.thread.take() {
+                    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+                }
+            }
+            Echo::Agent(agent) => agent.stop().await,
+        }
+    }
+}
+
+/// The watch agent's echo server in the server pod, serving for the watch's length and a
+/// minute more (it is stopped when the watch ends; the minute is for a stop that fails).
+async fn start_agent_echo(server: &Place, length: Duration) -> Result<crate::place::Streaming> {
+    let argv = crate::watch_agent::serve_argv(ECHO_PORT, length + Duration::from_secs(60));
+    let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+    server
+        .stream(&words, Some("listening"), AGENT_START)
+        .await
+        .map_err(|e| Error::Kube(format!("the watch's echo server: {e}")))
+}
+
 fn start_echo_server(server: &Place) -> Result<EchoServer> {
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
@@ -749,24 +787,45 @@ pub async fn watch(
     };
     let recorder = Recorder::create(&opts.dir.join(PROBES_FILE), pairs.clone())?;
     let recorder = Arc::new(std::sync::Mutex::new(recorder));
+    // On a cluster the suite cannot open sockets in the pods' namespaces: the watch agent
+    // probes there instead, run in the node probes.
+    let on_cluster = server.netns().is_none();
     // Stopped, and its port free again, when the watch returns: by any path.
-    let echo = start_echo_server(&server)?;
+    let mut echo = match on_cluster {
+        false => Echo::Local(start_echo_server(&server)?),
+        true => Echo::Agent(start_agent_echo(&server, length).await?),
+    };
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (index, pair) in pairs.into_iter().enumerate() {
         let from = target.pod(&pair.from)?;
+        let ctx = |from: &Place| ProbeLoop {
+            from: from.clone(),
+            server: server_ip,
+            interval: opts.interval,
+            started,
+            until: started + length,
+            stop: stop.clone(),
+            recorder: recorder.clone(),
+            index,
+        };
+        if on_cluster {
+            let argv = crate::watch_agent::probe_argv(server_ip, ECHO_PORT, opts.interval, length);
+            let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let agent = match from.stream(&words, None, AGENT_START).await {
+                Ok(agent) => agent,
+                Err(e) => {
+                    echo.stop().await;
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            };
+            tasks.push(tokio::spawn(ctx(&from).run_agent(agent)));
+            continue;
+        }
         let stream = connect(&from, server_ip, Duration::from_secs(5), opts.interval)?;
         for kind in KINDS {
-            let ctx = ProbeLoop {
-                from: from.clone(),
-                server: server_ip,
-                interval: opts.interval,
-                started,
-                until: started + length,
-                stop: stop.clone(),
-                recorder: recorder.clone(),
-                index,
-            };
+            let ctx = ctx(&from);
             let stream = match kind {
                 Kind::LongConnection => Some(
                     stream
@@ -794,7 +853,7 @@ pub async fn watch(
             status(&rec.pairs, started.elapsed());
         }
     }
-    drop(echo);
+    echo.stop().await;
     let flap = match flap {
         Some((task, crossing)) => Some(Flapped {
             injected: task
@@ -854,6 +913,14 @@ pub fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<()> {
     Ok(())
 }
 
+/// How an agent's node clock maps onto the watch's: the node time of its start line and the
+/// watch's ms when that line arrived; and the next sequence number after what it sent.
+#[derive(Default)]
+struct AgentClock {
+    anchor: Option<(f64, f64)>,
+    next_seq: u64,
+}
+
 /// One probe loop: one kind on one pair, one probe per interval tick.
 struct ProbeLoop {
     from: Place,
@@ -889,6 +956,118 @@ impl ProbeLoop {
                 error: answered.err(),
             };
             (self.recorder.lock().unwrap_or_else(|e| e.into_inner())).record(self.index, &probe);
+            seq += 1;
+        }
+    }
+
+    /// A pair probed by the watch agent (on a cluster): its lines recorded as they come, each
+    /// probe's send time the agent's node clock, anchored where its first line arrived. A
+    /// stream that ends early, or a line that cannot be read, stops the agent; every interval
+    /// until the watch ends then counts as lost probes of each kind, with that reason (a gap).
+    async fn run_agent(self, mut agent: crate::place::Streaming) {
+        let mut anchor = AgentClock::default();
+        let mut broken: Option<String> = None;
+        let mut ticker = tokio::time::interval(Duration::from_millis(50));
+        while broken.is_none() {
+            if Instant::now() >= self.until || self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let line = tokio::select! {
+                line = agent.next_line() => line,
+                _ = ticker.tick() => continue,
+            };
+            let Some(line) = line else {
+                broken = Some("the watch agent ended before the watch".into());
+                break;
+            };
+            match crate::watch_agent::parse_line(&line) {
+                Ok(line) => broken = self.agent_line(line, &mut anchor),
+                Err(e) => broken = Some(format!("the watch agent printed {e}")),
+            }
+        }
+        agent.stop().await;
+        if let Some(why) = broken {
+            let why = format!("{}: {why}", self.from.label());
+            tracing::warn!("{why}");
+            self.lost_until_the_end(&why, anchor.next_seq).await;
+        }
+        // What it printed until it stopped (within a deadline: the stop may not arrive).
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(line) = agent.next_line().await {
+                if let Ok(line) = crate::watch_agent::parse_line(&line) {
+                    self.agent_line(line, &mut anchor);
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Records one agent line; why the agent cannot go on, when it cannot.
+    fn agent_line(
+        &self,
+        line: crate::watch_agent::AgentLine,
+        clock: &mut AgentClock,
+    ) -> Option<String> {
+        use crate::watch_agent::{AgentKind, AgentLine};
+        let now = self.ms(Instant::now());
+        let at = |t: f64, clock: &AgentClock| match clock.anchor {
+            Some((node_t, local_ms)) => local_ms + (t - node_t) * 1000.0,
+            None => now,
+        };
+        match line {
+            AgentLine::Start { t } => clock.anchor = Some((t, now)),
+            AgentLine::Probe {
+                kind,
+                seq,
+                t,
+                rtt_ms,
+                error,
+            } => {
+                let kind = match kind {
+                    AgentKind::Icmp => Kind::Icmp,
+                    AgentKind::Tcp => Kind::TcpRequest,
+                    AgentKind::Long => Kind::LongConnection,
+                };
+                clock.next_seq = clock.next_seq.max(seq + 1);
+                let probe = Probe {
+                    kind,
+                    seq,
+                    sent_ms: at(t, clock),
+                    rtt_ms,
+                    error,
+                };
+                (self.recorder.lock().unwrap_or_else(|e| e.into_inner()))
+                    .record(self.index, &probe);
+            }
+            AgentLine::Lost { t, why } => {
+                self.lost_connection(format!("{why} at {:.0} ms", at(t, clock)));
+            }
+            AgentLine::Reconnected { t } => self.reconnected(at(t, clock)),
+            AgentLine::Fatal { why } => {
+                return Some(format!("the watch agent cannot probe: {why}"));
+            }
+        }
+        None
+    }
+
+    /// Every interval until the watch ends, a lost probe of each kind with `why`.
+    async fn lost_until_the_end(&self, why: &str, mut seq: u64) {
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        while Instant::now() < self.until && !self.stop.load(Ordering::Relaxed) {
+            ticker.tick().await;
+            let sent_ms = self.ms(Instant::now());
+            let mut rec = self.recorder.lock().unwrap_or_else(|e| e.into_inner());
+            for kind in KINDS {
+                let probe = Probe {
+                    kind,
+                    seq,
+                    sent_ms,
+                    rtt_ms: None,
+                    error: Some(why.to_string()),
+                };
+                rec.record(self.index, &probe);
+            }
             seq += 1;
         }
     }
@@ -1206,6 +1385,100 @@ mod tests {
             pairs: std::mem::take(&mut rec.pairs),
             flap: None,
         }
+    }
+
+    /// An agent's lines through [`ProbeLoop::run_agent`] over a watch of 600 ms at 100 ms:
+    /// the pair's log, and whether the agent was stopped.
+    fn through_an_agent(lines: &str) -> (PairLog, bool) {
+        use tokio::io::AsyncWriteExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pair = Pair {
+            from: "test-tools-remote".into(),
+            to: "c2c-network-demo".into(),
+            across_nodes: true,
+        };
+        let rec = Recorder::create(&dir.path().join(PROBES_FILE), vec![pair]).unwrap();
+        let recorder = Arc::new(std::sync::Mutex::new(rec));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let (mut w, r) = tokio::io::duplex(4096);
+            w.write_all(lines.as_bytes()).await.unwrap();
+            drop(w);
+            let flag = stopped.clone();
+            let stop: crate::capture::StreamStop = Box::new(move || {
+                flag.store(true, Ordering::Relaxed);
+                Box::pin(async {})
+            });
+            let started = Instant::now();
+            let ctx = ProbeLoop {
+                from: crate::local::LocalPlace::place("pod ns/test-tools-remote", "/nonexistent"),
+                server: IpAddr::from([10, 0, 0, 1]),
+                interval: Duration::from_millis(100),
+                started,
+                until: started + Duration::from_millis(600),
+                stop: Arc::new(AtomicBool::new(false)),
+                recorder: recorder.clone(),
+                index: 0,
+            };
+            ctx.run_agent(crate::place::Streaming::from_reader(r, stop))
+                .await;
+        });
+        let log = recorder.lock().unwrap().pairs[0].clone();
+        (log, stopped.load(Ordering::Relaxed))
+    }
+
+    /// An agent that ends before the watch (its exec cut, its pod gone) or prints what is not
+    /// its output: each interval until the end counts as lost, with that reason, so CONT-1
+    /// fails naming it instead of the watch passing on what it did not see.
+    #[test]
+    fn an_agent_that_ends_early_or_babbles_is_a_gap_until_the_end_naming_why() {
+        let start = r#"{"ev": "start", "t": 1000.0}"#;
+        let ok = |k: &str, seq: u64| {
+            format!(r#"{{"k": "{k}", "seq": {seq}, "t": 1000.{seq}, "rtt": 0.2}}"#)
+        };
+        let early = [
+            start.to_string(),
+            ok("icmp", 0),
+            ok("tcp", 0),
+            ok("long", 0),
+        ];
+        let (log, stopped) = through_an_agent(&(early.join("\n") + "\n"));
+        assert!(stopped);
+        assert_eq!(log.icmp.answered, 1);
+        let gap = log.icmp.open_gap.clone().unwrap();
+        assert!(gap.lost >= 3, "{gap:?}");
+        assert_eq!(
+            gap.first_error.as_deref(),
+            Some("pod ns/test-tools-remote: the watch agent ended before the watch")
+        );
+        assert!(log.long_connection.open_gap.is_some());
+        let babble = format!(
+            "{start}\n{}\nTraceback (most recent call last):\n",
+            ok("icmp", 0)
+        );
+        let (log, stopped) = through_an_agent(&babble);
+        assert!(stopped);
+        let why = log.tcp_request.open_gap.unwrap().first_error.unwrap();
+        assert!(
+            why.starts_with("pod ns/test-tools-remote: the watch agent printed not JSON"),
+            "{why}"
+        );
+    }
+
+    /// The agent's send times are its node's clock, anchored where its start line arrived: a
+    /// probe sent 300 ms after the start is 300 ms after the anchor, whatever the node's epoch.
+    #[test]
+    fn agent_send_times_are_the_node_clock_anchored_at_its_start_line() {
+        let lines = [
+            r#"{"ev": "start", "t": 5000.0}"#,
+            r#"{"k": "icmp", "seq": 3, "t": 5000.3, "err": "no echo reply within the interval"}"#,
+            r#"{"k": "icmp", "seq": 4, "t": 5000.4, "rtt": 0.2}"#,
+        ];
+        let (log, _) = through_an_agent(&(lines.join("\n") + "\n"));
+        let gap = &log.icmp.gaps[0];
+        assert!((gap.length_ms - 100.0).abs() < 0.01, "{gap:?}");
+        assert!(gap.start_ms >= 300.0 && gap.start_ms < 400.0, "{gap:?}");
     }
 
     #[test]

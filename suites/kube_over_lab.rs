@@ -444,3 +444,107 @@ fn the_sweep_of_a_cluster_fails_xn_1_on_a_node_whose_pinger_does_not_start() {
         assert!(failed.notes.iter().all(|n| !n.starts_with("XN-1")), "{:?}", failed.notes);
     });
 }
+
+/// Command lines of the processes on this machine that run the watch agent.
+fn watch_agents() -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let words: Vec<String> = (cmdline.split(|b| *b == 0))
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
+        if words.iter().any(|w| w.contains("def long_loop(")) {
+            let tail = words.iter().skip(3).cloned().collect::<Vec<_>>();
+            found.push(format!("{}: {}", entry.path().display(), tail.join(" ")));
+        }
+    }
+    found
+}
+
+/// `watch` on a cluster, through the kube code paths: the suite cannot open sockets in a
+/// cluster's pods, so the watch agent (python3 in the node probe, entered into each client
+/// pod's namespace; its echo server in the server pod's) probes there, every command an exec
+/// over the fake server's websocket. k8s-worker-2's route to k8s-worker-1's block removed for
+/// 1.5 s (through an exec in k8s-worker-2's probe) and put back: one ICMP gap and one TCP
+/// request gap on the cross-node pair, each as long as the outage ± 2 intervals, the long
+/// connection stalled at least as long; no gap of any kind on the same-node pair, and probes of
+/// every kind answered on both. No agent outlives the watch.
+#[test]
+fn cont_1_watch_on_a_cluster_measures_a_route_flap_on_the_pair_that_crosses_it_only() {
+    use super::watch_tests::{Outage, TOLERANCE_MS, gaps_of, ip, watched};
+    use calico_conformance::watch::Kind;
+    use std::time::Duration;
+    let rt = super::runner::runtime().unwrap();
+    let id = run_id();
+    let spec = calico_conformance::lab::LabSpec {
+        pod_namespace: calico_conformance::kube::manifests::namespace_name(&id),
+        ..calico_conformance::lab::LabSpec::article(Encapsulation::None)
+    };
+    let (lab, cluster, kube) = rt.block_on(async {
+        let lab = Target::open_lab(&spec, "lab_none".to_string())
+            .await
+            .unwrap();
+        let topology = lab.lab().unwrap().topology.clone();
+        let cluster = FakeCluster::over_lab(&topology, &id, Install::Manifest)
+            .await
+            .unwrap();
+        let conn = cluster.server.connection("kind-fake-over-lab");
+        let kube = Target::open_kube_on(&conn, &id).await.unwrap();
+        (lab, cluster, kube)
+    });
+    let block = kube.facts.node("k8s-worker-1").unwrap().blocks[0];
+    let (w, outage) = watched(&kube, "kube-route", Duration::from_secs(5), |t| {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let del = ip(t, "k8s-worker-2", format!("route del {block}"));
+            let back = format!("route add {block} via 10.12.22.2 dev ens192 proto bird");
+            let add = ip(t, "k8s-worker-2", back);
+            Outage::of(del, Duration::from_millis(1500), add).await
+        })
+    });
+    let execs = cluster.server.execs();
+    rt.block_on(kube.close()).unwrap();
+    drop(cluster);
+    rt.block_on(lab.close()).unwrap();
+    let left = watch_agents();
+    assert!(left.is_empty(), "watch agents left running: {left:#?}");
+    assert!(
+        execs
+            .iter()
+            .any(|e| e.contains("python3 -c") && e.contains(" serve 7777 ")),
+        "{execs:#?}"
+    );
+    for kind in [Kind::Icmp, Kind::TcpRequest] {
+        let across = gaps_of(&w, "test-tools-remote", kind);
+        assert_eq!(across.len(), 1, "{kind:?}: {across:?}");
+        assert!(
+            outage.measured_by(across[0]),
+            "{kind:?}: {across:?}, {outage:?} ± {TOLERANCE_MS} ms"
+        );
+    }
+    let stalled = gaps_of(&w, "test-tools-remote", Kind::LongConnection);
+    assert!(
+        stalled
+            .iter()
+            .any(|g| *g >= outage.at_least_ms - TOLERANCE_MS),
+        "{stalled:?}, {outage:?}"
+    );
+    for log in &w.pairs {
+        for kind in [Kind::Icmp, Kind::TcpRequest, Kind::LongConnection] {
+            let answered = log.kind(kind).answered;
+            assert!(answered >= 10, "{} {kind:?}: {answered} answered", log.pair);
+        }
+    }
+    let same = w
+        .pairs
+        .iter()
+        .find(|l| l.pair.from == "test-tools")
+        .unwrap();
+    assert!(
+        same.all_gaps(w.duration_ms).is_empty(),
+        "{:?}",
+        same.all_gaps(w.duration_ms)
+    );
+}

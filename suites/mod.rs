@@ -13,7 +13,7 @@ pub mod sweep_cases;
 #[cfg(test)]
 mod sweep_tests;
 #[cfg(test)]
-mod watch_tests;
+pub mod watch_tests;
 
 pub mod across_nodes;
 pub mod container_to_container;

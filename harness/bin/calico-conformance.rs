@@ -231,7 +231,7 @@ fn ms(d: std::time::Duration) -> String {
 }
 
 fn watch(length: std::time::Duration, opts: calico_conformance::watch::Options) -> u8 {
-    use calico_conformance::target::{Target, TargetKind, selected};
+    use calico_conformance::target::{Target, selected};
     use calico_conformance::watch;
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
@@ -242,11 +242,8 @@ fn watch(length: std::time::Duration, opts: calico_conformance::watch::Options) 
             return 2;
         }
     };
-    let Some(kind) = kind.filter(|k| *k != TargetKind::Kube) else {
-        eprintln!(
-            "calico-conformance: watch on a cluster is not built yet: watch a lab or a topology \
-             file (CALICO_TARGET=lab:none, topology:<file>)"
-        );
+    let Some(kind) = kind else {
+        eprintln!("calico-conformance: no target selected to watch");
         return 2;
     };
     if let Some(flap) = opts.flap {

@@ -235,6 +235,50 @@ impl KubePlace {
         let script = capture_script(iface, bpf);
         let argv = ["sh", "-c", script.as_str()];
         let command = format!("tcpdump -U -n -i {iface} -w - {bpf}");
+        let long = self
+            .start_long(
+                &argv,
+                command,
+                Some("listening on"),
+                CAPTURE_LIVE_DEADLINE,
+                "-INT",
+            )
+            .await?;
+        Ok(crate::capture::Capture::from_pcap_stream(
+            self.label.clone(),
+            iface.to_string(),
+            long.stdout,
+            long.stop,
+        ))
+    }
+
+    /// Starts `argv`, a command that prints its PID on stderr first, in the place and hands
+    /// over its stdout as it comes, one line at a time (see [`crate::place::Streaming`]).
+    /// Returns once the PID is read (and `ready` seen on stderr, when given), within
+    /// `deadline`. Stopping it sends SIGTERM to that PID; it must also end by itself.
+    pub async fn stream_lines(
+        &self,
+        argv: &[&str],
+        command: String,
+        ready: Option<&str>,
+        deadline: Duration,
+    ) -> Result<crate::place::Streaming> {
+        let long = self
+            .start_long(argv, command, ready, deadline, "-TERM")
+            .await?;
+        Ok(crate::place::Streaming::from_reader(long.stdout, long.stop))
+    }
+
+    /// The start of a long-running exec: see [`Self::stream_lines`]; `signal` is what its
+    /// stop sends.
+    async fn start_long(
+        &self,
+        argv: &[&str],
+        command: String,
+        ready: Option<&str>,
+        deadline: Duration,
+        signal: &'static str,
+    ) -> Result<LongExec> {
         let fail = |problem: String| Error::Command {
             place: self.label.clone(),
             command: command.clone(),
@@ -243,7 +287,7 @@ impl KubePlace {
         let ap = exec_params();
         let mut attached = self
             .pods
-            .exec(&self.probe, self.wrapped_argv(&argv), &ap)
+            .exec(&self.probe, self.wrapped_argv(argv), &ap)
             .await
             .map_err(|e| fail(format!("could not start in probe {}: {e}", self.probe)))?;
         let (Some(stdout), Some(stderr), Some(status)) =
@@ -255,12 +299,15 @@ impl KubePlace {
         let started = Instant::now();
         let mut seen = Vec::new();
         let mut pid: Option<u32> = None;
-        let live = tokio::time::timeout(CAPTURE_LIVE_DEADLINE, async {
+        let live = tokio::time::timeout(deadline, async {
             while let Some(line) = stderr_lines.next_line().await? {
                 if pid.is_none() {
                     pid = line.trim().parse().ok();
                 }
-                let is_live = line.contains("listening on");
+                let is_live = match ready {
+                    Some(marker) => line.contains(marker),
+                    None => pid.is_some(),
+                };
                 seen.push(line);
                 if is_live {
                     return Ok::<bool, std::io::Error>(true);
@@ -275,14 +322,14 @@ impl KubePlace {
                 let status = status.await;
                 let code = status.as_ref().map(exit_code_from_status);
                 return Err(fail(format!(
-                    "ended before capturing ({code:?}); stderr: {}",
+                    "ended before it was ready ({code:?}); stderr: {}",
                     seen.join(" | ")
                 )));
             }
             Ok(Err(e)) => return Err(fail(format!("reading its stderr failed: {e}"))),
             Err(_) => {
                 return Err(fail(format!(
-                    "was not live after {:.1} s; stderr so far: {}",
+                    "was not ready after {:.1} s; stderr so far: {}",
                     started.elapsed().as_secs_f64(),
                     seen.join(" | ")
                 )));
@@ -295,16 +342,17 @@ impl KubePlace {
             )));
         };
         // Keep draining stderr (a full pipe would stall stdout too) and keep the exec alive
-        // (dropping the attached process aborts it) until tcpdump ends.
+        // (dropping the attached process aborts it) until the command ends.
         let label = self.label.clone();
+        let what = command.clone();
         tokio::spawn(async move {
             let mut rest = String::new();
             let _ = stderr_lines.get_mut().read_to_string(&mut rest).await;
             let status = status.await;
             if let Err(e) = attached.join().await {
-                tracing::debug!("{label}: capture exec ended: {e}");
+                tracing::debug!("{label}: exec of {what} ended: {e}");
             }
-            tracing::debug!("{label}: tcpdump ended: {status:?}; stderr: {rest}");
+            tracing::debug!("{label}: {what} ended: {status:?}; stderr: {rest}");
         });
         let pods = self.pods.clone();
         let probe = self.probe.clone();
@@ -312,29 +360,33 @@ impl KubePlace {
         let stop: crate::capture::StreamStop = Box::new(move || {
             async move {
                 let pid_s = pid.to_string();
-                let argv = vec!["kill".to_string(), "-INT".to_string(), pid_s.clone()];
+                let argv = vec!["kill".to_string(), signal.to_string(), pid_s.clone()];
                 if let Err(e) = exec_collect(
                     &pods,
                     &probe,
                     argv,
                     &label,
-                    format!("kill -INT {pid_s}"),
+                    format!("kill {signal} {pid_s}"),
                     Duration::from_secs(10),
                 )
                 .await
                 {
-                    tracing::warn!("{label}: stopping tcpdump (pid {pid}) failed: {e}");
+                    tracing::warn!("{label}: stopping {command} (pid {pid}) failed: {e}");
                 }
             }
             .boxed()
         });
-        Ok(crate::capture::Capture::from_pcap_stream(
-            self.label.clone(),
-            iface.to_string(),
-            stdout,
+        Ok(LongExec {
+            stdout: Box::new(stdout),
             stop,
-        ))
+        })
     }
+}
+
+/// A long-running exec, started: its stdout and how to stop it.
+struct LongExec {
+    stdout: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    stop: crate::capture::StreamStop,
 }
 
 impl PlaceBackend for KubePlace {
@@ -397,6 +449,16 @@ impl PlaceBackend for KubePlace {
         deadline: Duration,
     ) -> BoxFuture<'_, Result<crate::df_echo::DfEcho>> {
         KubePlace::ping_df(self, ip, payload, deadline).boxed()
+    }
+
+    fn stream<'a>(
+        &'a self,
+        argv: &'a [&'a str],
+        ready: Option<&'a str>,
+        deadline: Duration,
+    ) -> BoxFuture<'a, Result<crate::place::Streaming>> {
+        let command = crate::place::brief_command_line(argv);
+        self.stream_lines(argv, command, ready, deadline).boxed()
     }
 }
 
