@@ -613,7 +613,7 @@ async fn start_agent_echo(server: &Place, length: Duration) -> Result<crate::pla
     let argv = crate::watch_agent::serve_argv(ECHO_PORT, length + Duration::from_secs(60));
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
     server
-        .stream(&words, Some("listening"), AGENT_START)
+        .stream(&words, Some("serving"), AGENT_START)
         .await
         .map_err(|e| Error::Kube(format!("the watch's echo server: {e}")))
 }

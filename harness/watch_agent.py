@@ -4,7 +4,8 @@
 #
 #   python3 -c <this> serve PORT SECONDS
 #       an echo server on PORT (IPv4 and IPv6): every byte it reads it writes back; a thread
-#       per connection; prints "listening" on stderr once bound; ends after SECONDS.
+#       per connection; prints "serving" on stderr once bound (a family it cannot bind, IPv6
+#       off in the pod, is said on stderr and left out); ends after SECONDS.
 #   python3 -c <this> probe IP PORT INTERVAL SECONDS
 #       every INTERVAL, three probes of IP, each on its own clock: an ICMP echo (raw socket),
 #       a TCP request (a new connection to IP:PORT, one byte there and back) and one byte over
@@ -45,10 +46,10 @@ def serve(port, seconds):
             s.listen(64)
             socks.append(s)
         except OSError as e:
-            print("not listening on [%s]:%d: %s" % (addr, port, e), file=sys.stderr, flush=True)
+            print("cannot bind [%s]:%d: %s" % (addr, port, e), file=sys.stderr, flush=True)
     if not socks:
         sys.exit(3)
-    print("listening", file=sys.stderr, flush=True)
+    print("serving", file=sys.stderr, flush=True)
 
     def echo(c):
         try:
