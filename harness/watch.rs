@@ -609,8 +609,12 @@ impl Echo {
 
 /// The watch agent's echo server in the server pod, serving for the watch's length and a
 /// minute more (it is stopped when the watch ends; the minute is for a stop that fails).
-async fn start_agent_echo(server: &Place, length: Duration) -> Result<crate::place::Streaming> {
-    let argv = crate::watch_agent::serve_argv(ECHO_PORT, length + Duration::from_secs(60));
+async fn start_agent_echo(
+    server: &Place,
+    ip: IpAddr,
+    length: Duration,
+) -> Result<crate::place::Streaming> {
+    let argv = crate::watch_agent::serve_argv(ip, ECHO_PORT, length + Duration::from_secs(60));
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
     server
         .stream(&words, Some("serving"), AGENT_START)
@@ -793,7 +797,7 @@ pub async fn watch(
     // Stopped, and its port free again, when the watch returns: by any path.
     let mut echo = match on_cluster {
         false => Echo::Local(start_echo_server(&server)?),
-        true => Echo::Agent(start_agent_echo(&server, length).await?),
+        true => Echo::Agent(start_agent_echo(&server, server_ip, length).await?),
     };
     let started = Instant::now();
     let mut tasks = Vec::new();

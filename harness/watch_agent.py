@@ -2,10 +2,10 @@
 # this machine. It runs with python3 in the node probe (the probe image has it), entered into a
 # pod's network namespace with nsenter, so it probes from the pod itself, clocked by the node:
 #
-#   python3 -c <this> serve PORT SECONDS
-#       an echo server on PORT (IPv4 and IPv6): every byte it reads it writes back; a thread
-#       per connection; prints "serving" on stderr once bound (a family it cannot bind, IPv6
-#       off in the pod, is said on stderr and left out); ends after SECONDS.
+#   python3 -c <this> serve IP PORT SECONDS
+#       an echo server on PORT of IP's family (every address of the pod): every byte it reads
+#       it writes back; a thread per connection; prints "serving" on stderr once bound, or
+#       why it cannot and exits 3; ends after SECONDS.
 #   python3 -c <this> probe IP PORT INTERVAL SECONDS
 #       every INTERVAL, three probes of IP, each on its own clock: an ICMP echo (raw socket),
 #       a TCP request (a new connection to IP:PORT, one byte there and back) and one byte over
@@ -34,21 +34,17 @@ def family(ip):
     return socket.AF_INET6 if ":" in ip else socket.AF_INET
 
 
-def serve(port, seconds):
-    socks = []
-    for fam, addr in ((socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")):
-        try:
-            s = socket.socket(fam, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if fam == socket.AF_INET6:
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            s.bind((addr, port))
-            s.listen(64)
-            socks.append(s)
-        except OSError as e:
-            print("cannot bind [%s]:%d: %s" % (addr, port, e), file=sys.stderr, flush=True)
-    if not socks:
+def serve(ip, port, seconds):
+    fam = family(ip)
+    try:
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", port))
+        s.listen(64)
+    except OSError as e:
+        print("cannot serve %s:%d: %s" % (ip, port, e), file=sys.stderr, flush=True)
         sys.exit(3)
+    socks = [s]
     print("serving", file=sys.stderr, flush=True)
 
     def echo(c):
@@ -248,12 +244,12 @@ def probe(ip, port, interval, seconds):
 
 
 def main(argv):
-    if len(argv) == 3 and argv[0] == "serve":
-        serve(int(argv[1]), float(argv[2]))
+    if len(argv) == 4 and argv[0] == "serve":
+        serve(argv[1], int(argv[2]), float(argv[3]))
     elif len(argv) == 5 and argv[0] == "probe":
         probe(argv[1], int(argv[2]), float(argv[3]), float(argv[4]))
     else:
-        print("usage: serve PORT SECONDS | probe IP PORT INTERVAL SECONDS", file=sys.stderr)
+        print("usage: serve IP PORT SECONDS | probe IP PORT INTERVAL SECONDS", file=sys.stderr)
         sys.exit(2)
 
 

@@ -20,13 +20,15 @@ pub fn source() -> String {
         .join("\n")
 }
 
-/// `python3 -c <agent> serve PORT SECONDS`: an echo server on `port` for `seconds`.
-pub fn serve_argv(port: u16, seconds: Duration) -> Vec<String> {
+/// `python3 -c <agent> serve IP PORT SECONDS`: an echo server on `port` of `ip`'s family,
+/// for `seconds`.
+pub fn serve_argv(ip: std::net::IpAddr, port: u16, seconds: Duration) -> Vec<String> {
     vec![
         "python3".into(),
         "-c".into(),
         source(),
         "serve".into(),
+        ip.to_string(),
         port.to_string(),
         format!("{:.3}", seconds.as_secs_f64()),
     ]

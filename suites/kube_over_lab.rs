@@ -445,8 +445,21 @@ fn the_sweep_of_a_cluster_fails_xn_1_on_a_node_whose_pinger_does_not_start() {
     });
 }
 
-/// Command lines of the processes on this machine that run the watch agent.
-fn watch_agents() -> Vec<String> {
+/// The network namespaces of `lab`'s pods, as `/proc/<pid>/ns/net` links read (`net:[N]`).
+fn pod_namespaces(lab: &Target) -> Vec<std::path::PathBuf> {
+    let pods: Vec<std::path::PathBuf> = ["c2c-network-demo", "test-tools", "test-tools-remote"]
+        .into_iter()
+        .filter_map(|p| lab.pod(p).ok())
+        .filter_map(|p| p.netns().and_then(|n| std::fs::read_link(n).ok()))
+        .collect();
+    assert_eq!(pods.len(), 3, "the lab's pods' namespaces: {pods:?}");
+    pods
+}
+
+/// The watch agents running in the namespaces `pods` (other tests' labs have namespaces of
+/// their own): each as its `/proc` entry and arguments.
+fn watch_agents(pods: &[std::path::PathBuf]) -> Vec<String> {
+    let netns_of = |path: &std::path::Path| std::fs::read_link(path).ok();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
@@ -455,12 +468,32 @@ fn watch_agents() -> Vec<String> {
         let words: Vec<String> = (cmdline.split(|b| *b == 0))
             .map(|w| String::from_utf8_lossy(w).into_owned())
             .collect();
-        if words.iter().any(|w| w.contains("def long_loop(")) {
+        let in_lab = netns_of(&entry.path().join("ns/net")).is_some_and(|n| pods.contains(&n));
+        if in_lab && words.iter().any(|w| w.contains("def long_loop(")) {
             let tail = words.iter().skip(3).cloned().collect::<Vec<_>>();
             found.push(format!("{}: {}", entry.path().display(), tail.join(" ")));
         }
     }
     found
+}
+
+/// The article's lab, served as a cluster by the fake API and opened as the kube target.
+async fn kube_over_a_lab() -> (Target, FakeCluster, Target) {
+    let id = run_id();
+    let spec = calico_conformance::lab::LabSpec {
+        pod_namespace: calico_conformance::kube::manifests::namespace_name(&id),
+        ..calico_conformance::lab::LabSpec::article(Encapsulation::None)
+    };
+    let lab = Target::open_lab(&spec, "lab_none".to_string())
+        .await
+        .unwrap();
+    let topology = lab.lab().unwrap().topology.clone();
+    let cluster = FakeCluster::over_lab(&topology, &id, Install::Manifest)
+        .await
+        .unwrap();
+    let conn = cluster.server.connection("kind-fake-over-lab");
+    let kube = Target::open_kube_on(&conn, &id).await.unwrap();
+    (lab, cluster, kube)
 }
 
 /// `watch` on a cluster, through the kube code paths: the suite cannot open sockets in a
@@ -477,43 +510,34 @@ fn cont_1_watch_on_a_cluster_measures_a_route_flap_on_the_pair_that_crosses_it_o
     use calico_conformance::watch::Kind;
     use std::time::Duration;
     let rt = super::runner::runtime().unwrap();
-    let id = run_id();
-    let spec = calico_conformance::lab::LabSpec {
-        pod_namespace: calico_conformance::kube::manifests::namespace_name(&id),
-        ..calico_conformance::lab::LabSpec::article(Encapsulation::None)
-    };
-    let (lab, cluster, kube) = rt.block_on(async {
-        let lab = Target::open_lab(&spec, "lab_none".to_string())
-            .await
-            .unwrap();
-        let topology = lab.lab().unwrap().topology.clone();
-        let cluster = FakeCluster::over_lab(&topology, &id, Install::Manifest)
-            .await
-            .unwrap();
-        let conn = cluster.server.connection("kind-fake-over-lab");
-        let kube = Target::open_kube_on(&conn, &id).await.unwrap();
-        (lab, cluster, kube)
-    });
+    let (lab, cluster, kube) = rt.block_on(kube_over_a_lab());
     let block = kube.facts.node("k8s-worker-1").unwrap().blocks[0];
-    let (w, outage) = watched(&kube, "kube-route", Duration::from_secs(5), |t| {
+    let pods = pod_namespaces(&lab);
+    let (w, (outage, running)) = watched(&kube, "kube-route", Duration::from_secs(5), |t| {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(1500)).await;
+            // Where they run: the echo server and one prober per pair, in the lab's pods.
+            let running = watch_agents(&pods);
             let del = ip(t, "k8s-worker-2", format!("route del {block}"));
             let back = format!("route add {block} via 10.12.22.2 dev ens192 proto bird");
             let add = ip(t, "k8s-worker-2", back);
-            Outage::of(del, Duration::from_millis(1500), add).await
+            (
+                Outage::of(del, Duration::from_millis(1500), add).await,
+                running,
+            )
         })
     });
+    assert_eq!(running.len(), 3, "{running:#?}");
     let execs = cluster.server.execs();
     rt.block_on(kube.close()).unwrap();
     drop(cluster);
+    let left = watch_agents(&pod_namespaces(&lab));
     rt.block_on(lab.close()).unwrap();
-    let left = watch_agents();
     assert!(left.is_empty(), "watch agents left running: {left:#?}");
     assert!(
         execs
             .iter()
-            .any(|e| e.contains("python3 -c") && e.contains(" serve 7777 ")),
+            .any(|e| e.contains("python3 -c") && e.contains(" serve 192.168.")),
         "{execs:#?}"
     );
     for kind in [Kind::Icmp, Kind::TcpRequest] {
@@ -547,4 +571,51 @@ fn cont_1_watch_on_a_cluster_measures_a_route_flap_on_the_pair_that_crosses_it_o
         "{:?}",
         same.all_gaps(w.duration_ms)
     );
+}
+
+/// `watch` on a cluster whose server pod has its echo port taken already: the watch does not
+/// start, and says which pod, which command and why (the agent's own words), with no agent
+/// left behind.
+#[test]
+fn watch_on_a_cluster_whose_echo_port_is_taken_says_which_pod_and_why() {
+    let rt = super::runner::runtime().unwrap();
+    let (lab, cluster, kube) = rt.block_on(kube_over_a_lab());
+    let server = lab.pod("c2c-network-demo").unwrap();
+    let taken = calico_conformance::netns::in_netns(server.netns().unwrap(), || {
+        std::net::TcpListener::bind(("0.0.0.0", calico_conformance::watch::ECHO_PORT))
+            .map_err(|e| calico_conformance::error::Error::io("binding", e))
+    })
+    .unwrap();
+    let opts = calico_conformance::watch::Options {
+        dir: calico_conformance::run::evidence_root().join("watch-kube-port-taken"),
+        ..Default::default()
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let length = std::time::Duration::from_secs(3);
+    let watched = rt.block_on(calico_conformance::watch::watch(
+        &kube,
+        &opts,
+        length,
+        stop,
+        |_, _| {},
+    ));
+    drop(taken);
+    rt.block_on(kube.close()).unwrap();
+    drop(cluster);
+    let left = watch_agents(&pod_namespaces(&lab));
+    rt.block_on(lab.close()).unwrap();
+    let Err(e) = watched else {
+        panic!("the watch ran with its echo port taken")
+    };
+    let message = e.to_string();
+    for part in [
+        "the watch's echo server: ",
+        "/c2c-network-demo: `python3 -c <a script of ",
+        " serve 192.168.",
+        "ended before it was ready",
+        ":7777: [Errno 98] Address already in use",
+    ] {
+        assert!(message.contains(part), "{part:?} not in: {message}");
+    }
+    assert!(left.is_empty(), "watch agents left running: {left:#?}");
 }
