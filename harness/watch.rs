@@ -918,11 +918,13 @@ pub fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<()> {
 }
 
 /// How an agent's node clock maps onto the watch's: the node time of its start line and the
-/// watch's ms when that line arrived; and the next sequence number after what it sent.
+/// watch's ms when that line arrived; the next sequence number after what was recorded, and
+/// what is added to the current agent's (a restarted agent counts from 0 again).
 #[derive(Default)]
 struct AgentClock {
     anchor: Option<(f64, f64)>,
     next_seq: u64,
+    seq_base: u64,
 }
 
 /// One probe loop: one kind on one pair, one probe per interval tick.
@@ -966,44 +968,110 @@ impl ProbeLoop {
 
     /// A pair probed by the watch agent (on a cluster): its lines recorded as they come, each
     /// probe's send time the agent's node clock, anchored where its first line arrived. A
-    /// stream that ends early, or a line that cannot be read, stops the agent; every interval
-    /// until the watch ends then counts as lost probes of each kind, with that reason (a gap).
+    /// stream that ends early (its exec cut, the node probe's container restarted), or a line
+    /// that cannot be read, stops the agent and starts a new one, at most once a second, until
+    /// one runs or the watch ends: from then every interval counts as lost probes of each kind
+    /// with that reason (a gap of at least one interval), the long connection as lost, and a new
+    /// agent that runs as re-attached.
     async fn run_agent(self, mut agent: crate::place::Streaming) {
-        let mut anchor = AgentClock::default();
-        let mut broken: Option<String> = None;
-        let mut ticker = tokio::time::interval(Duration::from_millis(50));
-        while broken.is_none() {
-            if Instant::now() >= self.until || self.stop.load(Ordering::Relaxed) {
-                break;
+        let mut clock = AgentClock::default();
+        loop {
+            let broken = self.follow(&mut agent, &mut clock).await;
+            agent.stop().await;
+            // What it printed until it stopped (within a deadline: the stop may not arrive).
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while let Some(line) = agent.next_line().await {
+                    if let Ok(line) = crate::watch_agent::parse_line(&line) {
+                        self.agent_line(line, &mut clock);
+                    }
+                }
+            })
+            .await;
+            let Some(why) = broken else { return };
+            let why = format!("{}: {why}", self.from.label());
+            tracing::warn!("{why}");
+            match self.restart_agent(&why, &mut clock).await {
+                Some(again) => agent = again,
+                None => return,
             }
+        }
+    }
+
+    /// Records the agent's lines until the watch ends (`None`) or the agent breaks (why).
+    async fn follow(
+        &self,
+        agent: &mut crate::place::Streaming,
+        clock: &mut AgentClock,
+    ) -> Option<String> {
+        let mut ticker = tokio::time::interval(Duration::from_millis(50));
+        while Instant::now() < self.until && !self.stop.load(Ordering::Relaxed) {
             let line = tokio::select! {
                 line = agent.next_line() => line,
                 _ = ticker.tick() => continue,
             };
             let Some(line) = line else {
-                broken = Some("the watch agent ended before the watch".into());
-                break;
+                return Some("the watch agent ended before the watch".into());
             };
-            match crate::watch_agent::parse_line(&line) {
-                Ok(line) => broken = self.agent_line(line, &mut anchor),
-                Err(e) => broken = Some(format!("the watch agent printed {e}")),
+            let broken = match crate::watch_agent::parse_line(&line) {
+                Ok(line) => self.agent_line(line, clock),
+                Err(e) => Some(format!("the watch agent printed {e}")),
+            };
+            if broken.is_some() {
+                return broken;
             }
         }
-        agent.stop().await;
-        if let Some(why) = broken {
-            let why = format!("{}: {why}", self.from.label());
-            tracing::warn!("{why}");
-            self.lost_until_the_end(&why, anchor.next_seq).await;
-        }
-        // What it printed until it stopped (within a deadline: the stop may not arrive).
-        let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            while let Some(line) = agent.next_line().await {
-                if let Ok(line) = crate::watch_agent::parse_line(&line) {
-                    self.agent_line(line, &mut anchor);
+        None
+    }
+
+    /// After the agent broke (`why`): lost probes of each kind every interval, and a new agent
+    /// tried at most once a second, until one runs (returned) or the watch ends.
+    async fn restart_agent(
+        &self,
+        why: &str,
+        clock: &mut AgentClock,
+    ) -> Option<crate::place::Streaming> {
+        self.lost_connection(format!("{why} at {:.0} ms", self.ms(Instant::now())));
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut next_try = Instant::now();
+        while Instant::now() < self.until && !self.stop.load(Ordering::Relaxed) {
+            ticker.tick().await;
+            self.lost_of_each_kind(why, clock);
+            if Instant::now() < next_try {
+                continue;
+            }
+            next_try = Instant::now() + Duration::from_secs(1);
+            let left = self.until.saturating_duration_since(Instant::now());
+            let argv = crate::watch_agent::probe_argv(self.server, ECHO_PORT, self.interval, left);
+            let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+            match self.from.stream(&words, None, AGENT_START.min(left)).await {
+                Ok(agent) => {
+                    self.reconnected(self.ms(Instant::now()));
+                    clock.anchor = None;
+                    clock.seq_base = clock.next_seq;
+                    return Some(agent);
                 }
+                Err(e) => tracing::debug!("restarting the watch agent: {e}"),
             }
-        })
-        .await;
+        }
+        None
+    }
+
+    /// A lost probe of each kind now, with `why`.
+    fn lost_of_each_kind(&self, why: &str, clock: &mut AgentClock) {
+        let sent_ms = self.ms(Instant::now());
+        let mut rec = self.recorder.lock().unwrap_or_else(|e| e.into_inner());
+        for kind in KINDS {
+            let probe = Probe {
+                kind,
+                seq: clock.next_seq,
+                sent_ms,
+                rtt_ms: None,
+                error: Some(why.to_string()),
+            };
+            rec.record(self.index, &probe);
+        }
+        clock.next_seq += 1;
     }
 
     /// Records one agent line; why the agent cannot go on, when it cannot.
@@ -1032,6 +1100,7 @@ impl ProbeLoop {
                     AgentKind::Tcp => Kind::TcpRequest,
                     AgentKind::Long => Kind::LongConnection,
                 };
+                let seq = clock.seq_base + seq;
                 clock.next_seq = clock.next_seq.max(seq + 1);
                 let probe = Probe {
                     kind,
@@ -1052,28 +1121,6 @@ impl ProbeLoop {
             }
         }
         None
-    }
-
-    /// Every interval until the watch ends, a lost probe of each kind with `why`.
-    async fn lost_until_the_end(&self, why: &str, mut seq: u64) {
-        let mut ticker = tokio::time::interval(self.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        while Instant::now() < self.until && !self.stop.load(Ordering::Relaxed) {
-            ticker.tick().await;
-            let sent_ms = self.ms(Instant::now());
-            let mut rec = self.recorder.lock().unwrap_or_else(|e| e.into_inner());
-            for kind in KINDS {
-                let probe = Probe {
-                    kind,
-                    seq,
-                    sent_ms,
-                    rtt_ms: None,
-                    error: Some(why.to_string()),
-                };
-                rec.record(self.index, &probe);
-            }
-            seq += 1;
-        }
     }
 
     fn ms(&self, at: Instant) -> f64 {

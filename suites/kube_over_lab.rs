@@ -619,3 +619,72 @@ fn watch_on_a_cluster_whose_echo_port_is_taken_says_which_pod_and_why() {
     }
     assert!(left.is_empty(), "watch agents left running: {left:#?}");
 }
+
+/// `watch` on a cluster whose agent for one pair dies mid-watch (as when its node probe's
+/// container restarts and the exec ends with it): the watch starts a new agent, so that pair
+/// has one gap of each kind, at least an interval long, probes answered again after it, and the
+/// long connection counted lost and re-attached (CONT-2 fails naming the agent's end); the
+/// other pair has no gap.
+#[test]
+fn watch_on_a_cluster_re_attaches_a_pair_whose_agent_died() {
+    use super::watch_tests::{gaps_of, verdict, watched};
+    use calico_conformance::watch::Kind;
+    use std::time::Duration;
+    let rt = super::runner::runtime().unwrap();
+    let (lab, cluster, kube) = rt.block_on(kube_over_a_lab());
+    let remote = vec![pod_namespaces(&lab)[2].clone()];
+    let (w, killed) = watched(&kube, "kube-agent-died", Duration::from_secs(5), |_| {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let probers: Vec<String> = (watch_agents(&remote).into_iter())
+                .filter_map(|a| {
+                    a.strip_prefix("/proc/")?
+                        .split(':')
+                        .next()
+                        .map(String::from)
+                })
+                .collect();
+            for pid in &probers {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", pid])
+                    .status();
+            }
+            probers
+        })
+    });
+    rt.block_on(kube.close()).unwrap();
+    drop(cluster);
+    rt.block_on(lab.close()).unwrap();
+    assert_eq!(killed.len(), 1, "test-tools-remote's agents: {killed:?}");
+    let log = (w.pairs.iter())
+        .find(|l| l.pair.from == "test-tools-remote")
+        .unwrap();
+    for kind in [Kind::Icmp, Kind::TcpRequest, Kind::LongConnection] {
+        let gaps = gaps_of(&w, "test-tools-remote", kind);
+        assert_eq!(gaps.len(), 1, "{kind:?}: {gaps:?}");
+        assert!(gaps[0] >= w.interval_ms, "{kind:?}: {gaps:?}");
+        let closed = &log.kind(kind).gaps;
+        assert_eq!(
+            closed.len(),
+            1,
+            "{kind:?}: not answered again after the gap"
+        );
+        let why = closed[0].first_error.clone().unwrap_or_default();
+        assert!(
+            why.contains("the watch agent ended before the watch"),
+            "{why}"
+        );
+        assert_eq!(
+            gaps_of(&w, "test-tools", kind),
+            Vec::<f64>::new(),
+            "{kind:?}"
+        );
+    }
+    assert!(log.reconnects >= 1, "{log:?}");
+    let (passed, message) = verdict(&w, "CONT-2", "test-tools-remote");
+    assert!(
+        !passed && message.contains("the watch agent ended"),
+        "{message}"
+    );
+    assert!(verdict(&w, "CONT-2", "test-tools").0);
+}
