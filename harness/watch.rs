@@ -594,15 +594,11 @@ enum Echo {
 }
 
 impl Echo {
-    async fn stop(&mut self) {
+    async fn stop(self) {
         match self {
-            Echo::Local(server) => {
-                server.stop.store(true, Ordering::Relaxed);
-                if let Some(thread) = server.thread.take() {
-                    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-                }
-            }
-            Echo::Agent(agent) => agent.stop().await,
+            // Its drop stops and joins it (within 20 ms).
+            Echo::Local(server) => drop(server),
+            Echo::Agent(mut agent) => agent.stop().await,
         }
     }
 }
@@ -795,51 +791,56 @@ pub async fn watch(
     // probes there instead, run in the node probes.
     let on_cluster = server.netns().is_none();
     // Stopped, and its port free again, when the watch returns: by any path.
-    let mut echo = match on_cluster {
+    let echo = match on_cluster {
         false => Echo::Local(start_echo_server(&server)?),
         true => Echo::Agent(start_agent_echo(&server, server_ip, length).await?),
     };
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for (index, pair) in pairs.into_iter().enumerate() {
-        let from = target.pod(&pair.from)?;
-        let ctx = |from: &Place| ProbeLoop {
-            from: from.clone(),
-            server: server_ip,
-            interval: opts.interval,
-            started,
-            until: started + length,
-            stop: stop.clone(),
-            recorder: recorder.clone(),
-            index,
-        };
-        if on_cluster {
-            let argv = crate::watch_agent::probe_argv(server_ip, ECHO_PORT, opts.interval, length);
-            let words: Vec<&str> = argv.iter().map(String::as_str).collect();
-            let agent = match from.stream(&words, None, AGENT_START).await {
-                Ok(agent) => agent,
-                Err(e) => {
-                    echo.stop().await;
-                    stop.store(true, Ordering::Relaxed);
-                    return Err(e);
-                }
+    let probing = async {
+        for (index, pair) in pairs.into_iter().enumerate() {
+            let from = target.pod(&pair.from)?;
+            let ctx = |from: &Place| ProbeLoop {
+                from: from.clone(),
+                server: server_ip,
+                interval: opts.interval,
+                started,
+                until: started + length,
+                stop: stop.clone(),
+                recorder: recorder.clone(),
+                index,
             };
-            tasks.push(tokio::spawn(ctx(&from).run_agent(agent)));
-            continue;
+            if on_cluster {
+                let ctx = ctx(&from);
+                let agent = ctx.start_agent().await?;
+                tasks.push(tokio::spawn(ctx.run_agent(agent)));
+                continue;
+            }
+            let stream = connect(&from, server_ip, Duration::from_secs(5), opts.interval)?;
+            for kind in KINDS {
+                let ctx = ctx(&from);
+                let stream = match kind {
+                    Kind::LongConnection => Some(
+                        stream
+                            .try_clone()
+                            .map_err(|e| Error::io("the long-lived connection", e))?,
+                    ),
+                    _ => None,
+                };
+                tasks.push(tokio::spawn(ctx.run(kind, stream)));
+            }
         }
-        let stream = connect(&from, server_ip, Duration::from_secs(5), opts.interval)?;
-        for kind in KINDS {
-            let ctx = ctx(&from);
-            let stream = match kind {
-                Kind::LongConnection => Some(
-                    stream
-                        .try_clone()
-                        .map_err(|e| Error::io("the long-lived connection", e))?,
-                ),
-                _ => None,
-            };
-            tasks.push(tokio::spawn(ctx.run(kind, stream)));
+        Ok::<(), Error>(())
+    }
+    .await;
+    // A pair that cannot be probed stops the watch: the probes started end, and the echo server.
+    if let Err(e) = probing {
+        stop.store(true, Ordering::Relaxed);
+        for task in tasks {
+            let _ = task.await;
         }
+        echo.stop().await;
+        return Err(e);
     }
     let flap = planned.map(|((planned, crossing), flap)| {
         let task = tokio::spawn(planned.run(started, flap, stop.clone()));
@@ -997,6 +998,14 @@ impl ProbeLoop {
         }
     }
 
+    /// Starts the watch agent probing from this pair's client until the watch ends.
+    async fn start_agent(&self) -> Result<crate::place::Streaming> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        let argv = crate::watch_agent::probe_argv(self.server, ECHO_PORT, self.interval, left);
+        let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+        self.from.stream(&words, None, AGENT_START.min(left)).await
+    }
+
     /// Records the agent's lines until the watch ends (`None`) or the agent breaks (why).
     async fn follow(
         &self,
@@ -1041,10 +1050,7 @@ impl ProbeLoop {
                 continue;
             }
             next_try = Instant::now() + Duration::from_secs(1);
-            let left = self.until.saturating_duration_since(Instant::now());
-            let argv = crate::watch_agent::probe_argv(self.server, ECHO_PORT, self.interval, left);
-            let words: Vec<&str> = argv.iter().map(String::as_str).collect();
-            match self.from.stream(&words, None, AGENT_START.min(left)).await {
+            match self.start_agent().await {
                 Ok(agent) => {
                     self.reconnected(self.ms(Instant::now()));
                     clock.anchor = None;
