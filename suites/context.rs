@@ -2,7 +2,7 @@
 //! through [`Cx`], each of which keeps its own evidence. Also the recordings several claims
 //! judge ([`Recording`]), made once per target and shared through [`Shared`].
 
-use super::support::{Failure, Outcome, SEE_DEADLINE, TRAFFIC_DEADLINE};
+use super::verdict::{Failure, Outcome, SEE_DEADLINE, TRAFFIC_DEADLINE};
 use calico_conformance::capture::{Capture, CaptureResult};
 use calico_conformance::evidence::Evidence;
 use calico_conformance::expect::frames::{Frames, Match};

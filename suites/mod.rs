@@ -12,6 +12,7 @@ pub mod support;
 pub mod sweep_cases;
 #[cfg(test)]
 mod sweep_tests;
+pub mod verdict;
 #[cfg(test)]
 pub mod watch_tests;
 

@@ -6,7 +6,7 @@
 
 use super::host_routes::pod_nodes;
 use super::pod_identity::{calico_mtu, underlay_of};
-use super::pod_to_pod::PodExchange;
+use super::pod_to_pod::{Handshake, PodExchange};
 use super::support::*;
 use crate::claim;
 use calico_conformance::calico::{HTTP_PORT, VXLAN_PORT};
@@ -278,16 +278,6 @@ impl Recording for FullSizeEcho {
             full_size,
         })
     }
-}
-
-/// A TCP handshake captured on both pods' host ends: the client and server, their pods, and
-/// what each host end saw of the connection.
-pub struct Handshake {
-    pub client: SocketAddrV4,
-    pub client_pod: &'static str,
-    pub server: SocketAddrV4,
-    pub server_pod: &'static str,
-    pub captured: [Frames; 2],
 }
 
 /// The MSS checks of a handshake: on each host end, the SYN carries the client pod's eth0 MTU

@@ -146,8 +146,8 @@ impl PodExchange {
     }
 
     /// The connection's handshake as both host ends saw it (MTU-4 reads its MSS).
-    pub(super) fn handshake(&self) -> super::mtu::Handshake {
-        super::mtu::Handshake {
+    pub(super) fn handshake(&self) -> Handshake {
+        Handshake {
             client: self.client,
             client_pod: CLIENT_POD,
             server: self.server,
@@ -184,4 +184,14 @@ pub async fn p2p_4_no_translation(cx: &Cx<'_>) -> Outcome {
 pub async fn p2p_5_no_tunnel_or_underlay(cx: &Cx<'_>) -> Outcome {
     let x = cx.recorded::<PodExchange>().await?;
     cx.expect(frames::none_while_seen(&x.elsewhere, &x.on_client_cali))
+}
+
+/// A TCP handshake captured on both pods' host ends: the client and server, their pods, and
+/// what each host end saw of the connection.
+pub struct Handshake {
+    pub client: SocketAddrV4,
+    pub client_pod: &'static str,
+    pub server: SocketAddrV4,
+    pub server_pod: &'static str,
+    pub captured: [Frames; 2],
 }

@@ -3,20 +3,12 @@
 //! [`CaseResult`].
 
 pub use super::context::{Cx, Recording, Shared, VethPair, all_seen, at_least_frames};
+pub use super::verdict::{CLAIM_DEADLINE, Failure, Outcome, TRAFFIC_DEADLINE};
 use calico_conformance::evidence::Evidence;
-use calico_conformance::expect::Check;
 use calico_conformance::results::{CaseResult, Status};
 use calico_conformance::target::{REMOTE_POD, SERVER_POD, Target};
 use futures::future::BoxFuture;
-use std::time::{Duration, Instant};
-
-/// How long one claim may take, whatever it waits for (Calico's e2e rule for conformance
-/// tests is 15 s; the lab takes milliseconds).
-pub const CLAIM_DEADLINE: Duration = Duration::from_secs(30);
-/// How long a capture waits for frames it expects.
-pub const SEE_DEADLINE: Duration = Duration::from_secs(5);
-/// How long an HTTP GET or ping may take.
-pub const TRAFFIC_DEADLINE: Duration = Duration::from_secs(5);
+use std::time::Instant;
 
 /// For which cases a claim runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,30 +141,6 @@ impl Requirement {
         })
     }
 }
-
-/// Why a claim failed.
-#[derive(Debug, Clone)]
-pub enum Failure {
-    /// The dataplane is not as claimed: the check that failed.
-    Claim(Box<Check>),
-    /// The observation could not be made (a command failed, a pod is missing).
-    Harness(String),
-}
-
-impl From<calico_conformance::Error> for Failure {
-    fn from(e: calico_conformance::Error) -> Self {
-        Failure::Harness(e.to_string())
-    }
-}
-
-impl From<Box<Check>> for Failure {
-    fn from(check: Box<Check>) -> Self {
-        Failure::Claim(check)
-    }
-}
-
-/// The result of a claim: every check held, or the failure.
-pub type Outcome = Result<(), Failure>;
 
 /// Formats a failure the way every claim reports it: ID and sentence, expected, observed,
 /// evidence folder.
