@@ -41,5 +41,6 @@ pub mod topology;
 pub mod traffic;
 pub mod watch;
 pub mod watch_agent;
+pub mod watch_pods;
 
 pub use error::{Error, Result};

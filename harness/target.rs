@@ -287,6 +287,15 @@ impl Target {
         }
     }
 
+    /// On a cluster, what finds a pod again as it is now (a container restarted, a pod made
+    /// again); `None` on a local target, whose pods are where the target was opened.
+    pub fn pod_finder(&self) -> Option<crate::kube::PodFinder> {
+        match &self.backend {
+            Backend::Local { .. } => None,
+            Backend::Kube(k) => Some(k.pod_finder()),
+        }
+    }
+
     /// The node a pod runs on, as a place.
     pub fn host_of(&self, pod: &str) -> Result<Place> {
         let node = self.pod_facts(pod)?.node.clone();

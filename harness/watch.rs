@@ -18,8 +18,10 @@
 //! arrived.
 
 use crate::error::{Error, Result};
+use crate::kube::PodFinder;
 use crate::place::Place;
 use crate::target::{CLIENT_POD, REMOTE_POD, SERVER_POD, Target};
+use crate::watch_pods::{AGENT_START, Tracked};
 use serde::Serialize;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -584,13 +586,10 @@ impl Drop for EchoServer {
     }
 }
 
-/// How long the watch agent may take to start (an exec, python3's start, a bind).
-const AGENT_START: Duration = Duration::from_secs(30);
-
 /// The watch's echo server: in-process on a local target, the watch agent on a cluster.
 enum Echo {
     Local(EchoServer),
-    Agent(crate::place::Streaming),
+    Agent(crate::watch_pods::EchoAgent),
 }
 
 impl Echo {
@@ -598,24 +597,9 @@ impl Echo {
         match self {
             // Its drop stops and joins it (within 20 ms).
             Echo::Local(server) => drop(server),
-            Echo::Agent(mut agent) => agent.stop().await,
+            Echo::Agent(agent) => agent.stop().await,
         }
     }
-}
-
-/// The watch agent's echo server in the server pod, serving for the watch's length and a
-/// minute more (it is stopped when the watch ends; the minute is for a stop that fails).
-async fn start_agent_echo(
-    server: &Place,
-    ip: IpAddr,
-    length: Duration,
-) -> Result<crate::place::Streaming> {
-    let argv = crate::watch_agent::serve_argv(ip, ECHO_PORT, length + Duration::from_secs(60));
-    let words: Vec<&str> = argv.iter().map(String::as_str).collect();
-    server
-        .stream(&words, Some("serving"), AGENT_START)
-        .await
-        .map_err(|e| Error::Kube(format!("the watch's echo server: {e}")))
 }
 
 fn start_echo_server(server: &Place) -> Result<EchoServer> {
@@ -788,37 +772,39 @@ pub async fn watch(
     let recorder = Recorder::create(&opts.dir.join(PROBES_FILE), pairs.clone())?;
     let recorder = Arc::new(std::sync::Mutex::new(recorder));
     // On a cluster the suite cannot open sockets in the pods' namespaces: the watch agent
-    // probes there instead, run in the node probes.
-    let on_cluster = server.netns().is_none();
+    // probes there instead, run in the node probes; and the pods are followed through
+    // container restarts and re-creation (`watch_pods`).
+    let finder = target.pod_finder().filter(|_| server.netns().is_none());
     // Stopped, and its port free again, when the watch returns: by any path.
-    let echo = match on_cluster {
-        false => Echo::Local(start_echo_server(&server)?),
-        true => Echo::Agent(start_agent_echo(&server, server_ip, length).await?),
-    };
+    let (echo, servers) = start_echo(&finder, server, server_ip, length).await?;
     let started = Instant::now();
+    let until = started + length;
+    let server_ip = servers.as_ref().map_or(server_ip, |s| *s.borrow());
     let mut tasks = Vec::new();
     let probing = async {
         for (index, pair) in pairs.into_iter().enumerate() {
             let from = target.pod(&pair.from)?;
-            let ctx = |from: &Place| ProbeLoop {
-                from: from.clone(),
+            let from_ip: IpAddr = target.pod_facts(&pair.from)?.ip.into();
+            let ctx = |pod: Tracked| ProbeLoop {
+                pod,
                 server: server_ip,
+                servers: servers.clone(),
                 interval: opts.interval,
                 started,
-                until: started + length,
+                until,
                 stop: stop.clone(),
                 recorder: recorder.clone(),
                 index,
             };
-            if on_cluster {
-                let ctx = ctx(&from);
+            if servers.is_some() {
+                let ctx = ctx(track(&finder, &pair.from, from, from_ip).await);
                 let agent = ctx.start_agent().await?;
                 tasks.push(tokio::spawn(ctx.run_agent(agent)));
                 continue;
             }
             let stream = connect(&from, server_ip, Duration::from_secs(5), opts.interval)?;
             for kind in KINDS {
-                let ctx = ctx(&from);
+                let ctx = ctx(Tracked::fixed(&pair.from, from.clone(), from_ip));
                 let stream = match kind {
                     Kind::LongConnection => Some(
                         stream
@@ -883,6 +869,34 @@ pub async fn watch(
     })
 }
 
+/// The pod `name` (entered at `place`, with `ip`) as the watch follows it: looked for again on
+/// a cluster (`finder`), fixed on a local target.
+async fn track(finder: &Option<PodFinder>, name: &str, place: Place, ip: IpAddr) -> Tracked {
+    match finder {
+        Some(f) => Tracked::found(f.clone(), name, place, ip).await,
+        None => Tracked::fixed(name, place, ip),
+    }
+}
+
+/// The watch's echo server in `server`: in-process locally; on a cluster (`finder`) the watch
+/// agent, kept serving, and the server's IP as it changes.
+async fn start_echo(
+    finder: &Option<PodFinder>,
+    server: Place,
+    ip: IpAddr,
+    length: Duration,
+) -> Result<(Echo, Option<tokio::sync::watch::Receiver<IpAddr>>)> {
+    if finder.is_none() {
+        return Ok((Echo::Local(start_echo_server(&server)?), None));
+    }
+    let server = track(finder, SERVER_POD, server, ip).await;
+    // Its restarts are bounded by the watch's end and then some; the watch stops it.
+    let until = Instant::now() + length + AGENT_START;
+    let agent = crate::watch_pods::EchoAgent::start(server, ECHO_PORT, until).await?;
+    let servers = agent.ip.clone();
+    Ok((Echo::Agent(agent), Some(servers)))
+}
+
 /// The route a flap removes (the first cross-node pair's client node's route to the server's
 /// block), and the pairs whose traffic takes it.
 async fn plan_flap(target: &Target, pairs: &[Pair]) -> Result<(crate::flap::Planned, Vec<Pair>)> {
@@ -930,8 +944,13 @@ struct AgentClock {
 
 /// One probe loop: one kind on one pair, one probe per interval tick.
 struct ProbeLoop {
-    from: Place,
+    /// The pair's client pod.
+    pod: Tracked,
+    /// The server's IP as probed now.
     server: IpAddr,
+    /// On a cluster, the server's IP as the echo server's supervisor has it (it changes when
+    /// the server pod was made again with another).
+    servers: Option<tokio::sync::watch::Receiver<IpAddr>>,
     interval: Duration,
     started: Instant,
     until: Instant,
@@ -974,7 +993,7 @@ impl ProbeLoop {
     /// one runs or the watch ends: from then every interval counts as lost probes of each kind
     /// with that reason (a gap of at least one interval), the long connection as lost, and a new
     /// agent that runs as re-attached.
-    async fn run_agent(self, mut agent: crate::place::Streaming) {
+    async fn run_agent(mut self, mut agent: crate::place::Streaming) {
         let mut clock = AgentClock::default();
         loop {
             let broken = self.follow(&mut agent, &mut clock).await;
@@ -989,7 +1008,7 @@ impl ProbeLoop {
             })
             .await;
             let Some(why) = broken else { return };
-            let why = format!("{}: {why}", self.from.label());
+            let why = format!("{}: {why}", self.pod.place.label());
             tracing::warn!("{why}");
             match self.restart_agent(&why, &mut clock).await {
                 Some(again) => agent = again,
@@ -1003,12 +1022,15 @@ impl ProbeLoop {
         let left = self.until.saturating_duration_since(Instant::now());
         let argv = crate::watch_agent::probe_argv(self.server, ECHO_PORT, self.interval, left);
         let words: Vec<&str> = argv.iter().map(String::as_str).collect();
-        self.from.stream(&words, None, AGENT_START.min(left)).await
+        self.pod
+            .place
+            .stream(&words, None, AGENT_START.min(left))
+            .await
     }
 
     /// Records the agent's lines until the watch ends (`None`) or the agent breaks (why).
     async fn follow(
-        &self,
+        &mut self,
         agent: &mut crate::place::Streaming,
         clock: &mut AgentClock,
     ) -> Option<String> {
@@ -1016,7 +1038,12 @@ impl ProbeLoop {
         while Instant::now() < self.until && !self.stop.load(Ordering::Relaxed) {
             let line = tokio::select! {
                 line = agent.next_line() => line,
-                _ = ticker.tick() => continue,
+                _ = ticker.tick() => {
+                    if let Some(moved) = self.moved().await {
+                        return Some(moved);
+                    }
+                    continue;
+                }
             };
             let Some(line) = line else {
                 return Some("the watch agent ended before the watch".into());
@@ -1032,10 +1059,31 @@ impl ProbeLoop {
         None
     }
 
+    /// Whether the agent must start again elsewhere: the server pod has another IP now, or
+    /// this pair's client pod was made again (looked for every [`crate::watch_pods::LOOK_AGAIN`]).
+    async fn moved(&mut self) -> Option<String> {
+        if let Some(servers) = self
+            .servers
+            .as_mut()
+            .filter(|s| s.has_changed().unwrap_or(false))
+        {
+            let ip = *servers.borrow_and_update();
+            let why = format!(
+                "the server pod is at {ip} now, no longer at {}",
+                self.server
+            );
+            self.server = ip;
+            return Some(why);
+        }
+        self.pod.moved().await
+    }
+
     /// After the agent broke (`why`): lost probes of each kind every interval, and a new agent
-    /// tried at most once a second, until one runs (returned) or the watch ends.
+    /// tried at most once a second, until one runs (returned) or the watch ends. A start that
+    /// fails looks for the pod again (a container restarted has another process to enter) and
+    /// tries there at once.
     async fn restart_agent(
-        &self,
+        &mut self,
         why: &str,
         clock: &mut AgentClock,
     ) -> Option<crate::place::Streaming> {
@@ -1050,7 +1098,15 @@ impl ProbeLoop {
                 continue;
             }
             next_try = Instant::now() + Duration::from_secs(1);
-            match self.start_agent().await {
+            let mut started = self.start_agent().await;
+            if let Err(e) = &started {
+                tracing::debug!("restarting the watch agent: {e}");
+                match self.pod.find_again().await {
+                    Ok(()) => started = self.start_agent().await,
+                    Err(e) => tracing::debug!("watch: {e}"),
+                }
+            }
+            match started {
                 Ok(agent) => {
                     self.reconnected(self.ms(Instant::now()));
                     clock.anchor = None;
@@ -1164,7 +1220,7 @@ impl ProbeLoop {
     ) -> std::result::Result<(), String> {
         let byte = (seq % 256) as u8;
         let Some(mut s) = stream.take() else {
-            let (from, server, interval) = (self.from.clone(), self.server, self.interval);
+            let (from, server, interval) = (self.pod.place.clone(), self.server, self.interval);
             let done = tokio::task::spawn_blocking(move || reattach(&from, server, byte, interval));
             return match done.await {
                 Ok(Ok((s, answered))) => {
@@ -1201,7 +1257,7 @@ impl ProbeLoop {
     }
 
     async fn icmp(&self) -> std::result::Result<(), String> {
-        let probe = self.from.ping(self.server, 1, self.interval);
+        let probe = self.pod.place.ping(self.server, 1, self.interval);
         match tokio::time::timeout(self.interval, probe).await {
             Ok(Ok(replies)) if !replies.is_empty() => Ok(()),
             Ok(Ok(_)) => Err("no echo reply within the interval".into()),
@@ -1214,7 +1270,7 @@ impl ProbeLoop {
     /// the article's server: it serves one connection at a time, so a connection stuck on one
     /// pair would stall the other pairs' requests and show up as their gap.)
     async fn request(&self) -> std::result::Result<(), String> {
-        let netns = netns_of(&self.from).map_err(|e| e.to_string())?;
+        let netns = netns_of(&self.pod.place).map_err(|e| e.to_string())?;
         let addr = SocketAddr::new(self.server, ECHO_PORT);
         let interval = self.interval;
         let probe = tokio::task::spawn_blocking(move || {
@@ -1469,8 +1525,13 @@ mod tests {
             });
             let started = Instant::now();
             let ctx = ProbeLoop {
-                from: crate::local::LocalPlace::place("pod ns/test-tools-remote", "/nonexistent"),
+                pod: Tracked::fixed(
+                    "test-tools-remote",
+                    crate::local::LocalPlace::place("pod ns/test-tools-remote", "/nonexistent"),
+                    IpAddr::from([10, 0, 0, 2]),
+                ),
                 server: IpAddr::from([10, 0, 0, 1]),
+                servers: None,
                 interval: Duration::from_millis(100),
                 started,
                 until: started + Duration::from_millis(600),

@@ -156,6 +156,17 @@ impl<K: AsRef<str>> Answerer<K> {
         Answerer { routes, served }
     }
 
+    /// The route of `key` answered with `code` and `body` from now on.
+    pub fn set(&mut self, key: &str, code: u16, body: serde_json::Value)
+    where
+        K: From<String>,
+    {
+        match self.routes.iter_mut().find(|(k, _, _)| k.as_ref() == key) {
+            Some(route) => (route.1, route.2) = (code, body),
+            None => self.routes.push((K::from(key.to_string()), code, body)),
+        }
+    }
+
     /// The answer to `method uri` (see the module docs).
     pub fn answer(&self, method: &str, uri: &http::Uri) -> Answer {
         let watch = uri.query().is_some_and(|q| q.contains("watch=true"));

@@ -38,6 +38,7 @@ use crate::facts::Encapsulation;
 use crate::topology::Topology;
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The cgroup hierarchies the fake cluster can put containers in, in order of preference:
@@ -75,14 +76,16 @@ pub struct FakeCluster {
     pub server: FakeServer,
     /// The run's namespace (`calico-conformance-<run id>`).
     pub namespace: String,
-    cgroups: Cgroups,
+    cgroups: std::sync::Mutex<Cgroups>,
     /// Container processes of pods the lab made without one (`test-tools-remote`).
-    holders: Vec<crate::lab::holder::Holder>,
+    holders: std::sync::Mutex<Vec<crate::lab::holder::Holder>>,
+    /// The article's pods as served, by name.
+    served: std::sync::Mutex<BTreeMap<String, Value>>,
 }
 
 impl Drop for FakeCluster {
     fn drop(&mut self) {
-        for h in &mut self.holders {
+        for h in self.holders.get_mut().unwrap_or_else(|e| e.into_inner()) {
             if let Err(e) = h.kill_and_reap() {
                 eprintln!("fake cluster: {e}");
             }
@@ -237,17 +240,72 @@ impl FakeCluster {
                 return Err(Error::io("starting the fake API server", e));
             }
         };
+        let served = (pods.iter())
+            .map(|p| {
+                (
+                    p["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    p.clone(),
+                )
+            })
+            .collect();
         Ok(FakeCluster {
             server,
             namespace,
-            cgroups,
-            holders,
+            cgroups: std::sync::Mutex::new(cgroups),
+            holders: std::sync::Mutex::new(holders),
+            served: std::sync::Mutex::new(served),
         })
     }
 
     /// The cgroup directories made for the containers (for tests checking they are gone).
     pub fn cgroup_root(&self) -> PathBuf {
-        self.cgroups.root.clone()
+        self.cgroups.lock().unwrap().root.clone()
+    }
+
+    /// Restarts the container of `pod` as the kubelet does: a new process in the pod's network
+    /// namespace (the sandbox's, which stays) and in a new container's cgroup, the old process
+    /// killed, and the pod served with the new container ID and one restart more; its IP stays.
+    /// For the containers this fake cluster made (`curl-client` of `test-tools-remote`). No
+    /// recording shows a restarted container: the fields changed are the recorded pod's own.
+    pub fn restart_container(&self, pod: &str) -> Result<()> {
+        use crate::lab::holder::{HolderSpec, Ns, spawn_all};
+        let mut holders = self.holders.lock().unwrap();
+        let tail = format!(":{pod}/curl-client");
+        let i = (holders.iter().position(|h| h.label.ends_with(&tail)))
+            .ok_or_else(|| Error::Internal(format!("no container of {pod} that the fake made")))?;
+        let ns = std::fs::File::open(holders[i].netns())
+            .map_err(|e| Error::io(format!("opening {pod}'s namespace"), e))?;
+        let label = format!("{} (restarted)", holders[i].label);
+        let new = spawn_all(vec![HolderSpec {
+            label,
+            ns: Ns::Join(ns.into()),
+        }])?;
+        let mut served = self.served.lock().unwrap();
+        let body = served
+            .get_mut(pod)
+            .ok_or_else(|| Error::Internal(format!("{pod} is not served")))?;
+        let uid = body["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let status = &mut body["status"]["containerStatuses"][0];
+        let restarts = status["restartCount"].as_u64().unwrap_or(0) + 1;
+        let mut cgroups = self.cgroups.lock().unwrap();
+        let id = hex_id(&format!(
+            "{}/{pod}/restart {restarts}",
+            cgroups.root.display()
+        ));
+        cgroups.put(&format!("kubepods/besteffort/pod{uid}/{id}"), new[0].pid())?;
+        status["containerID"] = format!("containerd://{id}").into();
+        status["restartCount"] = restarts.into();
+        let mut old = std::mem::replace(&mut holders[i], new.into_iter().next().unwrap());
+        old.kill_and_reap()?;
+        let key = format!("GET /api/v1/namespaces/{}/pods/{pod}", self.namespace);
+        self.server.set_route(&key, 200, body.clone());
+        Ok(())
     }
 }
 

@@ -39,6 +39,7 @@ use tokio_tungstenite::tungstenite::protocol::{Message, Role};
 pub struct FakeServer {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
+    state: Arc<State>,
     /// Every request, as `<METHOD> <path>`; an exec as `EXEC <probe> <argv...>`.
     pub log: Log,
     stop: tokio::sync::watch::Sender<bool>,
@@ -55,7 +56,7 @@ impl Drop for FakeServer {
 pub type ProbeNetns = BTreeMap<String, Option<PathBuf>>;
 
 struct State {
-    answerer: Answerer<String>,
+    answerer: std::sync::RwLock<Answerer<String>>,
     probes: ProbeNetns,
     log: Log,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -72,11 +73,12 @@ impl FakeServer {
         let log = Log::default();
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let state = Arc::new(State {
-            answerer: Answerer::new(routes),
+            answerer: std::sync::RwLock::new(Answerer::new(routes)),
             probes,
             log: log.clone(),
             stop: stop_rx.clone(),
         });
+        let state_kept = state.clone();
         let mut stopped = stop_rx;
         tokio::spawn(async move {
             loop {
@@ -100,7 +102,12 @@ impl FakeServer {
                 });
             }
         });
-        Ok(FakeServer { url, log, stop })
+        Ok(FakeServer {
+            url,
+            state: state_kept,
+            log,
+            stop,
+        })
     }
 
     /// A connection to this server as [`super::connect`] makes one (a client for ordinary
@@ -120,6 +127,12 @@ impl FakeServer {
             exec_client: kube::Client::try_from(exec_config).unwrap(),
             ready_timeout: None,
         }
+    }
+
+    /// Answers `key` (`<METHOD> <path>`) with `code` and `body` from now on (the object changed
+    /// on the cluster: a container restarted).
+    pub fn set_route(&self, key: &str, code: u16, body: serde_json::Value) {
+        (self.state.answerer.write().unwrap()).set(key, code, body);
     }
 
     /// The execs the server ran, as `EXEC <probe> <argv...>`.
@@ -149,7 +162,7 @@ async fn handle(state: Arc<State>, mut req: hyper::Request<Incoming>) -> Reply {
     if let Some(probe) = exec_pod(&path) {
         return upgrade_exec(state, probe, &mut req);
     }
-    let answer = state.answerer.answer(req.method().as_str(), req.uri());
+    let answer = (state.answerer.read().unwrap()).answer(req.method().as_str(), req.uri());
     state.log.lock().unwrap().push(answer.key.clone());
     // Read the request body (an applied object, DeleteOptions) so the connection stays usable.
     let _ = req.into_body().collect().await;

@@ -35,5 +35,5 @@ pub use api::{CONNECT_DEADLINE, DEFAULT_READY_TIMEOUT, DEFAULT_TEARDOWN_TIMEOUT,
 pub use calico_api::read_calico_objects;
 pub use context::{Connection, check_context, connect, context_name};
 pub use namespaces::{cleanup_leftovers, delete_run_namespace, is_leftover, warn_about_leftovers};
-pub use setup::{KubeTarget, Scope, planned_pods};
+pub use setup::{Found, KubeTarget, PodFinder, Scope, planned_pods};
 pub use shared::open;

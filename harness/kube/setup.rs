@@ -19,7 +19,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 /// The pods a run deploys, prepared exactly as they are sent: the article's two pods and
@@ -605,11 +605,94 @@ impl KubeTarget {
             .collect())
     }
 
+    /// What finds the run's pods again, as they are now (see [`PodFinder`]).
+    pub fn pod_finder(&self) -> PodFinder {
+        PodFinder {
+            pods: Api::namespaced(self.client.clone(), &self.namespace),
+            exec_pods: self.exec_pods.clone(),
+            namespace: self.namespace.clone(),
+            probes: self.probes.clone(),
+        }
+    }
+
     /// Deletes the run's namespace (foreground propagation) and waits until it is gone, at
     /// most `CALICO_TEARDOWN_TIMEOUT`.
     pub async fn teardown(self) -> Result<()> {
         let deadline = env_seconds("CALICO_TEARDOWN_TIMEOUT", DEFAULT_TEARDOWN_TIMEOUT)?;
         delete_namespace(&self.client, &self.watch_client, &self.namespace, deadline).await
+    }
+}
+
+/// Finds a pod of the run again, as it is now: for a watch that outlives a container restart
+/// (a new init process to enter) or a pod made again under its name (a new network namespace,
+/// maybe a new IP). Cheap to clone; every call reads the pod from the API server and looks for
+/// its container on its node, as the target's opening did.
+#[derive(Clone)]
+pub struct PodFinder {
+    pods: Api<Pod>,
+    exec_pods: Api<Pod>,
+    namespace: String,
+    probes: BTreeMap<String, String>,
+}
+
+/// A pod as [`PodFinder::find`] found it.
+#[derive(Clone)]
+pub struct Found {
+    /// Its network namespace, entered from its node's probe (labelled as the target's).
+    pub place: Place,
+    /// Its IPv4 address (`status.podIP`).
+    pub ip: IpAddr,
+    /// Which network namespace that is: its node and `net:[inode]`. The same while the pod's
+    /// sandbox lives (a container restart keeps it); another once the pod was made again.
+    pub netns: String,
+}
+
+impl PodFinder {
+    /// Pod `pod` now: read from the API server, its containers running, its namespace found
+    /// from its node's probe. Fails naming the pod when it is not there, not running (a
+    /// container waiting, with the kubelet's reason), on a node without a probe, or not found
+    /// on its node.
+    pub async fn find(&self, pod: &str) -> Result<Found> {
+        let ns = &self.namespace;
+        let p = (self.pods.get(pod).await)
+            .map_err(|e| Error::api(format!("reading pod {ns}/{pod}"), e))?;
+        let statuses = p
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref());
+        for c in statuses.into_iter().flatten() {
+            if c.state.as_ref().and_then(|s| s.running.as_ref()).is_none() {
+                let waiting = c.state.as_ref().and_then(|s| s.waiting.as_ref());
+                let why = waiting
+                    .and_then(|w| w.reason.clone())
+                    .unwrap_or_else(|| "not running".into());
+                return Err(Error::Kube(format!(
+                    "pod {ns}/{pod}: container {} is {why}",
+                    c.name
+                )));
+            }
+        }
+        let node = pod_node(&p)?;
+        let probe = self.probes.get(&node).ok_or_else(|| {
+            Error::NotFound(format!(
+                "pod {ns}/{pod} is on node {node} now, which has no node probe"
+            ))
+        })?;
+        let at = |label: String, netns| {
+            KubePlace::new(label, self.exec_pods.clone(), probe.clone(), netns)
+        };
+        let found = discover_pod(&at(format!("host {node}"), Netns::Host), &p).await?;
+        let place = at(format!("pod {ns}/{pod}"), Netns::Process(found.pod_pid));
+        let link = format!("/proc/{}/ns/net", found.pod_pid);
+        let inode = (place
+            .exec(&["readlink", &link], PROBE_COMMAND_DEADLINE)
+            .await?
+            .ok())?;
+        Ok(Found {
+            place: Place::new(place),
+            ip: pod_ip(&p)?.into(),
+            netns: format!("node {node}, {}", inode.stdout_text().trim()),
+        })
     }
 }
 
