@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::kube::PodFinder;
 use crate::place::Place;
 use crate::target::{CLIENT_POD, REMOTE_POD, SERVER_POD, Target};
+pub use crate::watch_pods::LOOK_AGAIN;
 use crate::watch_pods::{AGENT_START, Tracked};
 use serde::Serialize;
 use std::io::{Read, Write};

@@ -809,3 +809,45 @@ fn watch_on_a_cluster_starts_its_echo_server_again_when_it_ends() {
         assert!(!passed, "{from}: {message}");
     }
 }
+
+/// `watch` on a cluster whose client pod is made again mid-watch under its name (a new pod UID,
+/// a new sandbox: a new network namespace, its `eth0` moved there with its IP): the running
+/// agent is left in the old namespace, with no interface to probe through. When the watch next
+/// looks for the pod (every 5 s) it finds the new namespace and starts the agent there: that
+/// pair has one gap of each kind, answered again after it, and its connection counts as lost
+/// naming the pod made again (CONT-2); the other pair has no gap.
+#[test]
+fn watch_on_a_cluster_moves_to_a_pod_made_again() {
+    use super::watch_tests::{gaps_of, verdict, watched};
+    use calico_conformance::watch::{Kind, LOOK_AGAIN};
+    use std::time::Duration;
+    let rt = super::runner::runtime().unwrap();
+    let (lab, cluster, kube) = rt.block_on(kube_over_a_lab());
+    let cluster = Arc::new(cluster);
+    let making = cluster.clone();
+    let length = LOOK_AGAIN + Duration::from_secs(3);
+    let (w, ()) = watched(&kube, "kube-pod-made-again", length, move |_| {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            making.make_pod_again("test-tools-remote").unwrap();
+        })
+    });
+    rt.block_on(kube.close()).unwrap();
+    drop(cluster);
+    let left = watch_agents(&pod_namespaces(&lab));
+    rt.block_on(lab.close()).unwrap();
+    assert!(left.is_empty(), "watch agents left running: {left:#?}");
+    let log = (w.pairs.iter())
+        .find(|l| l.pair.from == "test-tools-remote")
+        .unwrap();
+    for kind in [Kind::Icmp, Kind::TcpRequest, Kind::LongConnection] {
+        let gaps = gaps_of(&w, "test-tools-remote", kind);
+        assert_eq!(gaps.len(), 1, "{kind:?}: {gaps:?}");
+        assert_eq!(log.kind(kind).gaps.len(), 1, "{kind:?}: not answered again");
+        let same = gaps_of(&w, "test-tools", kind);
+        assert_eq!(same, Vec::<f64>::new(), "{kind:?} on the same-node pair");
+    }
+    let (passed, message) = verdict(&w, "CONT-2", "test-tools-remote");
+    assert!(!passed && message.contains("was made again"), "{message}");
+    assert!(verdict(&w, "CONT-2", "test-tools").0);
+}

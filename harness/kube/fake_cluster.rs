@@ -265,6 +265,89 @@ impl FakeCluster {
         self.cgroups.lock().unwrap().root.clone()
     }
 
+    /// Makes `pod` again under its name, as after a `kubectl delete` and an apply (or a new
+    /// sandbox): a new pod UID, a new network namespace with a new container process in it,
+    /// and the pod's `eth0` moved there and configured as Calico's CNI plugin does (its /32,
+    /// the route to 169.254.1.1 and the default route through it), keeping its IP and host end.
+    /// The old namespace is left empty of interfaces (the lab still holds it), its container
+    /// process killed. For the containers this fake cluster made (`test-tools-remote`'s). No
+    /// recording shows a pod made again: the fields changed are the recorded pod's own.
+    pub fn make_pod_again(&self, pod: &str) -> Result<()> {
+        use crate::lab::holder::{HolderSpec, Ns, spawn_all};
+        let mut holders = self.holders.lock().unwrap();
+        let tail = format!(":{pod}/curl-client");
+        let i = (holders.iter().position(|h| h.label.ends_with(&tail)))
+            .ok_or_else(|| Error::Internal(format!("no container of {pod} that the fake made")))?;
+        let label = format!("{} (made again)", holders[i].label);
+        let new = spawn_all(vec![HolderSpec { label, ns: Ns::New }])?;
+        let mut served = self.served.lock().unwrap();
+        let body = served
+            .get_mut(pod)
+            .ok_or_else(|| Error::Internal(format!("{pod} is not served")))?;
+        let ip = body["status"]["podIP"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let (old_ns, new_ns) = (holders[i].netns(), new[0].netns());
+        let new_pid = new[0].pid().to_string();
+        let ip_in = |ns: &Path, args: &[&str]| -> Result<()> {
+            let mut argv = vec![format!("--net={}", ns.display()), "--".into(), "ip".into()];
+            argv.extend(args.iter().map(|a| a.to_string()));
+            let out = std::process::Command::new("nsenter")
+                .args(&argv)
+                .output()
+                .map_err(|e| Error::io("running nsenter", e))?;
+            match out.status.success() {
+                true => Ok(()),
+                false => Err(Error::Internal(format!(
+                    "ip {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                ))),
+            }
+        };
+        ip_in(&old_ns, &["link", "set", "eth0", "netns", &new_pid])?;
+        for args in [
+            vec!["link", "set", "lo", "up"],
+            vec!["addr", "add", &format!("{ip}/32"), "dev", "eth0"],
+            vec!["link", "set", "eth0", "up"],
+            vec![
+                "route",
+                "add",
+                "169.254.1.1",
+                "dev",
+                "eth0",
+                "scope",
+                "link",
+            ],
+            vec![
+                "route",
+                "add",
+                "default",
+                "via",
+                "169.254.1.1",
+                "dev",
+                "eth0",
+            ],
+        ] {
+            ip_in(&new_ns, &args)?;
+        }
+        let uid = format!(
+            "{}-0000-4000-8000-000000000001",
+            &hex_id(&format!("{pod} again"))[..8]
+        );
+        let mut cgroups = self.cgroups.lock().unwrap();
+        let id = hex_id(&format!("{}/{pod}/made again", cgroups.root.display()));
+        cgroups.put(&format!("kubepods/besteffort/pod{uid}/{id}"), new[0].pid())?;
+        body["metadata"]["uid"] = uid.into();
+        body["status"]["containerStatuses"][0]["containerID"] = format!("containerd://{id}").into();
+        let mut old = std::mem::replace(&mut holders[i], new.into_iter().next().unwrap());
+        old.kill_and_reap()?;
+        let key = format!("GET /api/v1/namespaces/{}/pods/{pod}", self.namespace);
+        self.server.set_route(&key, 200, body.clone());
+        Ok(())
+    }
+
     /// Restarts the container of `pod` as the kubelet does: a new process in the pod's network
     /// namespace (the sandbox's, which stays) and in a new container's cgroup, the old process
     /// killed, and the pod served with the new container ID and one restart more; its IP stays.
