@@ -57,7 +57,7 @@ pub fn ring(nodes: &[String], pairs: usize) -> BTreeMap<String, Vec<String>> {
 
 /// A pod of `node` the target can place (to ping from), with its workload. On a cluster only
 /// the run's own (its namespace): never a user's pod, not even one named like the run's.
-fn pod_on(target: &Target, node: &str) -> Option<(crate::place::Place, Workload)> {
+fn pod_on(target: &Target, node: &str) -> Option<(Place, Workload)> {
     let run_namespace = (target.topology().is_none())
         .then(|| target.facts.pods.first().map(|p| p.namespace.as_str()))
         .flatten();
@@ -66,42 +66,21 @@ fn pod_on(target: &Target, node: &str) -> Option<(crate::place::Place, Workload)
         .find_map(|w| target.pod(&w.name).ok().map(|p| (p, w.clone())))
 }
 
-/// XN-1 across the ring: `node`'s pod pings a pod on each of `peers` (3 echoes each); the
-/// replies come back routed twice (TTL 62). A node with no pod to ping from, or a peer with no
-/// pod, is a failed check naming it.
-async fn reachability(target: &Target, node: &str, peers: &[String]) -> Vec<SweepCheck> {
+/// XN-1 across the ring: `node`'s pod (`from`, placed) pings a pod on each of its ring `peers`
+/// (3 echoes each); the replies come back routed twice (TTL 62). The ring holds only nodes
+/// with a pod the suite can place, so each side has one.
+async fn reachability(
+    (from, src): &(Place, Workload),
+    peers: impl IntoIterator<Item = (&String, &Workload)>,
+) -> Vec<SweepCheck> {
     let mut out = Vec::new();
-    let Some((from, src)) = pod_on(target, node) else {
-        let what = format!("a pod on {node} to ping from");
-        let got = Value::Name("none".into());
-        let check = eq(what, Value::Name("a placeable pod".into()), got);
-        return vec![SweepCheck {
-            claim: "XN-1",
-            pod: None,
-            check,
-        }];
-    };
     let mut mtu2 = Vec::new();
-    for peer in peers {
-        // The peer's pod the suite can enter (its own, on a cluster), else any of its pods.
-        let dst = (pod_on(target, peer).map(|(_, w)| w))
-            .or_else(|| target.facts.workloads_on(peer).next().cloned());
-        let check = match dst {
-            None => eq(
-                format!("a pod on {peer} to ping"),
-                Value::Name("a pod".into()),
-                Value::Name("none".into()),
-            ),
-            Some(dst) => {
-                let replies = from
-                    .ping(dst.ip.into(), 3, Duration::from_secs(5))
-                    .await
-                    .unwrap_or_default();
-                mtu2.extend(full_size(&from, &src, &dst, peer).await);
-                crate::expect::ttl(dst.ip, &replies, 62)
-                    .because(format!("{} on {peer}, routed by both nodes", dst.id()))
-            }
-        };
+    for (peer, dst) in peers {
+        let replies =
+            (from.ping(dst.ip.into(), 3, Duration::from_secs(5)).await).unwrap_or_default();
+        mtu2.extend(full_size(from, src, dst, peer).await);
+        let check = crate::expect::ttl(dst.ip, &replies, 62)
+            .because(format!("{} on {peer}, routed by both nodes", dst.id()));
         out.push(SweepCheck {
             claim: "XN-1",
             pod: Some(src.id()),
@@ -523,12 +502,12 @@ pub async fn sweep(
         .collect();
     names.sort();
     // XN-1 runs between the nodes with a pod the suite can enter (on a cluster: its own).
-    let pinging: Vec<String> = (names.iter())
-        .filter(|n| pod_on(target, n).is_some())
-        .cloned()
+    let placed: BTreeMap<String, (Place, Workload)> = (names.iter())
+        .filter_map(|n| pod_on(target, n).map(|p| (n.clone(), p)))
         .collect();
+    let pinging: Vec<String> = placed.keys().cloned().collect();
     let ring = ring(&pinging, opts.pairs);
-    let ring = &ring;
+    let (ring, placed) = (&ring, &placed);
     let mut out = Vec::new();
     for (node, why) in skipped {
         let r = NodeResult {
@@ -550,8 +529,11 @@ pub async fn sweep(
             Ok(snap) => judge(&target.facts, &snap),
             Err(e) => Err(e.to_string()),
         };
-        if let (Ok(checks), Some(peers)) = (&mut judged, ring.get(&node)) {
-            checks.extend(reachability(target, &node, peers).await);
+        if let (Ok(checks), Some(peers), Some(from)) =
+            (&mut judged, ring.get(&node), placed.get(&node))
+        {
+            let peers = (peers.iter()).filter_map(|p| placed.get(p).map(|(_, w)| (p, w)));
+            checks.extend(reachability(from, peers).await);
         }
         // A cluster's node whose pinger did not start: a pod Calico could not network there is
         // the node's failure, not a note.
