@@ -515,6 +515,47 @@ async fn kube_over_a_lab() -> (Target, FakeCluster, Target) {
     (lab, cluster, kube)
 }
 
+/// What a watch over a fake cluster left: the watch, what its fault returned, and the execs
+/// and requests the fake server was sent.
+struct OverFake<T> {
+    w: calico_conformance::watch::Watched,
+    fault: T,
+    execs: Vec<String>,
+    requests: Vec<String>,
+}
+
+/// Watches the kube target over a fake cluster over the article's lab for `length`, `fault`
+/// running beside it (given the target, the fake cluster and the lab's pod namespaces); then
+/// closes both targets, drops the fake cluster and checks that no watch agent outlived it.
+fn watched_over_fake<F, T>(name: &str, length: std::time::Duration, fault: F) -> OverFake<T>
+where
+    F: for<'a> FnOnce(
+        &'a Target,
+        Arc<FakeCluster>,
+        Vec<std::path::PathBuf>,
+    ) -> futures::future::BoxFuture<'a, T>,
+{
+    let rt = super::runner::runtime().unwrap();
+    let (lab, cluster, kube) = rt.block_on(kube_over_a_lab());
+    let cluster = Arc::new(cluster);
+    let (faulting, pods) = (cluster.clone(), pod_namespaces(&lab));
+    let (w, fault) =
+        super::watch_tests::watched(&kube, name, length, move |t| fault(t, faulting, pods));
+    let execs = cluster.server.execs();
+    let requests = cluster.server.log.lock().unwrap().clone();
+    rt.block_on(kube.close()).unwrap();
+    drop(cluster);
+    let left = watch_agents(&pod_namespaces(&lab));
+    rt.block_on(lab.close()).unwrap();
+    assert!(left.is_empty(), "watch agents left running: {left:#?}");
+    OverFake {
+        w,
+        fault,
+        execs,
+        requests,
+    }
+}
+
 /// `watch` on a cluster, through the kube code paths: the suite cannot open sockets in a
 /// cluster's pods, so the watch agent (python3 in the node probe, entered into each client
 /// pod's namespace; its echo server in the server pod's) probes there, every command an exec
@@ -525,15 +566,13 @@ async fn kube_over_a_lab() -> (Target, FakeCluster, Target) {
 /// every kind answered on both. No agent outlives the watch.
 #[test]
 fn cont_1_watch_on_a_cluster_measures_a_route_flap_on_the_pair_that_crosses_it_only() {
-    use super::watch_tests::{Outage, TOLERANCE_MS, gaps_of, ip, watched};
+    use super::watch_tests::{Outage, TOLERANCE_MS, gaps_of, ip};
     use calico_conformance::watch::Kind;
     use std::time::Duration;
-    let rt = super::runner::runtime().unwrap();
-    let (lab, cluster, kube) = rt.block_on(kube_over_a_lab());
-    let block = kube.facts.node("k8s-worker-1").unwrap().blocks[0];
-    let pods = pod_namespaces(&lab);
-    let (w, (outage, running)) = watched(&kube, "kube-route", Duration::from_secs(5), |t| {
+    let length = Duration::from_secs(5);
+    let run = watched_over_fake("kube-route", length, |t, _, pods| {
         Box::pin(async move {
+            let block = t.facts.node("k8s-worker-1").unwrap().blocks[0];
             tokio::time::sleep(Duration::from_millis(1500)).await;
             // Where they run: the echo server and one prober per pair, in the lab's pods.
             let running = watch_agents(&pods);
@@ -546,17 +585,15 @@ fn cont_1_watch_on_a_cluster_measures_a_route_flap_on_the_pair_that_crosses_it_o
             )
         })
     });
+    let OverFake {
+        w,
+        fault: (outage, running),
+        execs,
+        ..
+    } = run;
     assert_eq!(running.len(), 3, "{running:#?}");
-    let execs = cluster.server.execs();
-    rt.block_on(kube.close()).unwrap();
-    drop(cluster);
-    let left = watch_agents(&pod_namespaces(&lab));
-    rt.block_on(lab.close()).unwrap();
-    assert!(left.is_empty(), "watch agents left running: {left:#?}");
     assert!(
-        execs
-            .iter()
-            .any(|e| e.contains("python3 -c") && e.contains(" serve 192.168.")),
+        (execs.iter()).any(|e| e.contains("python3 -c") && e.contains(" serve 192.168.")),
         "{execs:#?}"
     );
     for kind in [Kind::Icmp, Kind::TcpRequest] {
@@ -646,21 +683,19 @@ fn watch_on_a_cluster_whose_echo_port_is_taken_says_which_pod_and_why() {
 /// other pair has no gap.
 #[test]
 fn watch_on_a_cluster_re_attaches_a_pair_whose_agent_died() {
-    use super::watch_tests::{gaps_of, verdict, watched};
+    use super::watch_tests::{gaps_of, verdict};
     use calico_conformance::watch::Kind;
     use std::time::Duration;
-    let rt = super::runner::runtime().unwrap();
-    let (lab, cluster, kube) = rt.block_on(kube_over_a_lab());
-    let remote = vec![pod_namespaces(&lab)[2].clone()];
-    let (w, killed) = watched(&kube, "kube-agent-died", Duration::from_secs(5), |_| {
+    let length = Duration::from_secs(5);
+    let run = watched_over_fake("kube-agent-died", length, |_, _, pods| {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(1500)).await;
-            kill_watch_agents(&remote)
+            kill_watch_agents(&pods[2..])
         })
     });
-    rt.block_on(kube.close()).unwrap();
-    drop(cluster);
-    rt.block_on(lab.close()).unwrap();
+    let OverFake {
+        w, fault: killed, ..
+    } = run;
     assert_eq!(killed.len(), 1, "test-tools-remote's agents: {killed:?}");
     let log = (w.pairs.iter())
         .find(|l| l.pair.from == "test-tools-remote")
@@ -704,29 +739,23 @@ fn watch_on_a_cluster_re_attaches_a_pair_whose_agent_died() {
 /// agents stay).
 #[test]
 fn watch_on_a_cluster_re_attaches_a_pod_whose_container_restarted() {
-    use super::watch_tests::{gaps_of, watched};
+    use super::watch_tests::gaps_of;
     use calico_conformance::watch::Kind;
     use std::time::Duration;
-    let rt = super::runner::runtime().unwrap();
-    let (lab, cluster, kube) = rt.block_on(kube_over_a_lab());
-    let cluster = Arc::new(cluster);
-    let remote = vec![pod_namespaces(&lab)[2].clone()];
-    let restarting = cluster.clone();
     let length = Duration::from_secs(8);
-    let (w, killed) = watched(&kube, "kube-container-restarted", length, move |_| {
+    let run = watched_over_fake("kube-container-restarted", length, |_, cluster, pods| {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(1500)).await;
-            restarting.restart_container("test-tools-remote").unwrap();
-            kill_watch_agents(&remote)
+            cluster.restart_container("test-tools-remote").unwrap();
+            kill_watch_agents(&pods[2..])
         })
     });
-    let execs = cluster.server.execs();
-    let requests = cluster.server.log.lock().unwrap().clone();
-    rt.block_on(kube.close()).unwrap();
-    drop(cluster);
-    let left = watch_agents(&pod_namespaces(&lab));
-    rt.block_on(lab.close()).unwrap();
-    assert!(left.is_empty(), "watch agents left running: {left:#?}");
+    let OverFake {
+        w,
+        fault: killed,
+        execs,
+        requests,
+    } = run;
     assert_eq!(killed.len(), 1, "test-tools-remote's agents: {killed:?}");
     let log = (w.pairs.iter())
         .find(|l| l.pair.from == "test-tools-remote")
@@ -772,23 +801,19 @@ fn watch_on_a_cluster_re_attaches_a_pod_whose_container_restarted() {
 /// the echo server does not answer, has no gap.
 #[test]
 fn watch_on_a_cluster_starts_its_echo_server_again_when_it_ends() {
-    use super::watch_tests::{gaps_of, verdict, watched};
+    use super::watch_tests::{gaps_of, verdict};
     use calico_conformance::watch::Kind;
     use std::time::Duration;
-    let rt = super::runner::runtime().unwrap();
-    let (lab, cluster, kube) = rt.block_on(kube_over_a_lab());
-    let server = vec![pod_namespaces(&lab)[0].clone()];
-    let (w, killed) = watched(&kube, "kube-echo-died", Duration::from_secs(5), |_| {
+    let length = Duration::from_secs(5);
+    let run = watched_over_fake("kube-echo-died", length, |_, _, pods| {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(1500)).await;
-            kill_watch_agents(&server)
+            kill_watch_agents(&pods[..1])
         })
     });
-    rt.block_on(kube.close()).unwrap();
-    drop(cluster);
-    let left = watch_agents(&pod_namespaces(&lab));
-    rt.block_on(lab.close()).unwrap();
-    assert!(left.is_empty(), "watch agents left running: {left:#?}");
+    let OverFake {
+        w, fault: killed, ..
+    } = run;
     assert_eq!(killed.len(), 1, "the echo server: {killed:?}");
     for from in ["test-tools", "test-tools-remote"] {
         let log = w.pairs.iter().find(|l| l.pair.from == from).unwrap();
@@ -818,25 +843,17 @@ fn watch_on_a_cluster_starts_its_echo_server_again_when_it_ends() {
 /// naming the pod made again (CONT-2); the other pair has no gap.
 #[test]
 fn watch_on_a_cluster_moves_to_a_pod_made_again() {
-    use super::watch_tests::{gaps_of, verdict, watched};
+    use super::watch_tests::{gaps_of, verdict};
     use calico_conformance::watch::{Kind, LOOK_AGAIN};
     use std::time::Duration;
-    let rt = super::runner::runtime().unwrap();
-    let (lab, cluster, kube) = rt.block_on(kube_over_a_lab());
-    let cluster = Arc::new(cluster);
-    let making = cluster.clone();
     let length = LOOK_AGAIN + Duration::from_secs(3);
-    let (w, ()) = watched(&kube, "kube-pod-made-again", length, move |_| {
+    let run = watched_over_fake("kube-pod-made-again", length, |_, cluster, _| {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(1500)).await;
-            making.make_pod_again("test-tools-remote").unwrap();
+            cluster.make_pod_again("test-tools-remote").unwrap();
         })
     });
-    rt.block_on(kube.close()).unwrap();
-    drop(cluster);
-    let left = watch_agents(&pod_namespaces(&lab));
-    rt.block_on(lab.close()).unwrap();
-    assert!(left.is_empty(), "watch agents left running: {left:#?}");
+    let w = run.w;
     let log = (w.pairs.iter())
         .find(|l| l.pair.from == "test-tools-remote")
         .unwrap();
