@@ -678,7 +678,7 @@ fn watch_on_a_cluster_whose_echo_port_is_taken_says_which_pod_and_why() {
 
 /// `watch` on a cluster whose agent for one pair dies mid-watch (as when its node probe's
 /// container restarts and the exec ends with it): the watch starts a new agent, so that pair
-/// has one gap of each kind, at least an interval long, probes answered again after it, and the
+/// has one gap of each kind, at least one probe lost in it, probes answered again after it, and the
 /// long connection counted lost and re-attached (CONT-2 fails naming the agent's end); the
 /// other pair has no gap.
 #[test]
@@ -703,13 +703,14 @@ fn watch_on_a_cluster_re_attaches_a_pair_whose_agent_died() {
     for kind in [Kind::Icmp, Kind::TcpRequest, Kind::LongConnection] {
         let gaps = gaps_of(&w, "test-tools-remote", kind);
         assert_eq!(gaps.len(), 1, "{kind:?}: {gaps:?}");
-        assert!(gaps[0] >= w.interval_ms, "{kind:?}: {gaps:?}");
         let closed = &log.kind(kind).gaps;
         assert_eq!(
             closed.len(),
             1,
             "{kind:?}: not answered again after the gap"
         );
+        // At least one probe lost: a gap of one is one interval, give or take the clock's jitter.
+        assert!(closed[0].lost >= 1, "{kind:?}: {closed:?}");
         let why = closed[0].first_error.clone().unwrap_or_default();
         assert!(
             why.contains("the watch agent ended before the watch"),
@@ -763,8 +764,9 @@ fn watch_on_a_cluster_re_attaches_a_pod_whose_container_restarted() {
     for kind in [Kind::Icmp, Kind::TcpRequest, Kind::LongConnection] {
         let gaps = gaps_of(&w, "test-tools-remote", kind);
         assert_eq!(gaps.len(), 1, "{kind:?}: {gaps:?}");
-        assert!(gaps[0] >= w.interval_ms, "{kind:?}: {gaps:?}");
-        assert_eq!(log.kind(kind).gaps.len(), 1, "{kind:?}: not answered again");
+        let closed = &log.kind(kind).gaps;
+        assert_eq!(closed.len(), 1, "{kind:?}: not answered again");
+        assert!(closed[0].lost >= 1, "{kind:?}: {closed:?}");
         let answered_after = (super::watch_tests::probes_of(&w, "test-tools-remote", kind))
             .iter()
             .filter(|p| p["sent_ms"].as_f64().unwrap_or(0.0) > 4000.0 && !p["rtt_ms"].is_null())
