@@ -870,3 +870,45 @@ fn watch_on_a_cluster_moves_to_a_pod_made_again() {
     assert!(!passed && message.contains("was made again"), "{message}");
     assert!(verdict(&w, "CONT-2", "test-tools").0);
 }
+
+/// `watch` on a cluster whose server pod is made again mid-watch with another IP (a new pod
+/// UID, a new network namespace, an address of its node's block, the node's /32 route moved
+/// to it): the echo server's agent is left in the old namespace and the clients probe the old
+/// IP, which no longer answers. When the watch next looks for the server (every 5 s) it starts
+/// the echo server in the new namespace and the clients probe the new IP: each pair has one gap
+/// of each kind, answered again after it, and CONT-2 fails on both naming the new IP.
+#[test]
+fn watch_on_a_cluster_follows_a_server_pod_made_again_with_another_ip() {
+    use super::watch_tests::{gaps_of, verdict};
+    use calico_conformance::watch::{Kind, LOOK_AGAIN};
+    use std::time::Duration;
+    let length = LOOK_AGAIN + Duration::from_secs(4);
+    let run = watched_over_fake("kube-server-made-again", length, |t, cluster, _| {
+        Box::pin(async move {
+            let server = t.pod_facts("c2c-network-demo").unwrap().clone();
+            let block = t.facts.node(&server.node).unwrap().blocks[0];
+            let new_ip = (block
+                .hosts()
+                .find(|ip| *ip != server.ip && ip.octets()[3] >= 50))
+            .unwrap();
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            cluster
+                .make_pod_again_at("c2c-network-demo", Some(new_ip))
+                .unwrap();
+            new_ip
+        })
+    });
+    let (w, new_ip) = (run.w, run.fault);
+    for from in ["test-tools", "test-tools-remote"] {
+        let log = w.pairs.iter().find(|l| l.pair.from == from).unwrap();
+        for kind in [Kind::Icmp, Kind::TcpRequest, Kind::LongConnection] {
+            let gaps = gaps_of(&w, from, kind);
+            assert_eq!(gaps.len(), 1, "{from} {kind:?}: {gaps:?}");
+            let closed = log.kind(kind).gaps.len();
+            assert_eq!(closed, 1, "{from} {kind:?}: not answered again");
+        }
+        let (passed, message) = verdict(&w, "CONT-2", from);
+        let moved = format!("the server pod is at {new_ip} now");
+        assert!(!passed && message.contains(&moved), "{from}: {message}");
+    }
+}

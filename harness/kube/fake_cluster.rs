@@ -81,6 +81,10 @@ pub struct FakeCluster {
     holders: std::sync::Mutex<Vec<crate::lab::holder::Holder>>,
     /// The article's pods as served, by name.
     served: std::sync::Mutex<BTreeMap<String, Value>>,
+    /// Each pod's network namespace now (a `/proc/<pid>/ns/net` path), by name.
+    netns: std::sync::Mutex<BTreeMap<String, PathBuf>>,
+    /// Each lab node's network namespace, by name.
+    nodes: BTreeMap<String, PathBuf>,
 }
 
 impl Drop for FakeCluster {
@@ -251,12 +255,20 @@ impl FakeCluster {
                 )
             })
             .collect();
+        let netns = (topology.pods.iter())
+            .map(|p| (p.name.clone(), p.netns.clone()))
+            .collect();
+        let nodes = (topology.nodes.iter())
+            .map(|n| (n.name.clone(), n.netns.clone()))
+            .collect();
         Ok(FakeCluster {
             server,
             namespace,
             cgroups: std::sync::Mutex::new(cgroups),
             holders: std::sync::Mutex::new(holders),
             served: std::sync::Mutex::new(served),
+            netns: std::sync::Mutex::new(netns),
+            nodes,
         })
     }
 
@@ -266,46 +278,57 @@ impl FakeCluster {
     }
 
     /// Makes `pod` again under its name, as after a `kubectl delete` and an apply (or a new
-    /// sandbox): a new pod UID, a new network namespace with a new container process in it,
-    /// and the pod's `eth0` moved there and configured as Calico's CNI plugin does (its /32,
-    /// the route to 169.254.1.1 and the default route through it), keeping its IP and host end.
-    /// The old namespace is left empty of interfaces (the lab still holds it), its container
-    /// process killed. For the containers this fake cluster made (`test-tools-remote`'s). No
-    /// recording shows a pod made again: the fields changed are the recorded pod's own.
+    /// sandbox): a new pod UID, a new network namespace with a new process for each of its
+    /// containers, and the pod's `eth0` moved there and configured as Calico's CNI plugin does
+    /// (its /32, the route to 169.254.1.1 and the default route through it), keeping its IP
+    /// and host end. The old namespace is left without its `eth0`; the container processes the
+    /// fake made there are killed (the lab's own stay until the lab closes). No recording shows
+    /// a pod made again: the fields changed are the recorded pod's own.
     pub fn make_pod_again(&self, pod: &str) -> Result<()> {
+        self.make_pod_again_at(pod, None)
+    }
+
+    /// [`FakeCluster::make_pod_again`], the pod given `new_ip` (an address of its node's block)
+    /// when there is one, as IPAM may: its `eth0` has that /32, and its node's /32 route moves
+    /// to it from the old IP, as Felix moves it.
+    pub fn make_pod_again_at(&self, pod: &str, new_ip: Option<std::net::Ipv4Addr>) -> Result<()> {
         use crate::lab::holder::{HolderSpec, Ns, spawn_all};
         let mut holders = self.holders.lock().unwrap();
-        let tail = format!(":{pod}/curl-client");
-        let i = (holders.iter().position(|h| h.label.ends_with(&tail)))
-            .ok_or_else(|| Error::Internal(format!("no container of {pod} that the fake made")))?;
-        let label = format!("{} (made again)", holders[i].label);
-        let new = spawn_all(vec![HolderSpec { label, ns: Ns::New }])?;
         let mut served = self.served.lock().unwrap();
+        let mut netns = self.netns.lock().unwrap();
         let body = served
             .get_mut(pod)
             .ok_or_else(|| Error::Internal(format!("{pod} is not served")))?;
-        let ip = body["status"]["podIP"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let (old_ns, new_ns) = (holders[i].netns(), new[0].netns());
+        let old_ns = (netns.get(pod).cloned())
+            .ok_or_else(|| Error::Internal(format!("no network namespace of {pod}")))?;
+        let node = body["spec"]["nodeName"].as_str().unwrap_or_default();
+        let node_ns = (self.nodes.get(node).cloned())
+            .ok_or_else(|| Error::Internal(format!("{pod} is on {node}, not a lab node")))?;
+        let old_ip = body["status"]["podIP"].as_str().unwrap_or_default();
+        let old_ip = old_ip.to_string();
+        let ip = new_ip.map_or(old_ip.clone(), |ip| ip.to_string());
+        let containers: Vec<String> = (body["status"]["containerStatuses"].as_array())
+            .into_iter()
+            .flatten()
+            .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        let label = |c: &str| format!("calico-fake:{}:{pod}/{c} (made again)", self.namespace);
+        let mut new = spawn_all(vec![HolderSpec {
+            label: label(containers.first().map_or("", String::as_str)),
+            ns: Ns::New,
+        }])?;
+        let new_ns = new[0].netns();
+        let mut joining = Vec::new();
+        for c in containers.iter().skip(1) {
+            let ns = std::fs::File::open(&new_ns)
+                .map_err(|e| Error::io(format!("opening {}", new_ns.display()), e))?;
+            joining.push(HolderSpec {
+                label: label(c),
+                ns: Ns::Join(ns.into()),
+            });
+        }
+        new.extend(spawn_all(joining)?);
         let new_pid = new[0].pid().to_string();
-        let ip_in = |ns: &Path, args: &[&str]| -> Result<()> {
-            let mut argv = vec![format!("--net={}", ns.display()), "--".into(), "ip".into()];
-            argv.extend(args.iter().map(|a| a.to_string()));
-            let out = std::process::Command::new("nsenter")
-                .args(&argv)
-                .output()
-                .map_err(|e| Error::io("running nsenter", e))?;
-            match out.status.success() {
-                true => Ok(()),
-                false => Err(Error::Internal(format!(
-                    "ip {}: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&out.stderr)
-                ))),
-            }
-        };
         ip_in(&old_ns, &["link", "set", "eth0", "netns", &new_pid])?;
         for args in [
             vec!["link", "set", "lo", "up"],
@@ -332,17 +355,44 @@ impl FakeCluster {
         ] {
             ip_in(&new_ns, &args)?;
         }
+        if ip != old_ip {
+            let cali = crate::calico::host_end_name(&self.namespace, pod);
+            let to = |ip: &str| format!("{ip}/32");
+            let (new_route, old_route) = (to(&ip), to(&old_ip));
+            let routes = [
+                [
+                    "route", "replace", &new_route, "dev", &cali, "scope", "link",
+                ],
+                ["route", "del", &old_route, "dev", &cali, "scope", "link"],
+            ];
+            for args in routes {
+                ip_in(&node_ns, &args)?;
+            }
+            body["status"]["podIP"] = ip.clone().into();
+            body["status"]["podIPs"] = json!([{"ip": ip}]);
+        }
         let uid = format!(
             "{}-0000-4000-8000-000000000001",
             &hex_id(&format!("{pod} again"))[..8]
         );
         let mut cgroups = self.cgroups.lock().unwrap();
-        let id = hex_id(&format!("{}/{pod}/made again", cgroups.root.display()));
-        cgroups.put(&format!("kubepods/besteffort/pod{uid}/{id}"), new[0].pid())?;
+        let statuses = body["status"]["containerStatuses"].as_array_mut();
+        for (status, holder) in statuses.into_iter().flatten().zip(&new) {
+            let name = status["name"].as_str().unwrap_or_default();
+            let id = hex_id(&format!(
+                "{}/{pod}/{name}/made again",
+                cgroups.root.display()
+            ));
+            cgroups.put(&format!("kubepods/besteffort/pod{uid}/{id}"), holder.pid())?;
+            status["containerID"] = format!("containerd://{id}").into();
+        }
         body["metadata"]["uid"] = uid.into();
-        body["status"]["containerStatuses"][0]["containerID"] = format!("containerd://{id}").into();
-        let mut old = std::mem::replace(&mut holders[i], new.into_iter().next().unwrap());
-        old.kill_and_reap()?;
+        let tail = format!(":{pod}/");
+        for mut old in holders.extract_if(.., |h| h.label.contains(&tail)) {
+            old.kill_and_reap()?;
+        }
+        holders.extend(new);
+        netns.insert(pod.to_string(), new_ns);
         let key = format!("GET /api/v1/namespaces/{}/pods/{pod}", self.namespace);
         self.server.set_route(&key, 200, body.clone());
         Ok(())
@@ -389,6 +439,24 @@ impl FakeCluster {
         let key = format!("GET /api/v1/namespaces/{}/pods/{pod}", self.namespace);
         self.server.set_route(&key, 200, body.clone());
         Ok(())
+    }
+}
+
+/// `ip <args>` in the network namespace `ns` (a `/proc/<pid>/ns/net` path), through nsenter.
+fn ip_in(ns: &Path, args: &[&str]) -> Result<()> {
+    let mut argv = vec![format!("--net={}", ns.display()), "--".into(), "ip".into()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let out = std::process::Command::new("nsenter")
+        .args(&argv)
+        .output()
+        .map_err(|e| Error::io("running nsenter", e))?;
+    match out.status.success() {
+        true => Ok(()),
+        false => Err(Error::Internal(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))),
     }
 }
 
