@@ -222,6 +222,25 @@ struct Received6 {
     hop_limit: Option<u8>,
 }
 
+/// Sets `socket`'s read timeout to what is left until `wait_until` (time since `started`), at
+/// least 1 ms; `false` when the time is up.
+fn read_timeout_left(
+    socket: &Socket,
+    started: Instant,
+    wait_until: Duration,
+) -> std::result::Result<bool, String> {
+    if started.elapsed() >= wait_until {
+        return Ok(false);
+    }
+    let left = wait_until
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(1));
+    socket
+        .set_read_timeout(Some(left))
+        .map_err(|e| format!("read timeout: {e}"))?;
+    Ok(true)
+}
+
 /// As [`receive_until`], with `recvmsg` on a raw ICMPv6 socket: one message before
 /// `wait_until` (time since `started`) with its source and hop limit, or `None` once the time
 /// is up.
@@ -235,15 +254,9 @@ fn receive6_until(
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg};
     use std::os::fd::AsRawFd;
     loop {
-        if started.elapsed() >= wait_until {
+        if !read_timeout_left(socket, started, wait_until)? {
             return Ok(None);
         }
-        let left = wait_until
-            .saturating_sub(started.elapsed())
-            .max(Duration::from_millis(1));
-        socket
-            .set_read_timeout(Some(left))
-            .map_err(|e| format!("read timeout: {e}"))?;
         let mut iov = [std::io::IoSliceMut::new(&mut *buf)];
         let mut cmsg = nix::cmsg_space!(libc::c_int);
         match recvmsg::<SockaddrIn6>(
@@ -282,15 +295,9 @@ pub(crate) fn receive_until(
     started: Instant,
     wait_until: Duration,
 ) -> std::result::Result<Option<usize>, String> {
-    if started.elapsed() >= wait_until {
+    if !read_timeout_left(socket, started, wait_until)? {
         return Ok(None);
     }
-    let left = wait_until
-        .saturating_sub(started.elapsed())
-        .max(Duration::from_millis(1));
-    socket
-        .set_read_timeout(Some(left))
-        .map_err(|e| format!("read timeout: {e}"))?;
     match (&*socket).read(buf) {
         Ok(n) => Ok(Some(n)),
         Err(e)
