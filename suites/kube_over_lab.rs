@@ -895,10 +895,23 @@ fn watch_on_a_cluster_follows_a_server_pod_made_again_with_another_ip() {
             cluster
                 .make_pod_again_at("c2c-network-demo", Some(new_ip))
                 .unwrap();
-            new_ip
+            // The run's pods as listed now: the server at its new IP.
+            let client = cluster.server.connection("kind-fake-over-lab").client;
+            let pods = kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(
+                client,
+                &cluster.namespace,
+            );
+            let listed = pods.list(&Default::default()).await.unwrap();
+            let ip_of = |p: &k8s_openapi::api::core::v1::Pod| {
+                (p.metadata.name.as_deref() == Some("c2c-network-demo"))
+                    .then(|| p.status.as_ref()?.pod_ip.clone())
+                    .flatten()
+            };
+            (new_ip, listed.items.iter().find_map(ip_of))
         })
     });
-    let (w, new_ip) = (run.w, run.fault);
+    let (w, (new_ip, listed)) = (run.w, run.fault);
+    assert_eq!(listed, Some(new_ip.to_string()), "the server as listed");
     for from in ["test-tools", "test-tools-remote"] {
         let log = w.pairs.iter().find(|l| l.pair.from == from).unwrap();
         for kind in [Kind::Icmp, Kind::TcpRequest, Kind::LongConnection] {

@@ -85,6 +85,8 @@ pub struct FakeCluster {
     netns: std::sync::Mutex<BTreeMap<String, PathBuf>>,
     /// Each lab node's network namespace, by name.
     nodes: BTreeMap<String, PathBuf>,
+    /// The pods' names in the order the lists serve them.
+    order: Vec<String>,
 }
 
 impl Drop for FakeCluster {
@@ -244,6 +246,14 @@ impl FakeCluster {
                 return Err(Error::io("starting the fake API server", e));
             }
         };
+        let order = (pods.iter())
+            .map(|p| {
+                p["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
         let served = (pods.iter())
             .map(|p| {
                 (
@@ -269,6 +279,7 @@ impl FakeCluster {
             served: std::sync::Mutex::new(served),
             netns: std::sync::Mutex::new(netns),
             nodes,
+            order,
         })
     }
 
@@ -393,9 +404,28 @@ impl FakeCluster {
         }
         holders.extend(new);
         netns.insert(pod.to_string(), new_ns);
-        let key = format!("GET /api/v1/namespaces/{}/pods/{pod}", self.namespace);
-        self.server.set_route(&key, 200, body.clone());
+        let body = body.clone();
+        self.serve_again(pod, body, &served);
         Ok(())
+    }
+
+    /// Serves `pod` as `body` from now on, read alone and in the lists of pods (the run's
+    /// namespace's and the cluster's), in the order they were first served.
+    fn serve_again(&self, pod: &str, body: Value, served: &BTreeMap<String, Value>) {
+        let ns_path = format!("/api/v1/namespaces/{}", self.namespace);
+        self.server
+            .set_route(&format!("GET {ns_path}/pods/{pod}"), 200, body);
+        let pods: Vec<Value> = (self.order.iter())
+            .filter_map(|name| served.get(name).cloned())
+            .collect();
+        let mut all = calico_node_pods();
+        if let Some(items) = all["items"].as_array_mut() {
+            items.extend(pods.iter().cloned());
+        }
+        self.server.set_route("GET /api/v1/pods", 200, all);
+        let list = api_list_of("PodList", pods);
+        self.server
+            .set_route(&format!("GET {ns_path}/pods"), 200, list);
     }
 
     /// Restarts the container of `pod` as the kubelet does: a new process in the pod's network
@@ -436,8 +466,8 @@ impl FakeCluster {
         status["restartCount"] = restarts.into();
         let mut old = std::mem::replace(&mut holders[i], new.into_iter().next().unwrap());
         old.kill_and_reap()?;
-        let key = format!("GET /api/v1/namespaces/{}/pods/{pod}", self.namespace);
-        self.server.set_route(&key, 200, body.clone());
+        let body = body.clone();
+        self.serve_again(pod, body, &served);
         Ok(())
     }
 }
