@@ -250,6 +250,7 @@ async fn sweep_over_fake_cluster(
     not_ready: &[usize],
     not_starting: &[usize],
     pinger_not_starting: &[usize],
+    user_pod_on: &[usize],
 ) -> (
     Vec<calico_conformance::sweep::NodeResult>,
     String,
@@ -274,11 +275,12 @@ async fn sweep_over_fake_cluster(
             .collect()
     };
     let (not_ready, probe_not_starting) = (names(not_ready), names(not_starting));
-    let pinger_not_starting = names(pinger_not_starting);
+    let (pinger_not_starting, user_pod_on) = (names(pinger_not_starting), names(user_pod_on));
     let trouble = calico_conformance::kube::fake_cluster::Trouble {
         not_ready: &not_ready,
         probe_not_starting: &probe_not_starting,
         pinger_not_starting: &pinger_not_starting,
+        user_pod_on: &user_pod_on,
     };
     let cluster = FakeCluster::over_lab_with(&topology, &id, Install::Manifest, &trouble)
         .await
@@ -308,7 +310,7 @@ fn the_sweep_of_a_cluster_puts_a_probe_on_every_node_and_checks_each() {
     use calico_conformance::sweep::NodeStatus;
     let rt = super::runner::runtime().unwrap();
     rt.block_on(async {
-        let (results, third, execs, requests) = sweep_over_fake_cluster(&[], &[], &[]).await;
+        let (results, third, execs, requests) = sweep_over_fake_cluster(&[], &[], &[], &[]).await;
         let third = &third;
         let rows: Vec<(String, NodeStatus, usize)> = (results.iter())
             .map(|r| (r.node.clone(), r.status(), r.checks.len()))
@@ -357,7 +359,7 @@ fn the_sweep_of_a_cluster_reports_a_not_ready_node_without_failing_it() {
     use calico_conformance::sweep::NodeStatus;
     let rt = super::runner::runtime().unwrap();
     rt.block_on(async {
-        let (results, third, _, requests) = sweep_over_fake_cluster(&[2], &[], &[]).await;
+        let (results, third, _, requests) = sweep_over_fake_cluster(&[2], &[], &[], &[]).await;
         let statuses: Vec<(String, NodeStatus)> =
             results.iter().map(|r| (r.node.clone(), r.status())).collect();
         assert_eq!(
@@ -387,7 +389,7 @@ fn the_sweep_of_a_cluster_fails_only_the_node_whose_probe_does_not_start() {
     use calico_conformance::sweep::NodeStatus;
     let rt = super::runner::runtime().unwrap();
     rt.block_on(async {
-        let (results, third, execs, _) = sweep_over_fake_cluster(&[], &[2], &[]).await;
+        let (results, third, execs, _) = sweep_over_fake_cluster(&[], &[2], &[], &[]).await;
         let statuses: Vec<(String, NodeStatus)> = results
             .iter()
             .map(|r| (r.node.clone(), r.status()))
@@ -419,15 +421,16 @@ fn the_sweep_of_a_cluster_fails_only_the_node_whose_probe_does_not_start() {
 }
 
 /// A pinger that never becomes Ready (the recorded `ErrImagePull` pod as the third node's
-/// pinger) fails XN-1 on that node, saying why; the ring runs between the other two, which
-/// pass. (The lab still has the pinger's veth on the third node, which the datastore does not
+/// pinger) fails XN-1 on that node, saying why, though a user's pod named `test-tools` runs
+/// there (in `default`: the suite never pings from a user's pod, nor takes it for its own
+/// `test-tools` on another node); the ring runs between the other two, which pass. (The lab still has the pinger's veth on the third node, which the datastore does not
 /// know then, so that node's REC checks may fail too: they are not what this test is about.)
 #[test]
 fn the_sweep_of_a_cluster_fails_xn_1_on_a_node_whose_pinger_does_not_start() {
     use calico_conformance::sweep::NodeStatus;
     let rt = super::runner::runtime().unwrap();
     rt.block_on(async {
-        let (results, third, _, _) = sweep_over_fake_cluster(&[], &[], &[2]).await;
+        let (results, third, _, _) = sweep_over_fake_cluster(&[], &[], &[2], &[2]).await;
         let status = |n: &str| results.iter().find(|r| r.node == n).unwrap().status();
         assert_eq!(status("k8s-worker-1"), NodeStatus::Passed);
         assert_eq!(status("k8s-worker-2"), NodeStatus::Passed);

@@ -69,6 +69,10 @@ pub struct Trouble<'a> {
     pub probe_not_starting: &'a [&'a str],
     /// Their sweep's pinger (the lab's pod `calico-pinger-<node>`) never becomes Ready.
     pub pinger_not_starting: &'a [&'a str],
+    /// A user's pod runs on them named as one of the run's: `default/test-tools` (the
+    /// recorded pod with that node and an IP of its first block, served in the cluster's list
+    /// of pods only; nothing of it is in the lab).
+    pub user_pod_on: &'a [&'a str],
 }
 
 /// The fake API server over a lab, and the cgroup directories its containers were put in.
@@ -87,6 +91,8 @@ pub struct FakeCluster {
     nodes: BTreeMap<String, PathBuf>,
     /// The pods' names in the order the lists serve them.
     order: Vec<String>,
+    /// Pods of other namespaces than the run's (a user's), in the cluster's list.
+    others: Vec<Value>,
 }
 
 impl Drop for FakeCluster {
@@ -229,7 +235,16 @@ impl FakeCluster {
             let path = format!("GET /api/v1/namespaces/{namespace}/events");
             routes.push((path, 200, events));
         }
+        let others: Vec<Value> = (topology.nodes.iter())
+            .filter(|n| trouble.user_pod_on.contains(&n.name.as_str()))
+            .map(user_pod)
+            .collect();
         for (route, _, body) in &mut routes {
+            if route == "GET /api/v1/pods"
+                && let Some(items) = body["items"].as_array_mut()
+            {
+                items.extend(others.iter().cloned());
+            }
             if route == "GET /api/v1/nodes" {
                 for node in body["items"].as_array_mut().into_iter().flatten() {
                     let name = node["metadata"]["name"].as_str().unwrap_or_default();
@@ -280,6 +295,7 @@ impl FakeCluster {
             netns: std::sync::Mutex::new(netns),
             nodes,
             order,
+            others,
         })
     }
 
@@ -421,6 +437,7 @@ impl FakeCluster {
         let mut all = calico_node_pods();
         if let Some(items) = all["items"].as_array_mut() {
             items.extend(pods.iter().cloned());
+            items.extend(self.others.iter().cloned());
         }
         self.server.set_route("GET /api/v1/pods", 200, all);
         let list = api_list_of("PodList", pods);
@@ -576,6 +593,23 @@ fn not_starting(name: &str, node: &str, namespace: &str) -> Value {
     pod["metadata"]["name"] = name.into();
     pod["metadata"]["namespace"] = namespace.into();
     pod["spec"]["nodeName"] = node.into();
+    pod
+}
+
+/// A user's pod on lab node `n` named as one of the run's: the recorded `test-tools` pod in
+/// namespace `default`, with an IP of the node's first block (its 61st address).
+fn user_pod(n: &crate::topology::TopologyNode) -> Value {
+    let mut pod = recorded("kube/pod-test-tools.json");
+    let ip = (n.blocks.first().and_then(|b| b.hosts().nth(60)))
+        .map_or(String::new(), |ip| ip.to_string());
+    pod["metadata"]["namespace"] = "default".into();
+    pod["metadata"]["uid"] = hex_id(&format!("default/test-tools/{}", n.name))[..36]
+        .to_string()
+        .into();
+    pod["spec"]["nodeName"] = n.name.clone().into();
+    pod["status"]["podIP"] = ip.clone().into();
+    pod["status"]["podIPs"] = json!([{ "ip": ip }]);
+    pod["status"]["hostIP"] = n.address.to_string().into();
     pod
 }
 
