@@ -66,9 +66,10 @@ fn pod_on(target: &Target, node: &str) -> Option<(Place, Workload)> {
         .find_map(|w| target.pod(&w.name).ok().map(|p| (p, w.clone())))
 }
 
-/// XN-1 across the ring: `node`'s pod (`from`, placed) pings a pod on each of its ring `peers`
-/// (3 echoes each); the replies come back routed twice (TTL 62). The ring holds only nodes
-/// with a pod the suite can place, so each side has one.
+/// XN-1 across the ring: a node's pod (`from`, where the suite places it; `src`, its
+/// workload) pings the pod of each of its ring `peers` (the peer node, its pod; 3 echoes each);
+/// the replies come back routed twice (TTL 62). The ring holds only nodes with a pod the
+/// suite can place, so each side has one.
 async fn reachability(
     (from, src): &(Place, Workload),
     peers: impl IntoIterator<Item = (&String, &Workload)>,
