@@ -423,8 +423,9 @@ fn the_sweep_of_a_cluster_fails_only_the_node_whose_probe_does_not_start() {
 /// A pinger that never becomes Ready (the recorded `ErrImagePull` pod as the third node's
 /// pinger) fails XN-1 on that node, saying why, though a user's pod named `test-tools` runs
 /// there (in `default`: the suite never pings from a user's pod, nor takes it for its own
-/// `test-tools` on another node); the ring runs between the other two, which pass. (The lab still has the pinger's veth on the third node, which the datastore does not
-/// know then, so that node's REC checks may fail too: they are not what this test is about.)
+/// `test-tools` on another node); the ring runs between the other two, which pass. (The lab
+/// still has the pinger's veth on the third node, which the datastore does not know then, so
+/// that node's REC checks may fail too: they are not what this test is about.)
 #[test]
 fn the_sweep_of_a_cluster_fails_xn_1_on_a_node_whose_pinger_does_not_start() {
     use calico_conformance::sweep::NodeStatus;

@@ -261,7 +261,7 @@ impl FakeCluster {
                 return Err(Error::io("starting the fake API server", e));
             }
         };
-        let order = (pods.iter())
+        let order: Vec<String> = (pods.iter())
             .map(|p| {
                 p["metadata"]["name"]
                     .as_str()
@@ -269,17 +269,7 @@ impl FakeCluster {
                     .to_string()
             })
             .collect();
-        let served = (pods.iter())
-            .map(|p| {
-                (
-                    p["metadata"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                    p.clone(),
-                )
-            })
-            .collect();
+        let served = order.iter().cloned().zip(pods.iter().cloned()).collect();
         let netns = (topology.pods.iter())
             .map(|p| (p.name.clone(), p.netns.clone()))
             .collect();
@@ -331,8 +321,10 @@ impl FakeCluster {
         let node = body["spec"]["nodeName"].as_str().unwrap_or_default();
         let node_ns = (self.nodes.get(node).cloned())
             .ok_or_else(|| Error::Internal(format!("{pod} is on {node}, not a lab node")))?;
-        let old_ip = body["status"]["podIP"].as_str().unwrap_or_default();
-        let old_ip = old_ip.to_string();
+        let old_ip = body["status"]["podIP"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let ip = new_ip.map_or(old_ip.clone(), |ip| ip.to_string());
         let containers: Vec<String> = (body["status"]["containerStatuses"].as_array())
             .into_iter()
@@ -420,17 +412,18 @@ impl FakeCluster {
         }
         holders.extend(new);
         netns.insert(pod.to_string(), new_ns);
-        let body = body.clone();
-        self.serve_again(pod, body, &served);
+        self.serve_again(pod, &served);
         Ok(())
     }
 
-    /// Serves `pod` as `body` from now on, read alone and in the lists of pods (the run's
-    /// namespace's and the cluster's), in the order they were first served.
-    fn serve_again(&self, pod: &str, body: Value, served: &BTreeMap<String, Value>) {
+    /// Serves `pod` as it is in `served` from now on, read alone and in the lists of pods (the
+    /// run's namespace's and the cluster's), in the order they were first served.
+    fn serve_again(&self, pod: &str, served: &BTreeMap<String, Value>) {
         let ns_path = format!("/api/v1/namespaces/{}", self.namespace);
-        self.server
-            .set_route(&format!("GET {ns_path}/pods/{pod}"), 200, body);
+        if let Some(body) = served.get(pod) {
+            let key = format!("GET {ns_path}/pods/{pod}");
+            self.server.set_route(&key, 200, body.clone());
+        }
         let pods: Vec<Value> = (self.order.iter())
             .filter_map(|name| served.get(name).cloned())
             .collect();
@@ -483,8 +476,7 @@ impl FakeCluster {
         status["restartCount"] = restarts.into();
         let mut old = std::mem::replace(&mut holders[i], new.into_iter().next().unwrap());
         old.kill_and_reap()?;
-        let body = body.clone();
-        self.serve_again(pod, body, &served);
+        self.serve_again(pod, &served);
         Ok(())
     }
 }
